@@ -1,0 +1,1002 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/**
+ * TetherClient:
+ *
+ * Connects to a Tether service, calls its methods and answers its
+ * callbacks.
+ *
+ * Add the methods the client answers (its callbacks) with
+ * [method@Tether.Client.add_method], then connect with
+ * [method@Tether.Client.connect_async] and call with
+ * [method@Tether.Client.call_async]. Every call has a deadline
+ * ([property@Tether.Client:default-timeout], at most
+ * [property@Tether.Client:max-timeout]); the remaining budget travels with
+ * the call, so the server stops working on it when the client stops
+ * waiting. Cancelling a call tells the server.
+ *
+ * On `unix:` the client checks who serves the socket before it sends
+ * anything: root or the client's own user, or
+ * [property@Tether.Client:expected-server-uid]. On `wss://` the server's
+ * certificate is verified against the system's trust store or
+ * [property@Tether.Client:tls-database]; there is no way to skip that.
+ *
+ * All I/O, signals and handlers run on the main context that was
+ * thread-default when the client was created.
+ *
+ * Since: 0.1
+ */
+
+#include "tether-client.h"
+#include "tether-connection-private.h"
+#include "tether-error.h"
+#include "tether-identity.h"
+#include "tether-json-private.h"
+#include "tether-method-table-private.h"
+#include "tether-transport-private.h"
+#include "tether-version.h"
+
+struct _TetherClient
+{
+  GObject            parent_instance;
+
+  GMainContext      *context;
+  TetherScheduler   *scheduler;
+  TetherMethodTable *methods;
+  char              *uri;
+  TetherConnection  *conn;         /* set once the hello succeeded */
+  GTask             *connecting;   /* the connect in progress */
+  TetherIdentity    *server_identity;
+
+  GTlsDatabase      *tls_database;
+  GTlsCertificate   *tls_certificate;
+  gint64             expected_server_uid;
+  gboolean           allow_insecure;
+  guint              default_timeout;
+  guint              max_timeout;
+  guint              callback_timeout;
+  guint              max_callback_timeout;
+  guint              handshake_timeout;
+  guint              max_message_size;
+  guint              max_depth;
+  guint              max_pending_calls;
+  guint              max_unsent_bytes;
+};
+
+G_DEFINE_FINAL_TYPE (TetherClient, tether_client, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_URI,
+  PROP_TLS_DATABASE,
+  PROP_TLS_CERTIFICATE,
+  PROP_EXPECTED_SERVER_UID,
+  PROP_ALLOW_INSECURE,
+  PROP_CONNECTED,
+  PROP_DEFAULT_TIMEOUT,
+  PROP_MAX_TIMEOUT,
+  PROP_CALLBACK_TIMEOUT,
+  PROP_MAX_CALLBACK_TIMEOUT,
+  PROP_HANDSHAKE_TIMEOUT,
+  PROP_MAX_MESSAGE_SIZE,
+  PROP_MAX_DEPTH,
+  PROP_MAX_PENDING_CALLS,
+  PROP_MAX_UNSENT_BYTES,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+enum {
+  SIGNAL_DISCONNECTED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+static const struct
+{
+  guint  prop;
+  gsize  offset;
+} uint_props[] = {
+  { PROP_DEFAULT_TIMEOUT, G_STRUCT_OFFSET (TetherClient, default_timeout) },
+  { PROP_MAX_TIMEOUT, G_STRUCT_OFFSET (TetherClient, max_timeout) },
+  { PROP_CALLBACK_TIMEOUT, G_STRUCT_OFFSET (TetherClient, callback_timeout) },
+  { PROP_MAX_CALLBACK_TIMEOUT, G_STRUCT_OFFSET (TetherClient, max_callback_timeout) },
+  { PROP_HANDSHAKE_TIMEOUT, G_STRUCT_OFFSET (TetherClient, handshake_timeout) },
+  { PROP_MAX_MESSAGE_SIZE, G_STRUCT_OFFSET (TetherClient, max_message_size) },
+  { PROP_MAX_DEPTH, G_STRUCT_OFFSET (TetherClient, max_depth) },
+  { PROP_MAX_PENDING_CALLS, G_STRUCT_OFFSET (TetherClient, max_pending_calls) },
+  { PROP_MAX_UNSENT_BYTES, G_STRUCT_OFFSET (TetherClient, max_unsent_bytes) },
+};
+
+static guint *
+uint_field (TetherClient *self,
+            guint         prop_id)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (uint_props); i++)
+    if (uint_props[i].prop == prop_id)
+      return G_STRUCT_MEMBER_P (self, uint_props[i].offset);
+  return NULL;
+}
+
+static void
+client_limits (TetherClient *self,
+               TetherLimits *limits)
+{
+  limits->default_timeout_ms = MIN (self->default_timeout, self->max_timeout);
+  limits->max_timeout_ms = self->max_timeout;
+  /* Incoming calls are the server's callbacks. */
+  limits->incoming_default_timeout_ms = MIN (self->callback_timeout, self->max_callback_timeout);
+  limits->incoming_max_timeout_ms = self->max_callback_timeout;
+  limits->max_message_size = self->max_message_size;
+  limits->max_depth = self->max_depth;
+  limits->max_pending_calls = self->max_pending_calls;
+  limits->max_unsent_bytes = self->max_unsent_bytes;
+  limits->handshake_timeout_ms = self->handshake_timeout;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Connection                                                             */
+
+static void
+connection_closed (gpointer          owner,
+                   TetherConnection *conn,
+                   const GError     *error)
+{
+  TetherClient *self = owner;
+  gboolean was_connected = self->conn == conn;
+
+  if (was_connected)
+    g_clear_object (&self->conn);
+  if (was_connected)
+    {
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
+      g_signal_emit (self, signals[SIGNAL_DISCONNECTED], 0, error);
+    }
+}
+
+static const TetherConnectionOwnerFuncs client_owner_funcs = {
+  .closed = connection_closed,
+};
+
+typedef struct
+{
+  TetherConnection *conn;
+  TetherIdentity   *identity;
+} ConnectData;
+
+static void
+connect_data_free (ConnectData *data)
+{
+  if (data->conn != NULL)
+    {
+      _tether_connection_detach_owner (data->conn);
+      _tether_connection_close (data->conn, NULL);
+    }
+  g_clear_object (&data->conn);
+  g_clear_object (&data->identity);
+  g_free (data);
+}
+
+static void
+connect_complete (TetherClient *self,
+                  GTask        *task,
+                  GError       *error)
+{
+  g_assert (self->connecting == task);
+  self->connecting = NULL;
+
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+hello_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  GTask *task = user_data;
+  TetherClient *self = g_task_get_source_object (task);
+  ConnectData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  json_t *reply = _tether_connection_call_json_finish (result, &error);
+  json_t *version = json_is_object (reply) ? json_object_get (reply, "version") : NULL;
+
+  if (reply == NULL)
+    {
+      GError *wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                                     "The server refused the hello: %s", error->message);
+
+      g_error_free (error);
+      connect_complete (self, task, wrapped);
+      return;
+    }
+
+  if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
+    {
+      json_decref (reply);
+      connect_complete (self, task,
+                        g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
+                                     "The server speaks another protocol version"));
+      return;
+    }
+  json_decref (reply);
+
+  g_set_object (&self->server_identity, data->identity);
+  self->conn = g_steal_pointer (&data->conn);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
+  connect_complete (self, task, NULL);
+}
+
+static void
+transport_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  TetherClient *self = g_task_get_source_object (task);
+  ConnectData *data = g_task_get_task_data (task);
+  g_autoptr(SoupWebsocketConnection) ws = NULL;
+  g_autoptr(TetherGuardStream) guard = NULL;
+  g_autoptr(GVariant) params = NULL;
+  GError *error = NULL;
+  TetherLimits limits;
+  GVariantDict dict;
+
+  if (!_tether_transport_connect_finish (result, &ws, &guard, &data->identity, &error))
+    {
+      connect_complete (self, task, error);
+      return;
+    }
+
+  client_limits (self, &limits);
+  data->conn = _tether_connection_new (TETHER_CONNECTION_ROLE_CLIENT, self->scheduler, &limits,
+                                       self->methods, &client_owner_funcs, self);
+  _tether_connection_start (data->conn, ws, guard, data->identity);
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "version", "x", (gint64) TETHER_PROTOCOL_VERSION);
+  g_variant_dict_insert (&dict, "implementation", "s", "tether/" TETHER_VERSION_S);
+  g_variant_dict_insert_value (&dict, "features",
+                               g_variant_new_strv ((const char *[]) { "cancel", "deadline" }, 2));
+  params = g_variant_ref_sink (g_variant_dict_end (&dict));
+
+  _tether_connection_call_async (data->conn, NULL, NULL, "rpc.tether.hello", params,
+                                 self->handshake_timeout, NULL, g_task_get_cancellable (task),
+                                 hello_cb, task);
+}
+
+/**
+ * tether_client_connect_async:
+ * @self: a #TetherClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when connected or failed
+ * @user_data: (closure): data for @callback
+ *
+ * Connects to [property@Tether.Client:uri]: the socket, TLS, the
+ * WebSocket upgrade and the hello, all within
+ * [property@Tether.Client:handshake-timeout]. A client whose connection
+ * closed may connect again.
+ *
+ * Since: 0.1
+ */
+void
+tether_client_connect_async (TetherClient        *self,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  GTask *task;
+  TetherConnectOptions options = { 0 };
+
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, tether_client_connect_async);
+  g_task_set_name (task, "[tether] client connect");
+  g_task_set_task_data (task, g_new0 (ConnectData, 1), (GDestroyNotify) connect_data_free);
+
+  if (self->conn != NULL || self->connecting != NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                               self->conn != NULL ? "Already connected" : "Already connecting");
+      g_object_unref (task);
+      return;
+    }
+  self->connecting = task;
+
+  options.uri = self->uri;
+  options.tls_database = self->tls_database;
+  options.tls_certificate = self->tls_certificate;
+  options.expected_uid = self->expected_server_uid;
+  options.allow_insecure = self->allow_insecure;
+  options.handshake_timeout_ms = self->handshake_timeout;
+  options.max_message_size = self->max_message_size;
+
+  g_main_context_push_thread_default (self->context);
+  _tether_transport_connect_async (&options, self->scheduler, cancellable, transport_cb, task);
+  g_main_context_pop_thread_default (self->context);
+}
+
+/**
+ * tether_client_connect_finish:
+ * @self: a #TetherClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Tether.Client.connect_async].
+ *
+ * Returns: %TRUE if connected
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_client_connect_finish (TetherClient  *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tether_client_connect_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Calls                                                                  */
+
+/**
+ * tether_client_call_async:
+ * @self: a #TetherClient
+ * @method: the method to call
+ * @params: (nullable): the parameters: a tuple travels as a JSON array
+ *   (positional), `a{sv}` as an object (named); a floating reference is
+ *   sunk
+ * @timeout_msec: the timeout in milliseconds, or -1 for
+ *   [property@Tether.Client:default-timeout]; clamped to
+ *   [property@Tether.Client:max-timeout]
+ * @cancellable: (nullable): a #GCancellable; cancelling tells the server
+ * @callback: (scope async): called with the answer
+ * @user_data: (closure): data for @callback
+ *
+ * Calls a method of the server.
+ *
+ * Since: 0.1
+ */
+void
+tether_client_call_async (TetherClient        *self,
+                          const char          *method,
+                          GVariant            *params,
+                          int                  timeout_msec,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  g_return_if_fail (method != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  if (self->conn == NULL)
+    {
+      if (params != NULL)
+        g_variant_unref (g_variant_ref_sink (params));
+      g_task_report_new_error (self, callback, user_data, tether_client_call_async,
+                               G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
+      return;
+    }
+
+  _tether_connection_call_async (self->conn, self, tether_client_call_async, method, params,
+                                 timeout_msec, NULL, cancellable, callback, user_data);
+}
+
+/**
+ * tether_client_call_finish:
+ * @self: a #TetherClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Tether.Client.call_async]. Errors the server answered
+ * with are in %TETHER_REMOTE_ERROR with the wire code; local ones are
+ * %G_IO_ERROR_TIMED_OUT (deadline), %G_IO_ERROR_CANCELLED,
+ * %G_IO_ERROR_CONNECTION_CLOSED or in %TETHER_ERROR.
+ *
+ * Returns: (transfer full): the result, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+GVariant *
+tether_client_call_finish (TetherClient  *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return _tether_connection_call_finish (result, tether_client_call_async, error);
+}
+
+/**
+ * tether_client_send_notification:
+ * @self: a #TetherClient
+ * @method: the method
+ * @params: (nullable): the parameters; a floating reference is sunk
+ * @error: return location for a #GError
+ *
+ * Sends a JSON-RPC notification: no answer is expected or possible.
+ *
+ * Returns: %TRUE if it was queued for sending
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_client_send_notification (TetherClient  *self,
+                                 const char    *method,
+                                 GVariant      *params,
+                                 GError       **error)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (method != NULL, FALSE);
+
+  if (self->conn == NULL)
+    {
+      if (params != NULL)
+        g_variant_unref (g_variant_ref_sink (params));
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
+      return FALSE;
+    }
+  return _tether_connection_send_notification (self->conn, method, params, error);
+}
+
+/**
+ * tether_client_add_method:
+ * @self: a #TetherClient
+ * @name: the method name (not starting with `rpc.`)
+ * @handler: (scope notified) (closure user_data) (destroy destroy): the handler
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data when the method is removed
+ *
+ * Adds a method the server may call back, with undeclared parameters
+ * (`a{sv}` for named, `av` for positional).
+ *
+ * Since: 0.1
+ */
+void
+tether_client_add_method (TetherClient        *self,
+                          const char          *name,
+                          TetherMethodHandler  handler,
+                          gpointer             user_data,
+                          GDestroyNotify       destroy)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  _tether_method_table_add (self->methods, name, NULL, NULL, TETHER_ACCESS_ANY,
+                            handler, user_data, destroy);
+}
+
+/**
+ * tether_client_add_method_full:
+ * @self: a #TetherClient
+ * @name: the method name (not starting with `rpc.`)
+ * @signature: (nullable): the GVariant type of the parameters, e.g. `(ii)`
+ * @param_names: (nullable) (array zero-terminated=1): one name per tuple
+ *   member, for named parameters
+ * @handler: (scope notified) (closure user_data) (destroy destroy): the handler
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data when the method is removed
+ *
+ * Adds a callback method with declared parameters, as
+ * [method@Tether.Server.add_method_full] does for servers.
+ *
+ * Since: 0.1
+ */
+void
+tether_client_add_method_full (TetherClient        *self,
+                               const char          *name,
+                               const char          *signature,
+                               const char * const  *param_names,
+                               TetherMethodHandler  handler,
+                               gpointer             user_data,
+                               GDestroyNotify       destroy)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  _tether_method_table_add (self->methods, name, signature, param_names, TETHER_ACCESS_ANY,
+                            handler, user_data, destroy);
+}
+
+/**
+ * tether_client_remove_method:
+ * @self: a #TetherClient
+ * @name: the method name
+ *
+ * Returns: %TRUE if there was such a method
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_client_remove_method (TetherClient *self,
+                             const char   *name)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
+  return _tether_method_table_remove (self->methods, name);
+}
+
+/**
+ * tether_client_get_server_identity:
+ * @self: a #TetherClient
+ *
+ * Returns: (transfer none) (nullable): who serves the connection, once
+ *   connected: the uid on `unix:`, the certificate on `wss://`
+ *
+ * Since: 0.1
+ */
+TetherIdentity *
+tether_client_get_server_identity (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+  return self->server_identity;
+}
+
+/**
+ * tether_client_is_connected:
+ * @self: a #TetherClient
+ *
+ * Returns: %TRUE between a successful connect and the connection closing
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_client_is_connected (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
+  return self->conn != NULL;
+}
+
+/**
+ * tether_client_close:
+ * @self: a #TetherClient
+ *
+ * Closes the connection: a close frame is sent, pending calls fail with
+ * %G_IO_ERROR_CONNECTION_CLOSED, and [signal@Tether.Client::disconnected]
+ * is emitted. Idempotent; also done when the client is disposed.
+ *
+ * Since: 0.1
+ */
+void
+tether_client_close (TetherClient *self)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+
+  if (self->conn != NULL)
+    _tether_connection_close (self->conn, NULL);
+}
+
+/**
+ * tether_client_get_uri:
+ * @self: a #TetherClient
+ *
+ * Returns: (transfer none): the URI the client connects to
+ *
+ * Since: 0.1
+ */
+const char *
+tether_client_get_uri (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+  return self->uri;
+}
+
+/**
+ * tether_client_set_tls_database:
+ * @self: a #TetherClient
+ * @database: (nullable): the database that verifies the server, or %NULL
+ *   for the system's
+ *
+ * Sets [property@Tether.Client:tls-database].
+ *
+ * Since: 0.1
+ */
+void
+tether_client_set_tls_database (TetherClient *self,
+                                GTlsDatabase *database)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  if (g_set_object (&self->tls_database, database))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TLS_DATABASE]);
+}
+
+/**
+ * tether_client_get_tls_database:
+ * @self: a #TetherClient
+ *
+ * Returns: (transfer none) (nullable): the database that verifies the server
+ *
+ * Since: 0.1
+ */
+GTlsDatabase *
+tether_client_get_tls_database (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+  return self->tls_database;
+}
+
+/**
+ * tether_client_set_tls_certificate:
+ * @self: a #TetherClient
+ * @certificate: (nullable): a client certificate with its key
+ *
+ * Sets [property@Tether.Client:tls-certificate].
+ *
+ * Since: 0.1
+ */
+void
+tether_client_set_tls_certificate (TetherClient    *self,
+                                   GTlsCertificate *certificate)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  if (g_set_object (&self->tls_certificate, certificate))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TLS_CERTIFICATE]);
+}
+
+/**
+ * tether_client_get_tls_certificate:
+ * @self: a #TetherClient
+ *
+ * Returns: (transfer none) (nullable): the client certificate
+ *
+ * Since: 0.1
+ */
+GTlsCertificate *
+tether_client_get_tls_certificate (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+  return self->tls_certificate;
+}
+
+/* ---------------------------------------------------------------------- */
+/* GObject                                                                */
+
+static void
+tether_client_dispose (GObject *object)
+{
+  TetherClient *self = TETHER_CLIENT (object);
+
+  if (self->conn != NULL)
+    {
+      g_autoptr(TetherConnection) conn = g_steal_pointer (&self->conn);
+
+      _tether_connection_detach_owner (conn);
+      _tether_connection_close (conn, NULL);
+    }
+
+  G_OBJECT_CLASS (tether_client_parent_class)->dispose (object);
+}
+
+static void
+tether_client_finalize (GObject *object)
+{
+  TetherClient *self = TETHER_CLIENT (object);
+
+  g_clear_pointer (&self->uri, g_free);
+  g_clear_object (&self->server_identity);
+  g_clear_object (&self->tls_database);
+  g_clear_object (&self->tls_certificate);
+  _tether_method_table_free (self->methods);
+  _tether_scheduler_unref (self->scheduler);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (tether_client_parent_class)->finalize (object);
+}
+
+static void
+tether_client_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  TetherClient *self = TETHER_CLIENT (object);
+  guint *field = uint_field (self, prop_id);
+
+  if (field != NULL)
+    {
+      g_value_set_uint (value, *field);
+      return;
+    }
+
+  switch (prop_id)
+    {
+    case PROP_URI:
+      g_value_set_string (value, self->uri);
+      break;
+    case PROP_TLS_DATABASE:
+      g_value_set_object (value, self->tls_database);
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_value_set_object (value, self->tls_certificate);
+      break;
+    case PROP_EXPECTED_SERVER_UID:
+      g_value_set_int64 (value, self->expected_server_uid);
+      break;
+    case PROP_ALLOW_INSECURE:
+      g_value_set_boolean (value, self->allow_insecure);
+      break;
+    case PROP_CONNECTED:
+      g_value_set_boolean (value, self->conn != NULL);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+tether_client_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  TetherClient *self = TETHER_CLIENT (object);
+  guint *field = uint_field (self, prop_id);
+
+  if (field != NULL)
+    {
+      if (*field != g_value_get_uint (value))
+        {
+          *field = g_value_get_uint (value);
+          g_object_notify_by_pspec (object, pspec);
+        }
+      return;
+    }
+
+  switch (prop_id)
+    {
+    case PROP_URI:
+      self->uri = g_value_dup_string (value);
+      break;
+    case PROP_TLS_DATABASE:
+      tether_client_set_tls_database (self, g_value_get_object (value));
+      break;
+    case PROP_TLS_CERTIFICATE:
+      tether_client_set_tls_certificate (self, g_value_get_object (value));
+      break;
+    case PROP_EXPECTED_SERVER_UID:
+      if (self->expected_server_uid != g_value_get_int64 (value))
+        {
+          self->expected_server_uid = g_value_get_int64 (value);
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    case PROP_ALLOW_INSECURE:
+      if (self->allow_insecure != g_value_get_boolean (value))
+        {
+          self->allow_insecure = g_value_get_boolean (value);
+          if (self->allow_insecure)
+            g_warning ("allow-insecure is set: plaintext ws:// beyond loopback "
+                       "has no verification guarantees");
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+tether_client_class_init (TetherClientClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+  GParamFlags limit = rw | G_PARAM_CONSTRUCT;
+
+  object_class->dispose = tether_client_dispose;
+  object_class->finalize = tether_client_finalize;
+  object_class->get_property = tether_client_get_property;
+  object_class->set_property = tether_client_set_property;
+
+  /**
+   * TetherClient:uri:
+   *
+   * Where to connect: `unix:/PATH`, `ws://HOST:PORT` or `wss://HOST:PORT`.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_URI] =
+    g_param_spec_string ("uri", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * TetherClient:tls-database:
+   *
+   * The database that verifies the server's certificate on `wss://`;
+   * %NULL means the system's trust store. Verification cannot be turned
+   * off.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_TLS_DATABASE] =
+    g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE, rw);
+
+  /**
+   * TetherClient:tls-certificate:
+   *
+   * A client certificate (with its key) to present on `wss://`.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_TLS_CERTIFICATE] =
+    g_param_spec_object ("tls-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE, rw);
+
+  /**
+   * TetherClient:expected-server-uid:
+   *
+   * On `unix:`, the uid that must serve the socket; -1 (the default)
+   * accepts root or the client's own uid. Anyone else is refused before
+   * anything is sent.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_EXPECTED_SERVER_UID] =
+    g_param_spec_int64 ("expected-server-uid", NULL, NULL, -1, G_MAXUINT32, -1, rw);
+
+  /**
+   * TetherClient:allow-insecure:
+   *
+   * Allows `ws://` to a non-loopback server. Plaintext beyond loopback
+   * loses every verification guarantee; setting this logs a warning.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_ALLOW_INSECURE] =
+    g_param_spec_boolean ("allow-insecure", NULL, NULL, FALSE, rw);
+
+  /**
+   * TetherClient:connected:
+   *
+   * Whether the client is connected.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_CONNECTED] =
+    g_param_spec_boolean ("connected", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * TetherClient:default-timeout:
+   *
+   * The deadline, in milliseconds, of a call made with a timeout of -1.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_DEFAULT_TIMEOUT] =
+    g_param_spec_uint ("default-timeout", NULL, NULL, 1, 600000, 30000, limit);
+
+  /**
+   * TetherClient:max-timeout:
+   *
+   * The longest deadline, in milliseconds, a call may have; longer ones
+   * are clamped.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_TIMEOUT] =
+    g_param_spec_uint ("max-timeout", NULL, NULL, 1, 600000, 600000, limit);
+
+  /**
+   * TetherClient:callback-timeout:
+   *
+   * The deadline, in milliseconds, of a callback from a server that sent
+   * no budget.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_CALLBACK_TIMEOUT] =
+    g_param_spec_uint ("callback-timeout", NULL, NULL, 1, 60000, 10000, limit);
+
+  /**
+   * TetherClient:max-callback-timeout:
+   *
+   * The longest budget, in milliseconds, a server's callback may ask for.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_CALLBACK_TIMEOUT] =
+    g_param_spec_uint ("max-callback-timeout", NULL, NULL, 1, 600000, 60000, limit);
+
+  /**
+   * TetherClient:handshake-timeout:
+   *
+   * How long, in milliseconds, connecting may take, hello included.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_HANDSHAKE_TIMEOUT] =
+    g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, 600000, 10000, limit);
+
+  /**
+   * TetherClient:max-message-size:
+   *
+   * The largest message, in bytes, accepted from the server.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_MESSAGE_SIZE] =
+    g_param_spec_uint ("max-message-size", NULL, NULL, 1024, G_MAXINT32, 1024 * 1024, limit);
+
+  /**
+   * TetherClient:max-depth:
+   *
+   * The deepest JSON nesting accepted from the server.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_DEPTH] =
+    g_param_spec_uint ("max-depth", NULL, NULL, 2, 1024, 64, limit);
+
+  /**
+   * TetherClient:max-pending-calls:
+   *
+   * How many calls may wait for an answer at once; the next one fails at
+   * once with %TETHER_ERROR_RESOURCE_EXHAUSTED.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_PENDING_CALLS] =
+    g_param_spec_uint ("max-pending-calls", NULL, NULL, 1, 1000000, 4096, limit);
+
+  /**
+   * TetherClient:max-unsent-bytes:
+   *
+   * How many bytes may wait to be written to the server before the
+   * connection is cut.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_UNSENT_BYTES] =
+    g_param_spec_uint ("max-unsent-bytes", NULL, NULL, 4096, G_MAXINT32, 4 * 1024 * 1024, limit);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * TetherClient::disconnected:
+   * @self: the client
+   * @error: why the connection closed
+   *
+   * The connection closed. Pending calls have failed with
+   * %G_IO_ERROR_CONNECTION_CLOSED.
+   *
+   * Since: 0.1
+   */
+  signals[SIGNAL_DISCONNECTED] =
+    g_signal_new ("disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+tether_client_init (TetherClient *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->scheduler = _tether_scheduler_new (self->context);
+  self->methods = _tether_method_table_new ();
+  self->expected_server_uid = -1;
+}
+
+/**
+ * tether_client_new:
+ * @uri: where to connect: `unix:/PATH`, `ws://HOST:PORT` or
+ *   `wss://HOST:PORT`
+ *
+ * Creates a client on the thread-default main context. Nothing happens
+ * until [method@Tether.Client.connect_async].
+ *
+ * Returns: (transfer full): a new #TetherClient
+ *
+ * Since: 0.1
+ */
+TetherClient *
+tether_client_new (const char *uri)
+{
+  g_return_val_if_fail (uri != NULL, NULL);
+  return g_object_new (TETHER_TYPE_CLIENT, "uri", uri, NULL);
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* TetherConnection: the engine under TetherPeer and TetherClient. A call
+ * is a call whichever way it goes: one code path sends requests, tracks
+ * them (one pending table, deadlines in the owner's one scheduler),
+ * dispatches incoming requests to the owner's method table, and tears
+ * everything down in one place when the WebSocket closes. */
+
+#include <libsoup/soup.h>
+#include <jansson.h>
+
+#include "tether-types.h"
+#include "tether-guard-stream-private.h"
+#include "tether-method-table-private.h"
+#include "tether-scheduler-private.h"
+
+G_BEGIN_DECLS
+
+#define TETHER_PROTOCOL_VERSION 1
+#define TETHER_SUBPROTOCOL      "tether.v1"
+
+typedef enum
+{
+  TETHER_CONNECTION_ROLE_SERVER,
+  TETHER_CONNECTION_ROLE_CLIENT,
+} TetherConnectionRole;
+
+typedef struct
+{
+  /* Outgoing calls (or callbacks, on the server). */
+  guint  default_timeout_ms;
+  guint  max_timeout_ms;
+  /* Incoming calls: the budget a caller may ask for is clamped to this;
+   * a caller that sends no budget gets the default. */
+  guint  incoming_default_timeout_ms;
+  guint  incoming_max_timeout_ms;
+  gsize  max_message_size;
+  guint  max_depth;
+  guint  max_pending_calls;  /* outgoing calls in flight on this connection */
+  gsize  max_unsent_bytes;   /* backlog before the peer is cut off */
+  guint  handshake_timeout_ms;
+} TetherLimits;
+
+#define TETHER_TYPE_CONNECTION (_tether_connection_get_type ())
+G_DECLARE_FINAL_TYPE (TetherConnection, _tether_connection, TETHER, CONNECTION, GObject)
+
+typedef struct
+{
+  /* TETHER_ACCESS_CUSTOM: may the caller run this method? */
+  gboolean (*authorize) (gpointer owner, TetherConnection *conn, TetherInvocation *invocation);
+  /* Server: the hello arrived (or a plain peer's WebSocket opened). */
+  void     (*ready)     (gpointer owner, TetherConnection *conn);
+  /* The connection is gone; @error says why. Called once. */
+  void     (*closed)    (gpointer owner, TetherConnection *conn, const GError *error);
+} TetherConnectionOwnerFuncs;
+
+TetherConnection *_tether_connection_new            (TetherConnectionRole               role,
+                                                     TetherScheduler                   *scheduler,
+                                                     const TetherLimits                *limits,
+                                                     TetherMethodTable                 *methods,
+                                                     const TetherConnectionOwnerFuncs  *owner_funcs,
+                                                     gpointer                           owner);
+/* Starts the engine on an open WebSocket. */
+void              _tether_connection_start          (TetherConnection        *self,
+                                                     SoupWebsocketConnection *ws,
+                                                     TetherGuardStream       *guard,
+                                                     TetherIdentity          *identity);
+/* The owner is going away: no more callbacks into it. */
+void              _tether_connection_detach_owner   (TetherConnection        *self);
+void              _tether_connection_set_public     (TetherConnection        *self,
+                                                     TetherPeer              *peer);
+TetherPeer       *_tether_connection_get_public     (TetherConnection        *self);
+TetherIdentity   *_tether_connection_get_identity   (TetherConnection        *self);
+gboolean          _tether_connection_is_tether      (TetherConnection        *self);
+gboolean          _tether_connection_is_closed      (TetherConnection        *self);
+GMainContext     *_tether_connection_get_context    (TetherConnection        *self);
+TetherScheduler  *_tether_connection_get_scheduler  (TetherConnection        *self);
+guint             _tether_connection_get_n_pending  (TetherConnection        *self);
+
+/* One entry point for every outgoing call: client calls, server callbacks,
+ * callbacks made under an invocation (@parent: its deadline and
+ * cancellation are inherited), and the client's hello. The task's source
+ * object is @source_object and its tag @source_tag. */
+void              _tether_connection_call_async     (TetherConnection        *self,
+                                                     gpointer                 source_object,
+                                                     gpointer                 source_tag,
+                                                     const char              *method,
+                                                     GVariant                *params,
+                                                     int                      timeout_msec,
+                                                     TetherInvocation        *parent,
+                                                     GCancellable            *cancellable,
+                                                     GAsyncReadyCallback      callback,
+                                                     gpointer                 user_data);
+GVariant         *_tether_connection_call_finish    (GAsyncResult            *result,
+                                                     gpointer                 source_tag,
+                                                     GError                 **error);
+/* Like call_async but the reply stays JSON (for the hello). */
+json_t           *_tether_connection_call_json_finish (GAsyncResult          *result,
+                                                     GError                 **error);
+gboolean          _tether_connection_send_notification (TetherConnection     *self,
+                                                     const char              *method,
+                                                     GVariant                *params,
+                                                     GError                 **error);
+/* Closes politely (close frame) when @error is NULL, at once otherwise;
+ * pending calls fail and invocations are cancelled either way. */
+void              _tether_connection_close          (TetherConnection        *self,
+                                                     const GError            *error);
+
+/* For TetherInvocation. */
+void              _tether_connection_send_reply     (TetherConnection        *self,
+                                                     gpointer                 batch,
+                                                     json_t                  *id,
+                                                     json_t                  *result,
+                                                     int                      error_code,
+                                                     const char              *error_message);
+void              _tether_connection_forget_invocation (TetherConnection     *self,
+                                                     const char              *id_key,
+                                                     TetherInvocation        *invocation);
+
+/* GError → JSON-RPC code for a reply. */
+int               _tether_error_to_wire_code        (const GError            *error);
+
+G_END_DECLS

@@ -1,0 +1,1293 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The connection core. Everything runs on the context that was
+ * thread-default when the connection was made (the owner's). Outgoing
+ * calls and incoming invocations are tracked here and nowhere else; the
+ * single teardown path is connection_teardown(). */
+
+#include <string.h>
+
+#include "tether-connection-private.h"
+#include "tether-error.h"
+#include "tether-identity.h"
+#include "tether-invocation-private.h"
+#include "tether-json-private.h"
+#include "tether-version.h"
+
+typedef enum
+{
+  STATE_NEW,
+  STATE_HELLO,    /* server: tether.v1 peer, waiting for rpc.tether.hello */
+  STATE_OPEN,
+  STATE_CLOSING,  /* close frame sent, waiting for the peer's */
+  STATE_CLOSED,
+} ConnectionState;
+
+/* A call in flight. Small on purpose (DESIGN.md: under 1 KiB per pending
+ * call, everything included): no timer of its own, just a heap slot. */
+typedef struct
+{
+  TetherDeadline    deadline;   /* first: the scheduler hands it back */
+  guint64           id;
+  GTask            *task;
+  TetherConnection *conn;       /* unowned: the table is the conn's */
+  GCancellable     *parent_cancellable;
+  gulong            cancel_id;
+  gulong            parent_cancel_id;
+  gboolean          json_reply; /* the hello wants the raw JSON */
+} PendingCall;
+
+/* The responses of one incoming batch, sent together once every request
+ * in it was answered (JSON-RPC 2.0 §6). */
+typedef struct
+{
+  int               refs;
+  json_t           *responses;
+  TetherConnection *conn;
+} Batch;
+
+struct _TetherConnection
+{
+  GObject                            parent_instance;
+
+  TetherConnectionRole               role;
+  ConnectionState                    state;
+  GMainContext                      *context;
+  TetherScheduler                   *scheduler;
+  TetherLimits                       limits;
+  TetherMethodTable                 *methods;     /* the owner's */
+  const TetherConnectionOwnerFuncs  *owner_funcs;
+  gpointer                           owner;       /* unowned */
+  TetherPeer                        *public;      /* unowned */
+
+  SoupWebsocketConnection           *ws;
+  TetherGuardStream                 *guard;
+  TetherIdentity                    *identity;
+  gulong                             ws_message_id;
+  gulong                             ws_closed_id;
+  gulong                             ws_error_id;
+  gulong                             guard_violation_id;
+  gboolean                           tether;      /* peer speaks tether.v1 */
+
+  GHashTable                        *pending;     /* &id → PendingCall* */
+  guint64                            next_id;
+  GHashTable                        *incoming;    /* id key → TetherInvocation* (unowned) */
+
+  TetherDeadline                     handshake_deadline;
+  TetherDeadline                     close_deadline;
+  GError                            *close_error;
+  guint64                            bytes_handed; /* to libsoup, framing included */
+};
+
+G_DEFINE_FINAL_TYPE (TetherConnection, _tether_connection, G_TYPE_OBJECT)
+
+static void connection_teardown (TetherConnection *self, const GError *error);
+static void pending_complete    (PendingCall *pc, json_t *result, GError *error);
+
+/* ---------------------------------------------------------------------- */
+/* Errors                                                                 */
+
+int
+_tether_error_to_wire_code (const GError *error)
+{
+  if (error->domain == TETHER_REMOTE_ERROR)
+    return error->code;
+
+  if (error->domain == TETHER_ERROR)
+    {
+      switch ((TetherError) error->code)
+        {
+        case TETHER_ERROR_INVALID_MESSAGE:
+        case TETHER_ERROR_MESSAGE_TOO_LARGE:
+        case TETHER_ERROR_TOO_DEEP:
+          return TETHER_REMOTE_ERROR_INVALID_REQUEST;
+        case TETHER_ERROR_NO_SUCH_METHOD:
+          return TETHER_REMOTE_ERROR_METHOD_NOT_FOUND;
+        case TETHER_ERROR_INVALID_PARAMS:
+          return TETHER_REMOTE_ERROR_INVALID_PARAMS;
+        case TETHER_ERROR_RESOURCE_EXHAUSTED:
+          return TETHER_REMOTE_ERROR_RESOURCE_EXHAUSTED;
+        case TETHER_ERROR_UNAUTHENTICATED:
+          return TETHER_REMOTE_ERROR_UNAUTHENTICATED;
+        case TETHER_ERROR_PERMISSION_DENIED:
+          return TETHER_REMOTE_ERROR_PERMISSION_DENIED;
+        case TETHER_ERROR_IMPERSONATION_DENIED:
+          return TETHER_REMOTE_ERROR_IMPERSONATION_DENIED;
+        case TETHER_ERROR_CALLBACK_REJECTED:
+          return TETHER_REMOTE_ERROR_CALLBACK_REJECTED;
+        case TETHER_ERROR_CHANNEL_BINDING_FAILED:
+          return TETHER_REMOTE_ERROR_CHANNEL_BINDING_FAILED;
+        default:
+          return TETHER_REMOTE_ERROR_INTERNAL_ERROR;
+        }
+    }
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return TETHER_REMOTE_ERROR_CANCELLED;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    return TETHER_REMOTE_ERROR_DEADLINE_EXCEEDED;
+
+  return TETHER_REMOTE_ERROR_INTERNAL_ERROR;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sending                                                                */
+
+static gsize
+ws_frame_overhead (TetherConnection *self,
+                   gsize             len)
+{
+  gsize header = len < 126 ? 2 : len < 65536 ? 4 : 10;
+
+  /* Clients mask their frames. */
+  return header + (self->role == TETHER_CONNECTION_ROLE_CLIENT ? 4 : 0);
+}
+
+static gboolean
+connection_can_send (TetherConnection *self)
+{
+  return (self->state == STATE_HELLO || self->state == STATE_OPEN) &&
+         self->ws != NULL &&
+         soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN;
+}
+
+static void
+connection_check_backlog (TetherConnection *self)
+{
+  guint64 written = _tether_guard_stream_get_bytes_written (self->guard);
+  guint64 backlog = self->bytes_handed > written ? self->bytes_handed - written : 0;
+
+  if (backlog > self->limits.max_unsent_bytes)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *who = tether_identity_to_string (self->identity);
+
+      g_set_error (&error, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                   "Peer stopped reading: %" G_GUINT64_FORMAT " bytes unsent "
+                   "(limit %" G_GSIZE_FORMAT ")",
+                   backlog, self->limits.max_unsent_bytes);
+      g_message ("Cutting off %s: %s", who, error->message);
+      connection_teardown (self, error);
+    }
+}
+
+/* Consumes @message. */
+static gboolean
+connection_send_json (TetherConnection  *self,
+                      json_t            *message,
+                      GError           **error)
+{
+  g_autofree char *text = NULL;
+  gsize len;
+
+  if (!connection_can_send (self))
+    {
+      json_decref (message);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                           "The connection is closed");
+      return FALSE;
+    }
+
+  text = _tether_json_dump (message, &len);
+  json_decref (message);
+
+  if (len > self->limits.max_message_size)
+    {
+      g_set_error (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE,
+                   "Message of %" G_GSIZE_FORMAT " bytes is larger than the "
+                   "limit of %" G_GSIZE_FORMAT " bytes", len, self->limits.max_message_size);
+      return FALSE;
+    }
+
+  self->bytes_handed += len + ws_frame_overhead (self, len);
+  soup_websocket_connection_send_text (self->ws, text);
+  connection_check_backlog (self);
+
+  return TRUE;
+}
+
+static json_t *
+error_response (json_t     *id,
+                int         code,
+                const char *message)
+{
+  return json_pack ("{s:s, s:O, s:{s:i, s:s}}",
+                    "jsonrpc", "2.0",
+                    "id", id != NULL ? id : json_null (),
+                    "error", "code", code, "message", message);
+}
+
+static void
+batch_unref (Batch *batch)
+{
+  if (--batch->refs > 0)
+    return;
+
+  if (json_array_size (batch->responses) > 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!connection_send_json (batch->conn, g_steal_pointer (&batch->responses), &error))
+        g_debug ("Batch response not sent: %s", error->message);
+    }
+  g_clear_pointer (&batch->responses, json_decref);
+  g_object_unref (batch->conn);
+  g_free (batch);
+}
+
+/* Every answer to an incoming request goes through here, batched or not.
+ * Steals @result. */
+void
+_tether_connection_send_reply (TetherConnection *self,
+                               gpointer          batch_ptr,
+                               json_t           *id,
+                               json_t           *result,
+                               int               error_code,
+                               const char       *error_message)
+{
+  Batch *batch = batch_ptr;
+  json_t *response;
+  g_autoptr(GError) error = NULL;
+
+  if (result != NULL)
+    response = json_pack ("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+  else
+    response = error_response (id, error_code, error_message);
+
+  if (batch != NULL)
+    {
+      json_array_append_new (batch->responses, response);
+      batch_unref (batch);
+      return;
+    }
+
+  if (!connection_send_json (self, response, &error))
+    {
+      g_debug ("Reply not sent: %s", error->message);
+
+      /* An answer that does not fit still owes the caller an answer. */
+      if (g_error_matches (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE))
+        connection_send_json (self, error_response (id, TETHER_REMOTE_ERROR_INTERNAL_ERROR,
+                                                    error->message), NULL);
+    }
+}
+
+/* Answers a request Tether itself refused (no invocation was made). */
+static void
+reply_error (TetherConnection *self,
+             Batch            *batch,
+             json_t           *id,
+             int               code,
+             const char       *message)
+{
+  if (batch != NULL)
+    batch->refs++;
+  _tether_connection_send_reply (self, batch, id, NULL, code, message);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Outgoing calls                                                         */
+
+static void
+pending_call_free (PendingCall *pc)
+{
+  g_assert (!_tether_deadline_is_queued (&pc->deadline));
+  g_clear_object (&pc->task);
+  g_clear_object (&pc->parent_cancellable);
+  g_free (pc);
+}
+
+/* The one way a pending call ends: reply, error reply, deadline,
+ * cancellation, or teardown. Steals @result and @error. */
+static void
+pending_complete (PendingCall *pc,
+                  json_t      *result,
+                  GError      *error)
+{
+  TetherConnection *self = pc->conn;
+  GTask *task = g_steal_pointer (&pc->task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  g_hash_table_steal (self->pending, &pc->id);
+  _tether_scheduler_remove (self->scheduler, &pc->deadline);
+
+  /* We may be inside the cancellable's own handler's idle, never inside
+   * the handler itself, so disconnecting cannot deadlock. */
+  if (pc->cancel_id != 0)
+    g_cancellable_disconnect (cancellable, pc->cancel_id);
+  if (pc->parent_cancel_id != 0)
+    g_cancellable_disconnect (pc->parent_cancellable, pc->parent_cancel_id);
+
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else if (pc->json_reply)
+    g_task_return_pointer (task, result, (GDestroyNotify) json_decref);
+  else
+    {
+      GError *conv_error = NULL;
+      GVariant *value = _tether_json_to_variant (result, NULL, &conv_error);
+
+      json_decref (result);
+      if (value != NULL)
+        g_task_return_pointer (task, value, (GDestroyNotify) g_variant_unref);
+      else
+        g_task_return_error (task, conv_error);
+    }
+
+  g_object_unref (task);
+  pending_call_free (pc);
+}
+
+static void
+pending_deadline_cb (TetherDeadline *deadline)
+{
+  PendingCall *pc = (PendingCall *) deadline;
+
+  pending_complete (pc, NULL,
+                    g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                 "No answer to %s within its deadline",
+                                 g_task_get_name (pc->task) ? g_task_get_name (pc->task) : "the call"));
+}
+
+static gboolean
+pending_cancelled_idle (gpointer user_data)
+{
+  GTask *task = user_data;
+  TetherConnection *self = g_task_get_task_data (task);
+  guint64 id = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (task), "tether-call-id"));
+  PendingCall *pc = self != NULL ? g_hash_table_lookup (self->pending, &id) : NULL;
+
+  /* The reply (or the deadline) may have won the race. */
+  if (pc == NULL || pc->task != task)
+    return G_SOURCE_REMOVE;
+
+  pending_complete (pc, NULL,
+                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                         "The call was cancelled"));
+
+  /* Tell the callee, so its invocation's cancellable fires too. */
+  if (self->tether && connection_can_send (self))
+    connection_send_json (self,
+                          json_pack ("{s:s, s:s, s:{s:I}}", "jsonrpc", "2.0",
+                                     "method", "rpc.cancel", "params", "id", (json_int_t) id),
+                          NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* May run in any thread: only schedules the idle on the task's context. */
+static void
+pending_cancelled_cb (GCancellable *cancellable,
+                      gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_static_name (source, "[tether] cancel call");
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_task_attach_source (task, source, pending_cancelled_idle);
+}
+
+static json_t *
+params_to_json (GVariant *params)
+{
+  json_t *value;
+
+  if (params == NULL)
+    return NULL;
+
+  value = _tether_variant_to_json (params);
+  /* JSON-RPC params are structured: a lone value travels as [value]. */
+  if (!json_is_array (value) && !json_is_object (value))
+    {
+      json_t *array = json_array ();
+
+      json_array_append_new (array, value);
+      value = array;
+    }
+  return value;
+}
+
+void
+_tether_connection_call_async (TetherConnection    *self,
+                               gpointer             source_object,
+                               gpointer             source_tag,
+                               const char          *method,
+                               GVariant            *params,
+                               int                  timeout_msec,
+                               TetherInvocation    *parent,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  PendingCall *pc;
+  json_t *request;
+  json_t *json_params;
+  gint64 now = g_get_monotonic_time ();
+  gint64 deadline;
+  gint64 remaining_ms;
+  guint timeout_ms;
+
+  if (params != NULL)
+    g_variant_ref_sink (params);
+
+  task = g_task_new (source_object, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_name (task, method);
+  g_task_set_check_cancellable (task, TRUE);
+  g_task_set_task_data (task, g_object_ref (self), g_object_unref);
+
+  if (g_task_return_error_if_cancelled (task))
+    goto out;
+
+  if (!connection_can_send (self))
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                               "The connection is closed");
+      goto out;
+    }
+
+  if (g_hash_table_size (self->pending) >= self->limits.max_pending_calls)
+    {
+      g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                               "Too many calls in flight on this connection (limit %u)",
+                               self->limits.max_pending_calls);
+      goto out;
+    }
+
+  /* Nothing is infinite: -1 means the default, anything above the
+   * maximum is clamped to it, and a callback never outlives its cause. */
+  timeout_ms = timeout_msec < 0 ? self->limits.default_timeout_ms
+                                : MIN ((guint) timeout_msec, self->limits.max_timeout_ms);
+  deadline = now + (gint64) timeout_ms * 1000;
+  if (parent != NULL)
+    {
+      deadline = MIN (deadline, tether_invocation_get_deadline (parent));
+      if (g_cancellable_is_cancelled (tether_invocation_get_cancellable (parent)))
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                   "The call that caused this callback was cancelled");
+          goto out;
+        }
+    }
+  if (deadline <= now)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                               "The deadline of the call that caused this callback has passed");
+      goto out;
+    }
+  remaining_ms = (deadline - now + 999) / 1000;
+
+  pc = g_new0 (PendingCall, 1);
+  pc->id = ++self->next_id;
+  pc->conn = self;
+  pc->task = g_object_ref (task);
+  pc->json_reply = source_tag == NULL;
+  g_object_set_data (G_OBJECT (task), "tether-call-id", GSIZE_TO_POINTER (pc->id));
+
+  request = json_pack ("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t) pc->id,
+                       "method", method);
+  json_params = params_to_json (params);
+  if (json_params != NULL)
+    json_object_set_new (request, "params", json_params);
+  if (self->tether)
+    json_object_set_new (request, "tether",
+                         json_pack ("{s:I}", "timeout_ms", (json_int_t) remaining_ms));
+
+  if (!connection_send_json (self, request, &error))
+    {
+      pc->task = NULL;
+      g_object_unref (task);
+      pending_call_free (pc);
+      g_task_return_error (task, g_steal_pointer (&error));
+      goto out;
+    }
+
+  /* The send may have cut the peer off (backlog) and torn everything down. */
+  if (self->state == STATE_CLOSED)
+    {
+      pc->task = NULL;
+      g_object_unref (task);
+      pending_call_free (pc);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "%s",
+                               self->close_error ? self->close_error->message
+                                                 : "The connection is closed");
+      goto out;
+    }
+
+  g_hash_table_insert (self->pending, &pc->id, pc);
+  _tether_scheduler_add (self->scheduler, &pc->deadline, deadline, pending_deadline_cb);
+
+  if (cancellable != NULL)
+    pc->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (pending_cancelled_cb),
+                                           task, NULL);
+  if (parent != NULL)
+    {
+      pc->parent_cancellable = g_object_ref (tether_invocation_get_cancellable (parent));
+      pc->parent_cancel_id = g_cancellable_connect (pc->parent_cancellable,
+                                                    G_CALLBACK (pending_cancelled_cb),
+                                                    task, NULL);
+    }
+
+out:
+  g_clear_pointer (&params, g_variant_unref);
+}
+
+GVariant *
+_tether_connection_call_finish (GAsyncResult  *result,
+                                gpointer       source_tag,
+                                GError       **error)
+{
+  g_return_val_if_fail (G_IS_TASK (result), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+json_t *
+_tether_connection_call_json_finish (GAsyncResult  *result,
+                                     GError       **error)
+{
+  g_return_val_if_fail (G_IS_TASK (result), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == NULL, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+gboolean
+_tether_connection_send_notification (TetherConnection  *self,
+                                      const char        *method,
+                                      GVariant          *params,
+                                      GError           **error)
+{
+  json_t *message;
+  json_t *json_params;
+  gboolean ret;
+
+  if (params != NULL)
+    g_variant_ref_sink (params);
+
+  message = json_pack ("{s:s, s:s}", "jsonrpc", "2.0", "method", method);
+  json_params = params_to_json (params);
+  if (json_params != NULL)
+    json_object_set_new (message, "params", json_params);
+  ret = connection_send_json (self, message, error);
+
+  g_clear_pointer (&params, g_variant_unref);
+  return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Incoming messages                                                      */
+
+static void
+handle_response (TetherConnection *self,
+                 json_t           *message)
+{
+  json_t *id = json_object_get (message, "id");
+  json_t *result = json_object_get (message, "result");
+  json_t *error = json_object_get (message, "error");
+  PendingCall *pc = NULL;
+  guint64 key;
+
+  if (json_is_integer (id) && json_integer_value (id) > 0)
+    {
+      key = (guint64) json_integer_value (id);
+      pc = g_hash_table_lookup (self->pending, &key);
+    }
+
+  if (pc == NULL)
+    {
+      g_autofree char *text = id != NULL ? _tether_json_dump (id, NULL) : g_strdup ("(none)");
+
+      /* Late (after a deadline or a cancel), duplicate or invented. */
+      g_debug ("Ignoring a response for unknown id %s", text);
+      return;
+    }
+
+  if ((result != NULL) == (error != NULL))
+    {
+      pending_complete (pc, NULL,
+                        g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
+                                             "The peer's response has neither or both of "
+                                             "\"result\" and \"error\""));
+      return;
+    }
+
+  if (result != NULL)
+    {
+      pending_complete (pc, json_incref (result), NULL);
+      return;
+    }
+
+  {
+    json_t *code = json_object_get (error, "code");
+    json_t *text = json_object_get (error, "message");
+
+    if (!json_is_integer (code) || json_integer_value (code) < G_MININT ||
+        json_integer_value (code) > G_MAXINT)
+      pending_complete (pc, NULL,
+                        g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
+                                             "The peer's error has no valid integer code"));
+    else
+      pending_complete (pc, NULL,
+                        g_error_new_literal (TETHER_REMOTE_ERROR, (int) json_integer_value (code),
+                                             json_is_string (text) ? json_string_value (text)
+                                                                   : "(no message)"));
+  }
+}
+
+static char *
+id_key (json_t *id)
+{
+  if (json_is_integer (id))
+    return g_strdup_printf ("i%" G_GINT64_FORMAT, (gint64) json_integer_value (id));
+  return g_strconcat ("s", json_string_value (id), NULL);
+}
+
+static void
+handle_rpc_cancel (TetherConnection *self,
+                   json_t           *params)
+{
+  json_t *id = json_is_object (params) ? json_object_get (params, "id") : NULL;
+  g_autofree char *key = NULL;
+  TetherInvocation *invocation;
+
+  if (!json_is_integer (id) && !json_is_string (id))
+    return;
+
+  key = id_key (id);
+  invocation = g_hash_table_lookup (self->incoming, key);
+  if (invocation != NULL)
+    _tether_invocation_cancel (invocation, TRUE);
+}
+
+static json_t *
+hello_reply (TetherConnection *self)
+{
+  return json_pack ("{s:i, s:s, s:[ss], s:{s:I, s:i}}",
+                    "version", TETHER_PROTOCOL_VERSION,
+                    "implementation", "tether/" TETHER_VERSION_S,
+                    "features", "cancel", "deadline",
+                    "limits",
+                      "max_message_size", (json_int_t) self->limits.max_message_size,
+                      "max_depth", (int) self->limits.max_depth);
+}
+
+static void
+handle_hello (TetherConnection *self,
+              Batch            *batch,
+              json_t           *id,
+              json_t           *params)
+{
+  json_t *version = json_is_object (params) ? json_object_get (params, "version") : NULL;
+
+  if (self->role != TETHER_CONNECTION_ROLE_SERVER || self->state != STATE_HELLO)
+    {
+      reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                   "rpc.tether.hello is sent once, by the client, first");
+      return;
+    }
+
+  if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
+    {
+      g_autoptr(GError) error =
+        g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
+                     "Unsupported protocol version (this server speaks %d)",
+                     TETHER_PROTOCOL_VERSION);
+
+      reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST, error->message);
+      connection_teardown (self, error);
+      return;
+    }
+
+  _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
+  self->state = STATE_OPEN;
+
+  if (batch != NULL)
+    batch->refs++;
+  _tether_connection_send_reply (self, batch, id, hello_reply (self), 0, NULL);
+
+  if (self->owner_funcs != NULL)
+    self->owner_funcs->ready (self->owner, self);
+}
+
+static gboolean
+valid_id (json_t *id)
+{
+  return json_is_string (id) || json_is_integer (id);
+}
+
+static void
+handle_request (TetherConnection *self,
+                Batch            *batch,
+                json_t           *message)
+{
+  json_t *id = json_object_get (message, "id");
+  json_t *method = json_object_get (message, "method");
+  json_t *params = json_object_get (message, "params");
+  json_t *meta = json_object_get (message, "tether");
+  const char *name;
+  const TetherMethod *entry;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) variant = NULL;
+  g_autoptr(TetherInvocation) invocation = NULL;
+  char *key = NULL;
+  gint64 timeout_ms;
+  gboolean is_notification = id == NULL;
+
+  if (!json_is_string (method) ||
+      (params != NULL && !json_is_array (params) && !json_is_object (params)))
+    {
+      reply_error (self, batch, valid_id (id) ? id : NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                   !json_is_string (method) ? "\"method\" must be a string"
+                                            : "\"params\" must be an array or an object");
+      return;
+    }
+  if (!is_notification && !valid_id (id))
+    {
+      reply_error (self, batch, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                   "\"id\" must be a string or an integer");
+      return;
+    }
+
+  name = json_string_value (method);
+
+  if (g_str_has_prefix (name, "rpc."))
+    {
+      if (self->tether && strcmp (name, "rpc.cancel") == 0 && is_notification)
+        handle_rpc_cancel (self, params);
+      else if (self->tether && strcmp (name, "rpc.tether.hello") == 0 && !is_notification)
+        handle_hello (self, batch, id, params);
+      else if (!is_notification)
+        reply_error (self, batch, id, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND,
+                     "Method not found");
+      return;
+    }
+
+  if (self->state == STATE_HELLO)
+    {
+      if (!is_notification)
+        reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                     "rpc.tether.hello must come first");
+      return;
+    }
+
+  entry = self->methods != NULL ? _tether_method_table_lookup (self->methods, name) : NULL;
+  if (entry == NULL)
+    {
+      if (!is_notification)
+        reply_error (self, batch, id, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND, "Method not found");
+      return;
+    }
+
+  if (entry->access == TETHER_ACCESS_AUTHENTICATED &&
+      self->role == TETHER_CONNECTION_ROLE_SERVER &&
+      !tether_identity_is_authenticated (self->identity))
+    {
+      if (!is_notification)
+        reply_error (self, batch, id, TETHER_REMOTE_ERROR_UNAUTHENTICATED,
+                     "This method needs an authenticated caller");
+      return;
+    }
+
+  if (!is_notification)
+    {
+      key = id_key (id);
+      if (g_hash_table_contains (self->incoming, key))
+        {
+          reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                       "A request with this id is already in progress");
+          g_free (key);
+          return;
+        }
+    }
+
+  variant = _tether_json_params_to_variant (params, entry->signature,
+                                            (const char * const *) entry->param_names, &error);
+  if (variant == NULL && error != NULL)
+    {
+      if (!is_notification)
+        reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_PARAMS, error->message);
+      g_free (key);
+      return;
+    }
+
+  /* The caller's remaining budget, clamped to what this side allows. */
+  timeout_ms = self->limits.incoming_default_timeout_ms;
+  if (self->tether && json_is_object (meta))
+    {
+      json_t *budget = json_object_get (meta, "timeout_ms");
+
+      if (json_is_integer (budget) && json_integer_value (budget) >= 0)
+        timeout_ms = json_integer_value (budget);
+    }
+  timeout_ms = MIN (timeout_ms, (gint64) self->limits.incoming_max_timeout_ms);
+
+  if (batch != NULL && !is_notification)
+    batch->refs++;
+  invocation = _tether_invocation_new (self, name, g_steal_pointer (&variant),
+                                       is_notification ? NULL : json_incref (id), key,
+                                       g_get_monotonic_time () + timeout_ms * 1000,
+                                       is_notification ? NULL : batch);
+  if (key != NULL)
+    g_hash_table_insert (self->incoming, g_strdup (key), invocation);
+  if (self->public != NULL)
+    _tether_invocation_set_peer (invocation, self->public);
+
+  if (entry->access == TETHER_ACCESS_CUSTOM && self->owner_funcs != NULL &&
+      self->owner_funcs->authorize != NULL &&
+      !self->owner_funcs->authorize (self->owner, self, invocation))
+    {
+      tether_invocation_return_error_literal (invocation, TETHER_REMOTE_ERROR_PERMISSION_DENIED,
+                                              "Permission denied");
+      return;
+    }
+
+  entry->handler (invocation, entry->user_data);
+}
+
+static void
+handle_message (TetherConnection *self,
+                Batch            *batch,
+                json_t           *message)
+{
+  json_t *version;
+
+  if (!json_is_object (message))
+    {
+      reply_error (self, batch, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                   "A JSON-RPC message must be an object");
+      return;
+    }
+
+  version = json_object_get (message, "jsonrpc");
+  if (!json_is_string (version) || strcmp (json_string_value (version), "2.0") != 0)
+    {
+      json_t *id = json_object_get (message, "id");
+
+      if (json_object_get (message, "method") != NULL || id != NULL)
+        reply_error (self, batch, valid_id (id) ? id : NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                     "\"jsonrpc\" must be \"2.0\"");
+      return;
+    }
+
+  if (json_object_get (message, "method") != NULL)
+    handle_request (self, batch, message);
+  else if (json_object_get (message, "result") != NULL || json_object_get (message, "error") != NULL)
+    {
+      if (self->state != STATE_HELLO)
+        handle_response (self, message);
+    }
+  else
+    reply_error (self, batch, valid_id (json_object_get (message, "id")) ? json_object_get (message, "id") : NULL,
+                 TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                 "Neither a request nor a response");
+}
+
+static void
+on_ws_message (SoupWebsocketConnection *ws,
+               int                      type,
+               GBytes                  *bytes,
+               gpointer                 user_data)
+{
+  TetherConnection *self = user_data;
+  g_autoptr(GError) error = NULL;
+  json_t *message;
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  if (self->state != STATE_HELLO && self->state != STATE_OPEN)
+    return;
+
+  g_object_ref (self);
+
+  if (type != SOUP_WEBSOCKET_DATA_TEXT)
+    {
+      reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                   "Binary frames are not used: send JSON-RPC as text");
+      goto out;
+    }
+
+  message = _tether_json_parse (data, len, self->limits.max_depth, &error);
+  if (message == NULL)
+    {
+      /* Too deep is a well-formed but refused request; bad JSON is -32700. */
+      reply_error (self, NULL, NULL,
+                   g_error_matches (error, TETHER_ERROR, TETHER_ERROR_TOO_DEEP)
+                     ? TETHER_REMOTE_ERROR_INVALID_REQUEST : TETHER_REMOTE_ERROR_PARSE_ERROR,
+                   error->message);
+      goto out;
+    }
+
+  if (json_is_array (message))
+    {
+      Batch *batch;
+      gsize i;
+      json_t *element;
+
+      if (json_array_size (message) == 0)
+        {
+          reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                       "An empty batch is not a valid request");
+          json_decref (message);
+          goto out;
+        }
+
+      batch = g_new0 (Batch, 1);
+      batch->refs = 1; /* ours, while we dispatch */
+      batch->responses = json_array ();
+      batch->conn = g_object_ref (self);
+      json_array_foreach (message, i, element)
+        {
+          if (self->state != STATE_HELLO && self->state != STATE_OPEN)
+            break;
+          handle_message (self, batch, element);
+        }
+      batch_unref (batch);
+    }
+  else
+    handle_message (self, NULL, message);
+
+  json_decref (message);
+
+out:
+  g_object_unref (self);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lifecycle                                                              */
+
+static void
+disconnect_ws (TetherConnection *self)
+{
+  if (self->ws != NULL)
+    {
+      g_clear_signal_handler (&self->ws_message_id, self->ws);
+      g_clear_signal_handler (&self->ws_closed_id, self->ws);
+      g_clear_signal_handler (&self->ws_error_id, self->ws);
+    }
+  if (self->guard != NULL)
+    g_clear_signal_handler (&self->guard_violation_id, self->guard);
+}
+
+/* The single teardown path: every pending call fails, every invocation is
+ * cancelled, the owner is told once. With @error the stream is cut at
+ * once; without, a close frame is sent and the peer gets a moment. */
+static void
+connection_teardown (TetherConnection *self,
+                     const GError     *error)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_autoptr(GPtrArray) invocations = NULL;
+  const TetherConnectionOwnerFuncs *funcs = self->owner_funcs;
+  gpointer owner = self->owner;
+
+  if (self->state == STATE_CLOSED)
+    return;
+
+  g_object_ref (self);
+
+  if (self->close_error == NULL)
+    self->close_error = error != NULL
+      ? g_error_copy (error)
+      : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "The connection was closed");
+  self->state = STATE_CLOSED;
+  _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
+
+  /* pending_complete removes from the table; loop until empty. */
+  while (g_hash_table_size (self->pending) > 0)
+    {
+      PendingCall *pc = NULL;
+
+      g_hash_table_iter_init (&iter, self->pending);
+      if (g_hash_table_iter_next (&iter, NULL, &value))
+        pc = value;
+      pending_complete (pc, NULL,
+                        g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                     "The connection closed before the answer came: %s",
+                                     self->close_error->message));
+    }
+
+  invocations = g_ptr_array_new_with_free_func (g_object_unref);
+  g_hash_table_iter_init (&iter, self->incoming);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (invocations, g_object_ref (value));
+  for (guint i = 0; i < invocations->len; i++)
+    _tether_invocation_cancel (invocations->pdata[i], TRUE);
+
+  if (self->ws != NULL)
+    {
+      if (error == NULL &&
+          soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+        {
+          /* Polite close; the guard's abort remains the backstop. */
+          disconnect_ws (self);
+          soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+        }
+      else
+        {
+          disconnect_ws (self);
+          _tether_guard_stream_abort (self->guard);
+        }
+    }
+
+  self->owner = NULL;
+  self->owner_funcs = NULL;
+  if (funcs != NULL)
+    funcs->closed (owner, self, self->close_error);
+
+  g_object_unref (self);
+}
+
+void
+_tether_connection_close (TetherConnection *self,
+                          const GError     *error)
+{
+  g_return_if_fail (TETHER_IS_CONNECTION (self));
+  connection_teardown (self, error);
+}
+
+static void
+on_ws_closed (SoupWebsocketConnection *ws,
+              gpointer                 user_data)
+{
+  TetherConnection *self = user_data;
+  g_autoptr(GError) error = NULL;
+  gushort code = soup_websocket_connection_get_close_code (ws);
+  const char *data = soup_websocket_connection_get_close_data (ws);
+
+  if (self->close_error != NULL)
+    error = g_error_copy (self->close_error);
+  else
+    error = g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                         "The peer closed the connection (code %u%s%s)",
+                         code, data && *data ? ": " : "", data ? data : "");
+  connection_teardown (self, error);
+}
+
+static void
+on_ws_error (SoupWebsocketConnection *ws,
+             GError                  *error,
+             gpointer                 user_data)
+{
+  TetherConnection *self = user_data;
+
+  if (self->close_error == NULL)
+    self->close_error = g_error_copy (error);
+  g_debug ("WebSocket error: %s", error->message);
+}
+
+static void
+on_guard_violation (TetherGuardStream *guard,
+                    guint              code,
+                    const char        *reason,
+                    gpointer           user_data)
+{
+  TetherConnection *self = user_data;
+  g_autofree char *who = tether_identity_to_string (self->identity);
+
+  g_message ("Closing connection from %s: %s", who, reason);
+  if (self->close_error == NULL)
+    self->close_error = g_error_new_literal (TETHER_ERROR, code, reason);
+}
+
+static void
+handshake_deadline_cb (TetherDeadline *deadline)
+{
+  TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, handshake_deadline));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *who = tether_identity_to_string (self->identity);
+
+  error = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                       "No rpc.tether.hello within %u ms", self->limits.handshake_timeout_ms);
+  g_message ("Closing connection from %s: %s", who, error->message);
+  connection_teardown (self, error);
+}
+
+void
+_tether_connection_start (TetherConnection        *self,
+                          SoupWebsocketConnection *ws,
+                          TetherGuardStream       *guard,
+                          TetherIdentity          *identity)
+{
+  const char *protocol;
+
+  g_return_if_fail (self->state == STATE_NEW);
+
+  self->ws = g_object_ref (ws);
+  self->guard = g_object_ref (guard);
+  self->identity = g_object_ref (identity);
+
+  /* libsoup checks frames, the guard whole messages; we ping ourselves. */
+  soup_websocket_connection_set_max_incoming_payload_size (ws, self->limits.max_message_size);
+  soup_websocket_connection_set_keepalive_interval (ws, 0);
+  _tether_guard_stream_set_max_message_size (guard, self->limits.max_message_size);
+
+  protocol = soup_websocket_connection_get_protocol (ws);
+  self->tether = self->role == TETHER_CONNECTION_ROLE_CLIENT ||
+                 g_strcmp0 (protocol, TETHER_SUBPROTOCOL) == 0;
+
+  self->ws_message_id = g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), self);
+  self->ws_closed_id = g_signal_connect (ws, "closed", G_CALLBACK (on_ws_closed), self);
+  self->ws_error_id = g_signal_connect (ws, "error", G_CALLBACK (on_ws_error), self);
+  self->guard_violation_id = g_signal_connect (guard, "violation", G_CALLBACK (on_guard_violation), self);
+
+  if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->tether)
+    {
+      self->state = STATE_HELLO;
+      _tether_scheduler_add (self->scheduler, &self->handshake_deadline,
+                             g_get_monotonic_time () + self->limits.handshake_timeout_ms * 1000,
+                             handshake_deadline_cb);
+    }
+  else
+    {
+      self->state = STATE_OPEN;
+      if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->owner_funcs != NULL)
+        self->owner_funcs->ready (self->owner, self);
+    }
+}
+
+void
+_tether_connection_detach_owner (TetherConnection *self)
+{
+  self->owner = NULL;
+  self->owner_funcs = NULL;
+  self->methods = NULL;
+  self->public = NULL;
+}
+
+void
+_tether_connection_set_public (TetherConnection *self,
+                               TetherPeer       *peer)
+{
+  self->public = peer;
+}
+
+TetherPeer *
+_tether_connection_get_public (TetherConnection *self)
+{
+  return self->public;
+}
+
+TetherIdentity *
+_tether_connection_get_identity (TetherConnection *self)
+{
+  return self->identity;
+}
+
+gboolean
+_tether_connection_is_tether (TetherConnection *self)
+{
+  return self->tether;
+}
+
+gboolean
+_tether_connection_is_closed (TetherConnection *self)
+{
+  return self->state == STATE_CLOSED;
+}
+
+GMainContext *
+_tether_connection_get_context (TetherConnection *self)
+{
+  return self->context;
+}
+
+TetherScheduler *
+_tether_connection_get_scheduler (TetherConnection *self)
+{
+  return self->scheduler;
+}
+
+guint
+_tether_connection_get_n_pending (TetherConnection *self)
+{
+  return g_hash_table_size (self->pending);
+}
+
+void
+_tether_connection_forget_invocation (TetherConnection *self,
+                                      const char       *key,
+                                      TetherInvocation *invocation)
+{
+  if (key != NULL && g_hash_table_lookup (self->incoming, key) == invocation)
+    g_hash_table_remove (self->incoming, key);
+}
+
+static void
+_tether_connection_dispose (GObject *object)
+{
+  TetherConnection *self = TETHER_CONNECTION (object);
+
+  if (self->state != STATE_CLOSED && self->state != STATE_NEW)
+    {
+      g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                                     "The connection was dropped");
+      connection_teardown (self, error);
+    }
+  self->state = STATE_CLOSED;
+  disconnect_ws (self);
+  _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
+  if (self->guard != NULL)
+    _tether_guard_stream_abort (self->guard);
+  g_clear_object (&self->ws);
+  g_clear_object (&self->guard);
+
+  G_OBJECT_CLASS (_tether_connection_parent_class)->dispose (object);
+}
+
+static void
+_tether_connection_finalize (GObject *object)
+{
+  TetherConnection *self = TETHER_CONNECTION (object);
+
+  g_assert (g_hash_table_size (self->pending) == 0);
+  g_hash_table_unref (self->pending);
+  g_hash_table_unref (self->incoming);
+  g_clear_object (&self->identity);
+  g_clear_error (&self->close_error);
+  _tether_scheduler_unref (self->scheduler);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (_tether_connection_parent_class)->finalize (object);
+}
+
+static void
+_tether_connection_class_init (TetherConnectionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = _tether_connection_dispose;
+  object_class->finalize = _tether_connection_finalize;
+}
+
+static void
+_tether_connection_init (TetherConnection *self)
+{
+  self->pending = g_hash_table_new (g_int64_hash, g_int64_equal);
+  self->incoming = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+}
+
+TetherConnection *
+_tether_connection_new (TetherConnectionRole              role,
+                        TetherScheduler                  *scheduler,
+                        const TetherLimits               *limits,
+                        TetherMethodTable                *methods,
+                        const TetherConnectionOwnerFuncs *owner_funcs,
+                        gpointer                          owner)
+{
+  TetherConnection *self = g_object_new (TETHER_TYPE_CONNECTION, NULL);
+
+  self->role = role;
+  self->context = g_main_context_ref_thread_default ();
+  self->scheduler = _tether_scheduler_ref (scheduler);
+  self->limits = *limits;
+  self->methods = methods;
+  self->owner_funcs = owner_funcs;
+  self->owner = owner;
+
+  return self;
+}

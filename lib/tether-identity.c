@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/**
+ * TetherIdentity:
+ *
+ * Who is at the other end of a connection, and how that was proven.
+ *
+ * An identity is captured once, when the connection is accepted or
+ * established, and never changes: on `unix:` the peer's uid, gid and pid
+ * as the kernel reported them (`SO_PEERCRED`); on `wss://` the peer's
+ * certificate when it presented one that verified; on TCP the peer's
+ * address.
+ *
+ * On `unix:` the kernel-verified uid makes the peer authenticated; on
+ * `wss://` a verified client certificate does; a `ws://` peer is
+ * anonymous.
+ *
+ * Since: 0.1
+ */
+
+#include <sys/socket.h>
+#include <gio/gunixsocketaddress.h>
+
+#include "tether-enum-types.h"
+#include "tether-identity-private.h"
+
+struct _TetherIdentity
+{
+  GObject              parent_instance;
+
+  TetherTransportKind  transport;
+  gboolean             authenticated;
+  gint64               uid;
+  gint64               gid;
+  gint64               pid;
+  char                *address;
+  GTlsCertificate     *certificate;
+  char                *certificate_sha256;
+};
+
+G_DEFINE_FINAL_TYPE (TetherIdentity, tether_identity, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_TRANSPORT,
+  PROP_AUTHENTICATED,
+  PROP_UID,
+  PROP_GID,
+  PROP_PID,
+  PROP_ADDRESS,
+  PROP_CERTIFICATE,
+  PROP_CERTIFICATE_SHA256,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+tether_identity_finalize (GObject *object)
+{
+  TetherIdentity *self = TETHER_IDENTITY (object);
+
+  g_clear_pointer (&self->address, g_free);
+  g_clear_object (&self->certificate);
+  g_clear_pointer (&self->certificate_sha256, g_free);
+
+  G_OBJECT_CLASS (tether_identity_parent_class)->finalize (object);
+}
+
+static void
+tether_identity_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  TetherIdentity *self = TETHER_IDENTITY (object);
+
+  switch (prop_id)
+    {
+    case PROP_TRANSPORT:
+      g_value_set_enum (value, self->transport);
+      break;
+    case PROP_AUTHENTICATED:
+      g_value_set_boolean (value, self->authenticated);
+      break;
+    case PROP_UID:
+      g_value_set_int64 (value, self->uid);
+      break;
+    case PROP_GID:
+      g_value_set_int64 (value, self->gid);
+      break;
+    case PROP_PID:
+      g_value_set_int64 (value, self->pid);
+      break;
+    case PROP_ADDRESS:
+      g_value_set_string (value, self->address);
+      break;
+    case PROP_CERTIFICATE:
+      g_value_set_object (value, self->certificate);
+      break;
+    case PROP_CERTIFICATE_SHA256:
+      g_value_set_string (value, self->certificate_sha256);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+tether_identity_class_init (TetherIdentityClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GParamFlags flags = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
+
+  object_class->finalize = tether_identity_finalize;
+  object_class->get_property = tether_identity_get_property;
+
+  /**
+   * TetherIdentity:transport:
+   *
+   * The transport the connection runs on.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_TRANSPORT] =
+    g_param_spec_enum ("transport", NULL, NULL, TETHER_TYPE_TRANSPORT_KIND,
+                       TETHER_TRANSPORT_UNIX, flags);
+
+  /**
+   * TetherIdentity:authenticated:
+   *
+   * Whether the peer's identity was proven: by the kernel on `unix:`, by a
+   * verified certificate on `wss://`.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_AUTHENTICATED] =
+    g_param_spec_boolean ("authenticated", NULL, NULL, FALSE, flags);
+
+  /**
+   * TetherIdentity:uid:
+   *
+   * The peer's user id on `unix:`, or -1.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_UID] =
+    g_param_spec_int64 ("uid", NULL, NULL, -1, G_MAXINT64, -1, flags);
+
+  /**
+   * TetherIdentity:gid:
+   *
+   * The peer's group id on `unix:`, or -1.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_GID] =
+    g_param_spec_int64 ("gid", NULL, NULL, -1, G_MAXINT64, -1, flags);
+
+  /**
+   * TetherIdentity:pid:
+   *
+   * The peer's process id on `unix:` at connection time, or -1. Use it
+   * for logs only: a pid can be reused once the process exits.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_PID] =
+    g_param_spec_int64 ("pid", NULL, NULL, -1, G_MAXINT64, -1, flags);
+
+  /**
+   * TetherIdentity:address:
+   *
+   * The peer's address: `host:port` on TCP and TLS, the socket path (or
+   * an empty string) on `unix:`.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_ADDRESS] =
+    g_param_spec_string ("address", NULL, NULL, NULL, flags);
+
+  /**
+   * TetherIdentity:certificate:
+   *
+   * The certificate the peer presented on `wss://`, if any.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_CERTIFICATE] =
+    g_param_spec_object ("certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE, flags);
+
+  /**
+   * TetherIdentity:certificate-sha256:
+   *
+   * The SHA-256 fingerprint of [property@Tether.Identity:certificate]
+   * (DER), as lowercase hex, if there is a certificate.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_CERTIFICATE_SHA256] =
+    g_param_spec_string ("certificate-sha256", NULL, NULL, NULL, flags);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+tether_identity_init (TetherIdentity *self)
+{
+  self->uid = -1;
+  self->gid = -1;
+  self->pid = -1;
+}
+
+static char *
+certificate_sha256 (GTlsCertificate *certificate)
+{
+  g_autoptr(GByteArray) der = NULL;
+
+  g_object_get (certificate, "certificate", &der, NULL);
+  if (der == NULL)
+    return NULL;
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, der->data, der->len);
+}
+
+static char *
+address_to_string (GSocketAddress *address)
+{
+  if (G_IS_INET_SOCKET_ADDRESS (address))
+    {
+      GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (address);
+      g_autofree char *host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
+      guint16 port = g_inet_socket_address_get_port (inet);
+
+      if (strchr (host, ':') != NULL)
+        return g_strdup_printf ("[%s]:%u", host, port);
+      return g_strdup_printf ("%s:%u", host, port);
+    }
+  if (G_IS_UNIX_SOCKET_ADDRESS (address))
+    return g_strdup (g_unix_socket_address_get_path (G_UNIX_SOCKET_ADDRESS (address)));
+  return g_strdup ("");
+}
+
+TetherIdentity *
+_tether_identity_new_from_socket (TetherTransportKind  transport,
+                                  GSocketConnection   *connection,
+                                  GTlsCertificate     *peer_certificate,
+                                  gboolean             certificate_verified)
+{
+  TetherIdentity *self = g_object_new (TETHER_TYPE_IDENTITY, NULL);
+  GSocket *socket = g_socket_connection_get_socket (connection);
+  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+
+  self->transport = transport;
+  self->address = remote != NULL ? address_to_string (remote) : g_strdup ("");
+
+  if (transport == TETHER_TRANSPORT_UNIX)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GCredentials) creds = g_socket_get_credentials (socket, &error);
+
+      if (creds != NULL)
+        {
+          uid_t uid = g_credentials_get_unix_user (creds, NULL);
+          pid_t pid = g_credentials_get_unix_pid (creds, NULL);
+          struct ucred *ucred = g_credentials_get_native (creds, G_CREDENTIALS_TYPE_LINUX_UCRED);
+
+          self->uid = uid;
+          self->pid = pid;
+          if (ucred != NULL)
+            self->gid = ucred->gid;
+          self->authenticated = TRUE;
+        }
+      else
+        g_debug ("No peer credentials on Unix socket: %s", error->message);
+    }
+
+  if (peer_certificate != NULL)
+    {
+      self->certificate = g_object_ref (peer_certificate);
+      self->certificate_sha256 = certificate_sha256 (peer_certificate);
+      if (certificate_verified)
+        self->authenticated = TRUE;
+    }
+
+  return self;
+}
+
+/**
+ * tether_identity_get_transport:
+ * @self: a #TetherIdentity
+ *
+ * Returns: the transport of the connection
+ *
+ * Since: 0.1
+ */
+TetherTransportKind
+tether_identity_get_transport (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), TETHER_TRANSPORT_UNIX);
+  return self->transport;
+}
+
+/**
+ * tether_identity_is_authenticated:
+ * @self: a #TetherIdentity
+ *
+ * Returns: whether the peer's identity was proven
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_identity_is_authenticated (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), FALSE);
+  return self->authenticated;
+}
+
+/**
+ * tether_identity_get_uid:
+ * @self: a #TetherIdentity
+ *
+ * Returns: the peer's uid on `unix:`, or -1
+ *
+ * Since: 0.1
+ */
+gint64
+tether_identity_get_uid (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), -1);
+  return self->uid;
+}
+
+/**
+ * tether_identity_get_gid:
+ * @self: a #TetherIdentity
+ *
+ * Returns: the peer's gid on `unix:`, or -1
+ *
+ * Since: 0.1
+ */
+gint64
+tether_identity_get_gid (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), -1);
+  return self->gid;
+}
+
+/**
+ * tether_identity_get_pid:
+ * @self: a #TetherIdentity
+ *
+ * Returns: the peer's pid on `unix:` at connection time, or -1
+ *
+ * Since: 0.1
+ */
+gint64
+tether_identity_get_pid (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), -1);
+  return self->pid;
+}
+
+/**
+ * tether_identity_get_address:
+ * @self: a #TetherIdentity
+ *
+ * Returns: (transfer none): the peer's address
+ *
+ * Since: 0.1
+ */
+const char *
+tether_identity_get_address (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), NULL);
+  return self->address;
+}
+
+/**
+ * tether_identity_get_certificate:
+ * @self: a #TetherIdentity
+ *
+ * Returns: (transfer none) (nullable): the peer's certificate
+ *
+ * Since: 0.1
+ */
+GTlsCertificate *
+tether_identity_get_certificate (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), NULL);
+  return self->certificate;
+}
+
+/**
+ * tether_identity_get_certificate_sha256:
+ * @self: a #TetherIdentity
+ *
+ * Returns: (transfer none) (nullable): the SHA-256 fingerprint of the
+ *   peer's certificate, as lowercase hex
+ *
+ * Since: 0.1
+ */
+const char *
+tether_identity_get_certificate_sha256 (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), NULL);
+  return self->certificate_sha256;
+}
+
+/**
+ * tether_identity_to_string:
+ * @self: a #TetherIdentity
+ *
+ * Describes the identity for logs, e.g. `unix uid=1000 gid=1000 pid=4242`
+ * or `tls 127.0.0.1:50312 cert=sha256:ab12…`.
+ *
+ * Returns: (transfer full): a description
+ *
+ * Since: 0.1
+ */
+char *
+tether_identity_to_string (TetherIdentity *self)
+{
+  GString *str;
+
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), NULL);
+
+  str = g_string_new (NULL);
+  switch (self->transport)
+    {
+    case TETHER_TRANSPORT_UNIX:
+      g_string_append_printf (str, "unix uid=%" G_GINT64_FORMAT " gid=%" G_GINT64_FORMAT
+                              " pid=%" G_GINT64_FORMAT,
+                              self->uid, self->gid, self->pid);
+      break;
+    case TETHER_TRANSPORT_TCP:
+      g_string_append_printf (str, "tcp %s", self->address);
+      break;
+    case TETHER_TRANSPORT_TLS:
+      g_string_append_printf (str, "tls %s", self->address);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  if (self->certificate_sha256 != NULL)
+    g_string_append_printf (str, " cert=sha256:%.16s%s", self->certificate_sha256,
+                            self->authenticated ? "" : " (unverified)");
+  if (!self->authenticated)
+    g_string_append (str, " anonymous");
+  return g_string_free (str, FALSE);
+}

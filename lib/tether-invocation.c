@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/**
+ * TetherInvocation:
+ *
+ * One incoming call: its method, parameters, caller, deadline and
+ * cancellable, and the way to answer it.
+ *
+ * A handler added with [method@Tether.Server.add_method] or
+ * [method@Tether.Client.add_method] receives an invocation and answers it
+ * exactly once, with [method@Tether.Invocation.return_value] or one of
+ * the error variants, now or later (keep a reference to answer later).
+ * Answers after the first are ignored. An invocation finalized without an
+ * answer is answered with -32603 and a warning that names the method.
+ *
+ * Every invocation has a deadline: the budget the caller sent, clamped to
+ * this side's maximum. When it passes, or the caller cancels, or the
+ * connection closes, [method@Tether.Invocation.get_cancellable] fires; on a
+ * deadline the caller is answered -32001 at once.
+ *
+ * Callbacks made while handling a call go through
+ * [method@Tether.Invocation.call_peer_async], which makes them inherit the
+ * call's deadline and cancellation: a callback never outlives the call that
+ * caused it.
+ *
+ * Invocations belong to the main context of the server or client that
+ * received them; use them from that context only.
+ *
+ * Since: 0.1
+ */
+
+#include "tether-connection-private.h"
+#include "tether-error.h"
+#include "tether-invocation-private.h"
+#include "tether-json-private.h"
+#include "tether-peer.h"
+
+struct _TetherInvocation
+{
+  GObject           parent_instance;
+
+  TetherDeadline    deadline_entry;
+  TetherConnection *conn;
+  TetherPeer       *peer;
+  char             *method;
+  GVariant         *params;
+  json_t           *id;       /* NULL for a notification */
+  char             *id_key;
+  gint64            deadline;
+  GCancellable     *cancellable;
+  gpointer          batch;
+  gboolean          replied;
+};
+
+G_DEFINE_FINAL_TYPE (TetherInvocation, tether_invocation, G_TYPE_OBJECT)
+
+static void
+invocation_finish_reply (TetherInvocation *self)
+{
+  self->replied = TRUE;
+  _tether_scheduler_remove (_tether_connection_get_scheduler (self->conn), &self->deadline_entry);
+  _tether_connection_forget_invocation (self->conn, self->id_key, self);
+}
+
+/* Steals @result. */
+static gboolean
+invocation_reply (TetherInvocation *self,
+                  json_t           *result,
+                  int               code,
+                  const char       *message)
+{
+  gpointer batch = g_steal_pointer (&self->batch);
+
+  if (self->replied)
+    {
+      g_debug ("Ignoring a second answer to %s", self->method);
+      g_clear_pointer (&result, json_decref);
+      return FALSE;
+    }
+
+  invocation_finish_reply (self);
+
+  if (self->id == NULL)
+    {
+      g_clear_pointer (&result, json_decref);
+      return FALSE;
+    }
+
+  _tether_connection_send_reply (self->conn, batch, self->id, result, code, message);
+  return TRUE;
+}
+
+static void
+invocation_deadline_cb (TetherDeadline *entry)
+{
+  TetherInvocation *self = G_STRUCT_MEMBER_P (entry, -G_STRUCT_OFFSET (TetherInvocation, deadline_entry));
+
+  g_object_ref (self);
+  invocation_reply (self, NULL, TETHER_REMOTE_ERROR_DEADLINE_EXCEEDED,
+                    "The deadline passed before the call was answered");
+  g_cancellable_cancel (self->cancellable);
+  g_object_unref (self);
+}
+
+static void
+tether_invocation_dispose (GObject *object)
+{
+  TetherInvocation *self = TETHER_INVOCATION (object);
+
+  if (!self->replied && self->conn != NULL)
+    {
+      if (self->id != NULL)
+        g_warning ("Handler for %s dropped its invocation without answering; "
+                   "answering -32603", self->method);
+      invocation_reply (self, NULL, TETHER_REMOTE_ERROR_INTERNAL_ERROR,
+                        "The method's handler did not answer");
+    }
+
+  G_OBJECT_CLASS (tether_invocation_parent_class)->dispose (object);
+}
+
+static void
+tether_invocation_finalize (GObject *object)
+{
+  TetherInvocation *self = TETHER_INVOCATION (object);
+
+  g_clear_object (&self->peer);
+  g_clear_object (&self->conn);
+  g_clear_pointer (&self->method, g_free);
+  g_clear_pointer (&self->params, g_variant_unref);
+  g_clear_pointer (&self->id, json_decref);
+  g_clear_pointer (&self->id_key, g_free);
+  g_clear_object (&self->cancellable);
+
+  G_OBJECT_CLASS (tether_invocation_parent_class)->finalize (object);
+}
+
+static void
+tether_invocation_class_init (TetherInvocationClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = tether_invocation_dispose;
+  object_class->finalize = tether_invocation_finalize;
+}
+
+static void
+tether_invocation_init (TetherInvocation *self)
+{
+  self->cancellable = g_cancellable_new ();
+}
+
+TetherInvocation *
+_tether_invocation_new (TetherConnection *conn,
+                        const char       *method,
+                        GVariant         *params,
+                        json_t           *id,
+                        char             *id_key,
+                        gint64            deadline,
+                        gpointer          batch)
+{
+  TetherInvocation *self = g_object_new (TETHER_TYPE_INVOCATION, NULL);
+
+  self->conn = g_object_ref (conn);
+  self->method = g_strdup (method);
+  self->params = params;
+  self->id = id;
+  self->id_key = id_key;
+  self->deadline = deadline;
+  self->batch = batch;
+
+  if (id != NULL)
+    _tether_scheduler_add (_tether_connection_get_scheduler (conn), &self->deadline_entry,
+                           deadline, invocation_deadline_cb);
+  return self;
+}
+
+void
+_tether_invocation_cancel (TetherInvocation *self,
+                           gboolean          suppress_reply)
+{
+  g_object_ref (self);
+  if (suppress_reply && !self->replied)
+    {
+      gpointer batch = g_steal_pointer (&self->batch);
+
+      invocation_finish_reply (self);
+      /* A batch still needs its slot released to be sent. */
+      if (batch != NULL)
+        _tether_connection_send_reply (self->conn, batch, self->id, NULL,
+                                       TETHER_REMOTE_ERROR_CANCELLED, "Cancelled");
+    }
+  g_cancellable_cancel (self->cancellable);
+  g_object_unref (self);
+}
+
+void
+_tether_invocation_set_peer (TetherInvocation *self,
+                             TetherPeer       *peer)
+{
+  g_set_object (&self->peer, peer);
+}
+
+/**
+ * tether_invocation_get_method_name:
+ * @self: a #TetherInvocation
+ *
+ * Returns: (transfer none): the name of the method called
+ *
+ * Since: 0.1
+ */
+const char *
+tether_invocation_get_method_name (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  return self->method;
+}
+
+/**
+ * tether_invocation_get_parameters:
+ * @self: a #TetherInvocation
+ *
+ * Gets the parameters. With a declared signature they have exactly that
+ * type (named parameters fill the tuple by name); without one, named
+ * parameters are `a{sv}` and positional ones `av` (see the mapping in
+ * `docs/protocol.md`).
+ *
+ * Returns: (transfer none) (nullable): the parameters, or %NULL if the
+ *   caller sent none and no signature was declared
+ *
+ * Since: 0.1
+ */
+GVariant *
+tether_invocation_get_parameters (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  return self->params;
+}
+
+/**
+ * tether_invocation_is_notification:
+ * @self: a #TetherInvocation
+ *
+ * Returns: %TRUE if the caller expects no answer (a JSON-RPC notification)
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_invocation_is_notification (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), FALSE);
+  return self->id == NULL;
+}
+
+/**
+ * tether_invocation_get_peer:
+ * @self: a #TetherInvocation
+ *
+ * Gets the peer that made the call, on a server.
+ *
+ * Returns: (transfer none) (nullable): the calling peer, or %NULL on a
+ *   client (where the caller is the server it connected to)
+ *
+ * Since: 0.1
+ */
+TetherPeer *
+tether_invocation_get_peer (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  return self->peer;
+}
+
+/**
+ * tether_invocation_get_identity:
+ * @self: a #TetherInvocation
+ *
+ * Returns: (transfer none): who made the call, as the transport proved it
+ *
+ * Since: 0.1
+ */
+TetherIdentity *
+tether_invocation_get_identity (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  return _tether_connection_get_identity (self->conn);
+}
+
+/**
+ * tether_invocation_get_deadline:
+ * @self: a #TetherInvocation
+ *
+ * Returns: the deadline, in the time base of g_get_monotonic_time()
+ *
+ * Since: 0.1
+ */
+gint64
+tether_invocation_get_deadline (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), 0);
+  return self->deadline;
+}
+
+/**
+ * tether_invocation_get_remaining_ms:
+ * @self: a #TetherInvocation
+ *
+ * Returns: the milliseconds left before the deadline, 0 once it passed
+ *
+ * Since: 0.1
+ */
+gint64
+tether_invocation_get_remaining_ms (TetherInvocation *self)
+{
+  gint64 left;
+
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), 0);
+  left = self->deadline - g_get_monotonic_time ();
+  return left > 0 ? left / 1000 : 0;
+}
+
+/**
+ * tether_invocation_get_cancellable:
+ * @self: a #TetherInvocation
+ *
+ * Gets the cancellable that fires when the caller cancels, the deadline
+ * passes or the connection closes. Pass it to the operations the handler
+ * starts.
+ *
+ * Returns: (transfer none): the invocation's cancellable
+ *
+ * Since: 0.1
+ */
+GCancellable *
+tether_invocation_get_cancellable (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  return self->cancellable;
+}
+
+/**
+ * tether_invocation_call_peer_async:
+ * @self: a #TetherInvocation
+ * @method: the method to call on the caller
+ * @params: (nullable): the parameters (a tuple travels as a JSON array,
+ *   `a{sv}` as an object); a floating reference is sunk
+ * @timeout_msec: the timeout in milliseconds, or -1 for the default; it
+ *   is clamped to the maximum and to what is left of this call's deadline
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the answer arrives
+ * @user_data: (closure): data for @callback
+ *
+ * Calls the caller back while handling its call. The callback inherits
+ * this call's deadline and cancellation: it fails with
+ * %G_IO_ERROR_CANCELLED when this invocation is cancelled and with
+ * %G_IO_ERROR_TIMED_OUT when this call's deadline passes.
+ *
+ * Since: 0.1
+ */
+void
+tether_invocation_call_peer_async (TetherInvocation    *self,
+                                   const char          *method,
+                                   GVariant            *params,
+                                   int                  timeout_msec,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_return_if_fail (TETHER_IS_INVOCATION (self));
+  g_return_if_fail (method != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _tether_connection_call_async (self->conn, self, tether_invocation_call_peer_async,
+                                 method, params, timeout_msec, self, cancellable,
+                                 callback, user_data);
+}
+
+/**
+ * tether_invocation_call_peer_finish:
+ * @self: a #TetherInvocation
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes a callback started with
+ * [method@Tether.Invocation.call_peer_async].
+ *
+ * Returns: (transfer full): the result, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+GVariant *
+tether_invocation_call_peer_finish (TetherInvocation  *self,
+                                    GAsyncResult      *result,
+                                    GError           **error)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return _tether_connection_call_finish (result, tether_invocation_call_peer_async, error);
+}
+
+/**
+ * tether_invocation_return_value:
+ * @self: a #TetherInvocation
+ * @value: (nullable): the result; %NULL answers JSON `null`; a floating
+ *   reference is sunk
+ *
+ * Answers the call with a result. Results are mapped as given (see the
+ * mapping in `docs/protocol.md`): a tuple becomes a JSON array.
+ *
+ * Since: 0.1
+ */
+void
+tether_invocation_return_value (TetherInvocation *self,
+                                GVariant         *value)
+{
+  g_return_if_fail (TETHER_IS_INVOCATION (self));
+
+  if (value != NULL)
+    invocation_reply (self, _tether_variant_to_json (value), 0, NULL);
+  else
+    invocation_reply (self, json_null (), 0, NULL);
+}
+
+/**
+ * tether_invocation_return_error_literal:
+ * @self: a #TetherInvocation
+ * @code: the JSON-RPC error code (applications use codes outside
+ *   -32768…-32000; see [error@Tether.RemoteError] for Tether's)
+ * @message: the error message
+ *
+ * Answers the call with an error.
+ *
+ * Since: 0.1
+ */
+void
+tether_invocation_return_error_literal (TetherInvocation *self,
+                                        int               code,
+                                        const char       *message)
+{
+  g_return_if_fail (TETHER_IS_INVOCATION (self));
+  g_return_if_fail (message != NULL);
+
+  invocation_reply (self, NULL, code, message);
+}
+
+/**
+ * tether_invocation_return_error: (skip)
+ * @self: a #TetherInvocation
+ * @code: the JSON-RPC error code
+ * @format: printf()-style format of the message
+ * @...: arguments for @format
+ *
+ * Answers the call with an error and a formatted message.
+ *
+ * Since: 0.1
+ */
+void
+tether_invocation_return_error (TetherInvocation *self,
+                                int               code,
+                                const char       *format,
+                                ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  g_return_if_fail (TETHER_IS_INVOCATION (self));
+  g_return_if_fail (format != NULL);
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  invocation_reply (self, NULL, code, message);
+}
+
+/**
+ * tether_invocation_return_gerror:
+ * @self: a #TetherInvocation
+ * @error: the error
+ *
+ * Answers the call with @error: %TETHER_REMOTE_ERROR keeps its code,
+ * %TETHER_ERROR and the GIO cancellation and timeout codes map to their
+ * JSON-RPC codes (`docs/protocol.md`), anything else is -32603. The
+ * message is sent as is.
+ *
+ * Since: 0.1
+ */
+void
+tether_invocation_return_gerror (TetherInvocation *self,
+                                 const GError     *error)
+{
+  g_return_if_fail (TETHER_IS_INVOCATION (self));
+  g_return_if_fail (error != NULL);
+
+  invocation_reply (self, NULL, _tether_error_to_wire_code (error), error->message);
+}
+
+/**
+ * tether_invocation_has_replied:
+ * @self: a #TetherInvocation
+ *
+ * Returns: whether the call was answered (or no longer needs an answer:
+ *   cancelled, timed out, or its connection closed)
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_invocation_has_replied (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), FALSE);
+  return self->replied;
+}

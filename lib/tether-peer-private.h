@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "tether-peer.h"
+#include "tether-connection-private.h"
+
+G_BEGIN_DECLS
+
+TetherPeer       *_tether_peer_new            (TetherConnection *conn);
+TetherConnection *_tether_peer_get_connection (TetherPeer       *self);
+
+G_END_DECLS

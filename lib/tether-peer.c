@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/**
+ * TetherPeer:
+ *
+ * A connected client as the server sees it. The server calls the client
+ * back through its peer: [method@Tether.Peer.call_async] makes a callback
+ * that is not tied to any call (with the server's default callback
+ * deadline); a callback made while handling a call should go through
+ * [method@Tether.Invocation.call_peer_async] instead, which inherits the
+ * call's deadline and cancellation.
+ *
+ * Peers are created by [class@Tether.Server] and announced with
+ * [signal@Tether.Server::peer-connected]; they live on the server's main
+ * context. A peer whose connection closed stays valid as an object:
+ * calls on it fail with %G_IO_ERROR_CONNECTION_CLOSED.
+ *
+ * Since: 0.1
+ */
+
+#include "tether-identity.h"
+#include "tether-peer-private.h"
+
+struct _TetherPeer
+{
+  GObject           parent_instance;
+  TetherConnection *conn;
+};
+
+G_DEFINE_FINAL_TYPE (TetherPeer, tether_peer, G_TYPE_OBJECT)
+
+static void
+tether_peer_dispose (GObject *object)
+{
+  TetherPeer *self = TETHER_PEER (object);
+
+  if (self->conn != NULL && _tether_connection_get_public (self->conn) == self)
+    _tether_connection_set_public (self->conn, NULL);
+  g_clear_object (&self->conn);
+
+  G_OBJECT_CLASS (tether_peer_parent_class)->dispose (object);
+}
+
+static void
+tether_peer_class_init (TetherPeerClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = tether_peer_dispose;
+}
+
+static void
+tether_peer_init (TetherPeer *self)
+{
+}
+
+TetherPeer *
+_tether_peer_new (TetherConnection *conn)
+{
+  TetherPeer *self = g_object_new (TETHER_TYPE_PEER, NULL);
+
+  self->conn = g_object_ref (conn);
+  _tether_connection_set_public (conn, self);
+  return self;
+}
+
+TetherConnection *
+_tether_peer_get_connection (TetherPeer *self)
+{
+  return self->conn;
+}
+
+/**
+ * tether_peer_call_async:
+ * @self: a #TetherPeer
+ * @method: the client method to call
+ * @params: (nullable): the parameters (a tuple travels as a JSON array,
+ *   `a{sv}` as an object); a floating reference is sunk
+ * @timeout_msec: the timeout in milliseconds, or -1 for the server's
+ *   [property@Tether.Server:callback-timeout]; clamped to
+ *   [property@Tether.Server:max-callback-timeout]
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the answer
+ * @user_data: (closure): data for @callback
+ *
+ * Calls the client back, outside of any call. Cancelling @cancellable
+ * fails the callback with %G_IO_ERROR_CANCELLED and tells the client.
+ *
+ * Since: 0.1
+ */
+void
+tether_peer_call_async (TetherPeer          *self,
+                        const char          *method,
+                        GVariant            *params,
+                        int                  timeout_msec,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  g_return_if_fail (TETHER_IS_PEER (self));
+  g_return_if_fail (method != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _tether_connection_call_async (self->conn, self, tether_peer_call_async, method, params,
+                                 timeout_msec, NULL, cancellable, callback, user_data);
+}
+
+/**
+ * tether_peer_call_finish:
+ * @self: a #TetherPeer
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Tether.Peer.call_async]. Errors the client answered
+ * with are in %TETHER_REMOTE_ERROR.
+ *
+ * Returns: (transfer full): the result, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+GVariant *
+tether_peer_call_finish (TetherPeer    *self,
+                         GAsyncResult  *result,
+                         GError       **error)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return _tether_connection_call_finish (result, tether_peer_call_async, error);
+}
+
+/**
+ * tether_peer_send_notification:
+ * @self: a #TetherPeer
+ * @method: the client method
+ * @params: (nullable): the parameters; a floating reference is sunk
+ * @error: return location for a #GError
+ *
+ * Sends a JSON-RPC notification (no answer is expected) to the client.
+ *
+ * Returns: %TRUE if it was queued for sending
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_peer_send_notification (TetherPeer  *self,
+                               const char  *method,
+                               GVariant    *params,
+                               GError     **error)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), FALSE);
+  g_return_val_if_fail (method != NULL, FALSE);
+
+  return _tether_connection_send_notification (self->conn, method, params, error);
+}
+
+/**
+ * tether_peer_get_identity:
+ * @self: a #TetherPeer
+ *
+ * Returns: (transfer none): who the client is, as the transport proved it
+ *
+ * Since: 0.1
+ */
+TetherIdentity *
+tether_peer_get_identity (TetherPeer *self)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), NULL);
+  return _tether_connection_get_identity (self->conn);
+}
+
+/**
+ * tether_peer_is_tether:
+ * @self: a #TetherPeer
+ *
+ * Returns: %TRUE if the client speaks Tether's `tether.v1` subprotocol,
+ *   %FALSE for a plain JSON-RPC 2.0 client
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_peer_is_tether (TetherPeer *self)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), FALSE);
+  return _tether_connection_is_tether (self->conn);
+}
+
+/**
+ * tether_peer_is_closed:
+ * @self: a #TetherPeer
+ *
+ * Returns: whether the connection to the client is closed
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_peer_is_closed (TetherPeer *self)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), TRUE);
+  return _tether_connection_is_closed (self->conn);
+}
+
+/**
+ * tether_peer_get_n_pending_calls:
+ * @self: a #TetherPeer
+ *
+ * Returns: the number of callbacks to this client waiting for an answer
+ *
+ * Since: 0.1
+ */
+guint
+tether_peer_get_n_pending_calls (TetherPeer *self)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), 0);
+  return _tether_connection_get_n_pending (self->conn);
+}
+
+/**
+ * tether_peer_close:
+ * @self: a #TetherPeer
+ *
+ * Closes the connection to the client: a close frame is sent, pending
+ * callbacks fail with %G_IO_ERROR_CONNECTION_CLOSED and the client's
+ * invocations are cancelled. [signal@Tether.Server::peer-disconnected]
+ * follows.
+ *
+ * Since: 0.1
+ */
+void
+tether_peer_close (TetherPeer *self)
+{
+  g_return_if_fail (TETHER_IS_PEER (self));
+  _tether_connection_close (self->conn, NULL);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if !defined(TETHER_INSIDE) && !defined(TETHER_COMPILATION)
+# error "Only <tether.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+
+#include "tether-types.h"
+
+G_BEGIN_DECLS
+
+#define TETHER_TYPE_SERVER (tether_server_get_type ())
+TETHER_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (TetherServer, tether_server, TETHER, SERVER, GObject)
+
+TETHER_AVAILABLE_IN_ALL
+TetherServer       *tether_server_new              (void);
+TETHER_AVAILABLE_IN_ALL
+gboolean            tether_server_listen           (TetherServer        *self,
+                                                    const char          *uri,
+                                                    GError             **error);
+TETHER_AVAILABLE_IN_ALL
+const char * const *tether_server_get_uris         (TetherServer        *self);
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_add_method       (TetherServer        *self,
+                                                    const char          *name,
+                                                    TetherAccess         access,
+                                                    TetherMethodHandler  handler,
+                                                    gpointer             user_data,
+                                                    GDestroyNotify       destroy);
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_add_method_full  (TetherServer        *self,
+                                                    const char          *name,
+                                                    const char          *signature,
+                                                    const char * const  *param_names,
+                                                    TetherAccess         access,
+                                                    TetherMethodHandler  handler,
+                                                    gpointer             user_data,
+                                                    GDestroyNotify       destroy);
+TETHER_AVAILABLE_IN_ALL
+gboolean            tether_server_remove_method    (TetherServer        *self,
+                                                    const char          *name);
+TETHER_AVAILABLE_IN_ALL
+GPtrArray          *tether_server_get_peers        (TetherServer        *self);
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_close            (TetherServer        *self);
+
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_set_tls_certificate (TetherServer     *self,
+                                                    GTlsCertificate     *certificate);
+TETHER_AVAILABLE_IN_ALL
+GTlsCertificate    *tether_server_get_tls_certificate (TetherServer     *self);
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_set_tls_client_database (TetherServer *self,
+                                                    GTlsDatabase        *database);
+TETHER_AVAILABLE_IN_ALL
+GTlsDatabase       *tether_server_get_tls_client_database (TetherServer *self);
+
+G_END_DECLS

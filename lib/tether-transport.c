@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+#include <gio/gunixsocketaddress.h>
+
+#include "tether-connection-private.h"
+#include "tether-error.h"
+#include "tether-identity-private.h"
+#include "tether-transport-private.h"
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* ---------------------------------------------------------------------- */
+/* URIs                                                                   */
+
+void
+_tether_uri_clear (TetherUri *uri)
+{
+  g_clear_pointer (&uri->path, g_free);
+  g_clear_pointer (&uri->host, g_free);
+}
+
+gboolean
+_tether_uri_parse (const char  *uri,
+                   TetherUri   *out,
+                   GError     **error)
+{
+  g_autoptr(GUri) parsed = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *scheme;
+  int port;
+
+  memset (out, 0, sizeof *out);
+
+  if (g_str_has_prefix (uri, "unix:"))
+    {
+      const char *path = uri + strlen ("unix:");
+
+      if (*path != '/')
+        {
+          g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI,
+                       "“%s”: a unix: URI needs an absolute path, e.g. unix:/run/app.sock", uri);
+          return FALSE;
+        }
+      out->kind = TETHER_TRANSPORT_UNIX;
+      out->path = g_strdup (path);
+      return TRUE;
+    }
+
+  parsed = g_uri_parse (uri, G_URI_FLAGS_NONE, &local_error);
+  if (parsed == NULL)
+    {
+      g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI,
+                   "“%s” is not a valid URI: %s", uri, local_error->message);
+      return FALSE;
+    }
+
+  scheme = g_uri_get_scheme (parsed);
+  if (g_ascii_strcasecmp (scheme, "ws") == 0)
+    out->kind = TETHER_TRANSPORT_TCP;
+  else if (g_ascii_strcasecmp (scheme, "wss") == 0)
+    out->kind = TETHER_TRANSPORT_TLS;
+  else
+    {
+      g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI,
+                   "“%s”: unsupported scheme (use unix:, ws:// or wss://)", uri);
+      return FALSE;
+    }
+
+  port = g_uri_get_port (parsed);
+  if (g_uri_get_host (parsed) == NULL || *g_uri_get_host (parsed) == '\0' || port < 0)
+    {
+      g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI,
+                   "“%s”: a host and a port are needed, e.g. %s://127.0.0.1:0",
+                   uri, scheme);
+      return FALSE;
+    }
+
+  out->host = g_strdup (g_uri_get_host (parsed));
+  out->port = port;
+  return TRUE;
+}
+
+char *
+_tether_uri_to_string (const TetherUri *uri)
+{
+  if (uri->kind == TETHER_TRANSPORT_UNIX)
+    return g_strconcat ("unix:", uri->path, NULL);
+
+  return g_strdup_printf ("%s://%s%s%s:%u",
+                          uri->kind == TETHER_TRANSPORT_TLS ? "wss" : "ws",
+                          strchr (uri->host, ':') ? "[" : "", uri->host,
+                          strchr (uri->host, ':') ? "]" : "", uri->port);
+}
+
+gboolean
+_tether_address_is_loopback (GSocketAddress *address)
+{
+  if (G_IS_UNIX_SOCKET_ADDRESS (address))
+    return TRUE;
+  if (G_IS_INET_SOCKET_ADDRESS (address))
+    return g_inet_address_get_is_loopback (
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address)));
+  return FALSE;
+}
+
+void
+_tether_socket_set_nodelay (GSocket *socket)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (g_socket_get_family (socket) == G_SOCKET_FAMILY_UNIX)
+    return;
+  /* Small request/response messages: Nagle would add a delayed-ACK wait. */
+  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, &error))
+    g_debug ("TCP_NODELAY: %s", error->message);
+}
+
+void
+_tether_connect_options_clear (TetherConnectOptions *options)
+{
+  g_clear_pointer (&options->uri, g_free);
+  g_clear_object (&options->tls_database);
+  g_clear_object (&options->tls_certificate);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Client connect                                                         */
+
+typedef struct
+{
+  TetherDeadline        deadline;       /* first: the scheduler hands it back */
+  TetherConnectOptions  options;
+  TetherUri             uri;
+  TetherScheduler      *scheduler;
+  GCancellable         *cancellable;    /* ours: user cancel or deadline */
+  GCancellable         *user_cancellable;
+  gulong                user_cancel_id;
+  gboolean              timed_out;
+  GSocketConnection    *socket_conn;
+  GIOStream            *tls;
+  TetherGuardStream    *guard;
+  TetherIdentity       *identity;
+  char                 *key;
+  char                 *request;
+  GByteArray           *head;
+  guint8                buffer[4096];
+} ConnectData;
+
+static void
+connect_data_free (ConnectData *data)
+{
+  _tether_scheduler_remove (data->scheduler, &data->deadline);
+  if (data->user_cancel_id != 0)
+    g_cancellable_disconnect (data->user_cancellable, data->user_cancel_id);
+  _tether_connect_options_clear (&data->options);
+  _tether_uri_clear (&data->uri);
+  _tether_scheduler_unref (data->scheduler);
+  g_clear_object (&data->cancellable);
+  g_clear_object (&data->user_cancellable);
+  g_clear_object (&data->socket_conn);
+  g_clear_object (&data->tls);
+  if (data->guard != NULL)
+    _tether_guard_stream_abort (data->guard);
+  g_clear_object (&data->guard);
+  g_clear_object (&data->identity);
+  g_free (data->key);
+  g_free (data->request);
+  g_clear_pointer (&data->head, g_byte_array_unref);
+  g_free (data);
+}
+
+typedef struct
+{
+  SoupWebsocketConnection *ws;
+  TetherGuardStream       *guard;
+  TetherIdentity          *identity;
+} ConnectResult;
+
+static void
+connect_result_free (ConnectResult *result)
+{
+  g_clear_object (&result->ws);
+  g_clear_object (&result->guard);
+  g_clear_object (&result->identity);
+  g_free (result);
+}
+
+static void
+connect_fail (GTask  *task,
+              GError *error)
+{
+  ConnectData *data = g_task_get_task_data (task);
+
+  if (data->timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_clear_error (&error);
+      error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                           "Connecting to %s took longer than %u ms",
+                           data->options.uri, data->options.handshake_timeout_ms);
+    }
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+connect_deadline_cb (TetherDeadline *deadline)
+{
+  ConnectData *data = (ConnectData *) deadline;
+
+  data->timed_out = TRUE;
+  g_cancellable_cancel (data->cancellable);
+}
+
+static void
+user_cancelled_cb (GCancellable *user_cancellable,
+                   GCancellable *ours)
+{
+  g_cancellable_cancel (ours);
+}
+
+static gboolean
+check_accept_header (const char *key,
+                     const char *accept)
+{
+  g_autoptr(GChecksum) sha1 = g_checksum_new (G_CHECKSUM_SHA1);
+  guint8 digest[20];
+  gsize len = sizeof digest;
+  g_autofree char *expected = NULL;
+
+  g_checksum_update (sha1, (const guchar *) key, -1);
+  g_checksum_update (sha1, (const guchar *) WS_GUID, -1);
+  g_checksum_get_digest (sha1, digest, &len);
+  expected = g_base64_encode (digest, len);
+
+  return accept != NULL && strcmp (expected, accept) == 0;
+}
+
+static gboolean
+check_upgrade_response (ConnectData  *data,
+                        const char   *head,
+                        gsize         len,
+                        GError      **error)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autofree char *reason = NULL;
+  const char *protocol;
+  guint status = 0;
+
+  if (!soup_headers_parse_response (head, len, headers, NULL, &status, &reason))
+    {
+      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                           "The server's answer to the WebSocket upgrade is not HTTP");
+      return FALSE;
+    }
+
+  if (status != 101)
+    {
+      g_set_error (error, TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                   "The server refused the WebSocket upgrade: %u %s", status, reason);
+      return FALSE;
+    }
+
+  if (!soup_message_headers_header_equals (headers, "Upgrade", "websocket") ||
+      !soup_message_headers_header_contains (headers, "Connection", "upgrade") ||
+      !check_accept_header (data->key, soup_message_headers_get_one (headers, "Sec-WebSocket-Accept")))
+    {
+      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                           "The server's WebSocket upgrade answer is invalid");
+      return FALSE;
+    }
+
+  if (soup_message_headers_get_one (headers, "Sec-WebSocket-Extensions") != NULL)
+    {
+      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                           "The server negotiated a WebSocket extension nobody asked for");
+      return FALSE;
+    }
+
+  protocol = soup_message_headers_get_one (headers, "Sec-WebSocket-Protocol");
+  if (g_strcmp0 (protocol, TETHER_SUBPROTOCOL) != 0)
+    {
+      g_set_error (error, TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                   "The server does not speak %s", TETHER_SUBPROTOCOL);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static void read_head (GTask *task);
+
+static void
+read_head_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  ConnectData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  gssize n;
+  const guint8 *end;
+  ConnectResult *ret;
+  g_autoptr(GUri) uri = NULL;
+  gsize head_len;
+
+  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  if (n < 0)
+    {
+      connect_fail (task, error);
+      return;
+    }
+  if (n == 0)
+    {
+      connect_fail (task, g_error_new_literal (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                                               "The server closed the connection during "
+                                               "the WebSocket upgrade"));
+      return;
+    }
+
+  g_byte_array_append (data->head, data->buffer, n);
+  end = memmem (data->head->data, data->head->len, "\r\n\r\n", 4);
+  if (end == NULL)
+    {
+      if (data->head->len > TETHER_MAX_HANDSHAKE_BYTES)
+        connect_fail (task, g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                                         "The server's upgrade answer is larger than %d bytes",
+                                         TETHER_MAX_HANDSHAKE_BYTES));
+      else
+        read_head (task);
+      return;
+    }
+
+  head_len = end + 4 - data->head->data;
+  if (!check_upgrade_response (data, (const char *) data->head->data, head_len, &error))
+    {
+      connect_fail (task, error);
+      return;
+    }
+
+  /* A server may send frames in the same read as its 101. */
+  if (data->head->len > head_len)
+    _tether_guard_stream_push_back (data->guard, data->head->data + head_len,
+                                    data->head->len - head_len);
+
+  uri = g_uri_build (G_URI_FLAGS_NONE, data->uri.kind == TETHER_TRANSPORT_TLS ? "wss" : "ws",
+                     NULL, data->uri.host ? data->uri.host : "localhost",
+                     data->uri.kind == TETHER_TRANSPORT_UNIX ? -1 : data->uri.port,
+                     "/", NULL, NULL);
+
+  ret = g_new0 (ConnectResult, 1);
+  ret->ws = soup_websocket_connection_new (G_IO_STREAM (data->guard), uri,
+                                           SOUP_WEBSOCKET_CONNECTION_CLIENT, NULL,
+                                           TETHER_SUBPROTOCOL, NULL);
+  ret->guard = g_steal_pointer (&data->guard);
+  ret->identity = g_steal_pointer (&data->identity);
+  g_task_return_pointer (task, ret, (GDestroyNotify) connect_result_free);
+  g_object_unref (task);
+}
+
+static void
+read_head (GTask *task)
+{
+  ConnectData *data = g_task_get_task_data (task);
+
+  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (data->guard)),
+                             data->buffer, sizeof data->buffer, G_PRIORITY_DEFAULT,
+                             data->cancellable, read_head_cb, task);
+}
+
+static void
+write_request_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      connect_fail (task, error);
+      return;
+    }
+  read_head (task);
+}
+
+static void
+start_upgrade (GTask     *task,
+               GIOStream *base)
+{
+  ConnectData *data = g_task_get_task_data (task);
+  guint8 nonce[16];
+  g_autofree char *host = NULL;
+
+  data->guard = _tether_guard_stream_new (base, g_socket_connection_get_socket (data->socket_conn),
+                                          TETHER_MAX_HANDSHAKE_BYTES,
+                                          data->options.max_message_size);
+
+  for (guint i = 0; i < sizeof nonce; i++)
+    nonce[i] = g_random_int_range (0, 256);
+  data->key = g_base64_encode (nonce, sizeof nonce);
+
+  if (data->uri.kind == TETHER_TRANSPORT_UNIX)
+    host = g_strdup ("localhost");
+  else if (strchr (data->uri.host, ':') != NULL)
+    host = g_strdup_printf ("[%s]:%u", data->uri.host, data->uri.port);
+  else
+    host = g_strdup_printf ("%s:%u", data->uri.host, data->uri.port);
+
+  /* No Sec-WebSocket-Extensions: compression is never negotiated. */
+  data->request = g_strdup_printf ("GET / HTTP/1.1\r\n"
+                                   "Host: %s\r\n"
+                                   "Upgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\n"
+                                   "Sec-WebSocket-Key: %s\r\n"
+                                   "Sec-WebSocket-Version: 13\r\n"
+                                   "Sec-WebSocket-Protocol: " TETHER_SUBPROTOCOL "\r\n"
+                                   "\r\n", host, data->key);
+  data->head = g_byte_array_new ();
+
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (data->guard)),
+                                   data->request, strlen (data->request), G_PRIORITY_DEFAULT,
+                                   data->cancellable, write_request_cb, task);
+}
+
+static void
+tls_handshake_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  ConnectData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!g_tls_connection_handshake_finish (G_TLS_CONNECTION (source), result, &error))
+    {
+      connect_fail (task, error);
+      return;
+    }
+
+  data->identity = _tether_identity_new_from_socket (TETHER_TRANSPORT_TLS, data->socket_conn,
+                                                     g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (source)),
+                                                     TRUE);
+  start_upgrade (task, data->tls);
+}
+
+static void
+socket_connect_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *task = user_data;
+  ConnectData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  GSocket *socket;
+  g_autoptr(GSocketAddress) remote = NULL;
+
+  data->socket_conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  if (data->socket_conn == NULL)
+    {
+      connect_fail (task, error);
+      return;
+    }
+
+  socket = g_socket_connection_get_socket (data->socket_conn);
+  _tether_socket_set_nodelay (socket);
+  remote = g_socket_connection_get_remote_address (data->socket_conn, NULL);
+
+  if (data->uri.kind == TETHER_TRANSPORT_TCP && !data->options.allow_insecure &&
+      (remote == NULL || !_tether_address_is_loopback (remote)))
+    {
+      connect_fail (task, g_error_new (TETHER_ERROR, TETHER_ERROR_INSECURE_TRANSPORT,
+                                       "Refusing plaintext ws:// beyond loopback (%s): "
+                                       "use wss://, or allow insecure transports explicitly",
+                                       data->options.uri));
+      return;
+    }
+
+  if (data->uri.kind == TETHER_TRANSPORT_UNIX)
+    {
+      gint64 uid;
+
+      data->identity = _tether_identity_new_from_socket (TETHER_TRANSPORT_UNIX, data->socket_conn,
+                                                         NULL, FALSE);
+      uid = tether_identity_get_uid (data->identity);
+
+      /* A socket path can be squatted: check who serves it before we say
+       * anything. */
+      if (uid < 0 ||
+          !(data->options.expected_uid >= 0 ? uid == data->options.expected_uid
+                                            : (uid == 0 || uid == (gint64) geteuid ())))
+        {
+          connect_fail (task, g_error_new (TETHER_ERROR, TETHER_ERROR_PEER_NOT_TRUSTED,
+                                           "%s is served by uid %" G_GINT64_FORMAT
+                                           ", not by %s", data->options.uri, uid,
+                                           data->options.expected_uid >= 0
+                                             ? "the expected user" : "root or this user"));
+          return;
+        }
+      start_upgrade (task, G_IO_STREAM (data->socket_conn));
+      return;
+    }
+
+  if (data->uri.kind == TETHER_TRANSPORT_TCP)
+    {
+      data->identity = _tether_identity_new_from_socket (TETHER_TRANSPORT_TCP, data->socket_conn,
+                                                         NULL, FALSE);
+      start_upgrade (task, G_IO_STREAM (data->socket_conn));
+      return;
+    }
+
+  {
+    g_autoptr(GSocketConnectable) identity = g_network_address_new (data->uri.host, data->uri.port);
+
+    data->tls = g_tls_client_connection_new (G_IO_STREAM (data->socket_conn), identity, &error);
+    if (data->tls == NULL)
+      {
+        connect_fail (task, error);
+        return;
+      }
+    /* Verification is never skipped: only the database can change. */
+    if (data->options.tls_database != NULL)
+      g_tls_connection_set_database (G_TLS_CONNECTION (data->tls), data->options.tls_database);
+    if (data->options.tls_certificate != NULL)
+      g_tls_connection_set_certificate (G_TLS_CONNECTION (data->tls), data->options.tls_certificate);
+    g_tls_connection_handshake_async (G_TLS_CONNECTION (data->tls), G_PRIORITY_DEFAULT,
+                                      data->cancellable, tls_handshake_cb, task);
+  }
+}
+
+void
+_tether_transport_connect_async (const TetherConnectOptions *options,
+                                 TetherScheduler            *scheduler,
+                                 GCancellable               *cancellable,
+                                 GAsyncReadyCallback         callback,
+                                 gpointer                    user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  ConnectData *data = g_new0 (ConnectData, 1);
+  g_autoptr(GSocketClient) client = NULL;
+  g_autoptr(GSocketConnectable) connectable = NULL;
+  GError *error = NULL;
+
+  g_task_set_source_tag (task, _tether_transport_connect_async);
+  g_task_set_name (task, "[tether] connect");
+  g_task_set_task_data (task, data, (GDestroyNotify) connect_data_free);
+
+  data->options.uri = g_strdup (options->uri);
+  g_set_object (&data->options.tls_database, options->tls_database);
+  g_set_object (&data->options.tls_certificate, options->tls_certificate);
+  data->options.expected_uid = options->expected_uid;
+  data->options.allow_insecure = options->allow_insecure;
+  data->options.handshake_timeout_ms = options->handshake_timeout_ms;
+  data->options.max_message_size = options->max_message_size;
+  data->scheduler = _tether_scheduler_ref (scheduler);
+  data->cancellable = g_cancellable_new ();
+
+  if (!_tether_uri_parse (options->uri, &data->uri, &error))
+    {
+      connect_fail (task, error);
+      return;
+    }
+
+  if (cancellable != NULL)
+    {
+      data->user_cancellable = g_object_ref (cancellable);
+      data->user_cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (user_cancelled_cb),
+                                                    data->cancellable, NULL);
+    }
+
+  _tether_scheduler_add (scheduler, &data->deadline,
+                         g_get_monotonic_time () + (gint64) options->handshake_timeout_ms * 1000,
+                         connect_deadline_cb);
+
+  if (data->uri.kind == TETHER_TRANSPORT_UNIX)
+    connectable = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (data->uri.path));
+  else
+    connectable = g_network_address_new (data->uri.host, data->uri.port);
+
+  client = g_socket_client_new ();
+  g_socket_client_connect_async (client, connectable, data->cancellable, socket_connect_cb, task);
+}
+
+gboolean
+_tether_transport_connect_finish (GAsyncResult             *result,
+                                  SoupWebsocketConnection **ws,
+                                  TetherGuardStream       **guard,
+                                  TetherIdentity          **server_identity,
+                                  GError                  **error)
+{
+  ConnectResult *ret = g_task_propagate_pointer (G_TASK (result), error);
+
+  if (ret == NULL)
+    return FALSE;
+
+  *ws = g_steal_pointer (&ret->ws);
+  *guard = g_steal_pointer (&ret->guard);
+  *server_identity = g_steal_pointer (&ret->identity);
+  connect_result_free (ret);
+  return TRUE;
+}

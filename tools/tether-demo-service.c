@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The demo service: the JSON-RPC 2.0 specification's examples, and the
+ * callback patterns Tether exists for (progress, a question, deadlines,
+ * cancellation). It opens every method to any peer on purpose: it is a
+ * demo, and plain JSON-RPC clients on ws:// are anonymous. */
+
+#include "tether-demo-service.h"
+
+static DemoLogFunc demo_log;
+static gpointer demo_log_data;
+
+static void G_GNUC_PRINTF (1, 2)
+say (const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (demo_log != NULL)
+    demo_log (message, demo_log_data);
+}
+
+/* Named params arrive as a{sv}; positional ones as av. */
+static GVariant *
+param (TetherInvocation *invocation,
+       const char       *name,
+       guint             position)
+{
+  GVariant *params = tether_invocation_get_parameters (invocation);
+
+  if (params == NULL)
+    return NULL;
+  if (g_variant_is_of_type (params, G_VARIANT_TYPE_VARDICT))
+    return g_variant_lookup_value (params, name, NULL);
+  if (g_variant_is_of_type (params, G_VARIANT_TYPE ("av")) && position < g_variant_n_children (params))
+    {
+      g_autoptr(GVariant) boxed = g_variant_get_child_value (params, position);
+      return g_variant_get_variant (boxed);
+    }
+  return NULL;
+}
+
+static gboolean
+int_param (TetherInvocation *invocation,
+           const char       *name,
+           guint             position,
+           gint64            fallback,
+           gint64            min,
+           gint64            max,
+           gint64           *out)
+{
+  g_autoptr(GVariant) value = param (invocation, name, position);
+
+  if (value == NULL)
+    {
+      *out = fallback;
+      return TRUE;
+    }
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_INT64) ||
+      g_variant_get_int64 (value) < min || g_variant_get_int64 (value) > max)
+    {
+      tether_invocation_return_error (invocation, TETHER_REMOTE_ERROR_INVALID_PARAMS,
+                                      "parameter '%s' must be an integer from %" G_GINT64_FORMAT
+                                      " to %" G_GINT64_FORMAT, name, min, max);
+      return FALSE;
+    }
+  *out = g_variant_get_int64 (value);
+  return TRUE;
+}
+
+static void
+handle_echo (TetherInvocation *invocation,
+             gpointer          user_data)
+{
+  tether_invocation_return_value (invocation, tether_invocation_get_parameters (invocation));
+}
+
+static void
+handle_subtract (TetherInvocation *invocation,
+                 gpointer          user_data)
+{
+  gint64 minuend, subtrahend;
+
+  g_variant_get (tether_invocation_get_parameters (invocation), "(xx)", &minuend, &subtrahend);
+  tether_invocation_return_value (invocation, g_variant_new_int64 (minuend - subtrahend));
+}
+
+static void
+handle_sum (TetherInvocation *invocation,
+            gpointer          user_data)
+{
+  GVariant *params = tether_invocation_get_parameters (invocation);
+  GVariantIter iter;
+  GVariant *child;
+  gint64 isum = 0;
+  double dsum = 0;
+  gboolean real = FALSE;
+
+  if (params == NULL || !g_variant_is_of_type (params, G_VARIANT_TYPE ("av")))
+    {
+      tether_invocation_return_error_literal (invocation, TETHER_REMOTE_ERROR_INVALID_PARAMS,
+                                              "sum takes a list of numbers");
+      return;
+    }
+
+  g_variant_iter_init (&iter, params);
+  while ((child = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_autoptr(GVariant) boxed = child;
+      g_autoptr(GVariant) value = g_variant_get_variant (boxed);
+
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+        {
+          isum += g_variant_get_int64 (value);
+          dsum += g_variant_get_int64 (value);
+        }
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+        {
+          real = TRUE;
+          dsum += g_variant_get_double (value);
+        }
+      else
+        {
+          tether_invocation_return_error_literal (invocation, TETHER_REMOTE_ERROR_INVALID_PARAMS,
+                                                  "sum takes a list of numbers");
+          return;
+        }
+    }
+
+  tether_invocation_return_value (invocation, real ? g_variant_new_double (dsum)
+                                                   : g_variant_new_int64 (isum));
+}
+
+static void
+handle_get_data (TetherInvocation *invocation,
+                 gpointer          user_data)
+{
+  tether_invocation_return_value (invocation, g_variant_new ("(sx)", "hello", (gint64) 5));
+}
+
+static void
+handle_notification (TetherInvocation *invocation,
+                     gpointer          user_data)
+{
+  say ("notification %s received", tether_invocation_get_method_name (invocation));
+  tether_invocation_return_value (invocation, NULL);
+}
+
+/* -- work: one progress callback per step, each answered before the next */
+
+typedef struct
+{
+  TetherInvocation *invocation;
+  gint64            steps;
+  gint64            delay_ms;
+  gint64            step;
+  guint             timer;
+  gulong            cancel_id;
+} Work;
+
+static void work_next (Work *work);
+
+static void
+work_free (Work *work)
+{
+  g_clear_handle_id (&work->timer, g_source_remove);
+  g_cancellable_disconnect (tether_invocation_get_cancellable (work->invocation), work->cancel_id);
+  g_object_unref (work->invocation);
+  g_free (work);
+}
+
+static void
+progress_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Work *work = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) answer = tether_invocation_call_peer_finish (work->invocation, result, &error);
+
+  if (answer == NULL)
+    {
+      say ("work: progress callback %" G_GINT64_FORMAT " failed: %s", work->step, error->message);
+      tether_invocation_return_gerror (work->invocation, error);
+      work_free (work);
+      return;
+    }
+  work_next (work);
+}
+
+static gboolean
+work_step_cb (gpointer user_data)
+{
+  Work *work = user_data;
+  GVariantDict dict;
+
+  work->timer = 0;
+  work->step++;
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "step", "x", work->step);
+  g_variant_dict_insert (&dict, "of", "x", work->steps);
+  tether_invocation_call_peer_async (work->invocation, "progress", g_variant_dict_end (&dict),
+                                     -1, NULL, progress_cb, work);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+work_cancelled_cb (GCancellable *cancellable,
+                   Work         *work)
+{
+  /* The pending progress callback fails on its own (it inherits the
+   * cancellation); only a step still waiting on its delay needs us. */
+  if (work->timer != 0)
+    {
+      g_clear_handle_id (&work->timer, g_source_remove);
+      say ("work: cancelled at step %" G_GINT64_FORMAT, work->step);
+      tether_invocation_return_error_literal (work->invocation, TETHER_REMOTE_ERROR_CANCELLED,
+                                              "Cancelled");
+      g_idle_add_once ((GSourceOnceFunc) work_free, work);
+    }
+}
+
+static void
+work_next (Work *work)
+{
+  if (work->step >= work->steps)
+    {
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "done", "x", work->steps);
+      tether_invocation_return_value (work->invocation, g_variant_dict_end (&dict));
+      work_free (work);
+      return;
+    }
+  work->timer = g_timeout_add (work->delay_ms, work_step_cb, work);
+}
+
+static void
+handle_work (TetherInvocation *invocation,
+             gpointer          user_data)
+{
+  Work *work;
+  gint64 steps, delay_ms;
+
+  if (!int_param (invocation, "steps", 0, 3, 0, 1000, &steps) ||
+      !int_param (invocation, "delay_ms", 1, 100, 0, 60000, &delay_ms))
+    return;
+
+  work = g_new0 (Work, 1);
+  work->invocation = g_object_ref (invocation);
+  work->steps = steps;
+  work->delay_ms = delay_ms;
+  work->cancel_id = g_cancellable_connect (tether_invocation_get_cancellable (invocation),
+                                           G_CALLBACK (work_cancelled_cb), work, NULL);
+  work_next (work);
+}
+
+/* -- ask: one question, answered by the client's confirm callback */
+
+static void
+confirm_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(TetherInvocation) invocation = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) answer = tether_invocation_call_peer_finish (invocation, result, &error);
+
+  if (answer == NULL)
+    tether_invocation_return_gerror (invocation, error);
+  else
+    tether_invocation_return_value (invocation, answer);
+}
+
+static void
+handle_ask (TetherInvocation *invocation,
+            gpointer          user_data)
+{
+  g_autoptr(GVariant) question = param (invocation, "question", 0);
+  GVariantDict dict;
+
+  if (question == NULL || !g_variant_is_of_type (question, G_VARIANT_TYPE_STRING))
+    {
+      tether_invocation_return_error_literal (invocation, TETHER_REMOTE_ERROR_INVALID_PARAMS,
+                                              "parameter 'question' must be a string");
+      return;
+    }
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert_value (&dict, "question", question);
+  tether_invocation_call_peer_async (invocation, "confirm", g_variant_dict_end (&dict), -1,
+                                     NULL, confirm_cb, g_object_ref (invocation));
+}
+
+/* -- sleep: honours cancellation and deadlines */
+
+typedef struct
+{
+  TetherInvocation *invocation;
+  guint             timer;
+  gulong            cancel_id;
+  gint64            started;
+  gint64            ms;
+} Sleep;
+
+static void
+sleep_free (Sleep *sleep)
+{
+  g_clear_handle_id (&sleep->timer, g_source_remove);
+  g_object_unref (sleep->invocation);
+  g_free (sleep);
+}
+
+static gboolean
+sleep_done_cb (gpointer user_data)
+{
+  Sleep *sleep = user_data;
+  GVariantDict dict;
+
+  sleep->timer = 0;
+  g_cancellable_disconnect (tether_invocation_get_cancellable (sleep->invocation), sleep->cancel_id);
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "slept_ms", "x", sleep->ms);
+  tether_invocation_return_value (sleep->invocation, g_variant_dict_end (&dict));
+  sleep_free (sleep);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+sleep_cancelled_idle (gpointer user_data)
+{
+  Sleep *sleep = user_data;
+
+  g_cancellable_disconnect (tether_invocation_get_cancellable (sleep->invocation), sleep->cancel_id);
+  sleep_free (sleep);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+sleep_cancelled_cb (GCancellable *cancellable,
+                    Sleep        *sleep)
+{
+  gint64 after = (g_get_monotonic_time () - sleep->started) / 1000;
+
+  g_clear_handle_id (&sleep->timer, g_source_remove);
+  say ("sleep: stopped after %" G_GINT64_FORMAT " ms of %" G_GINT64_FORMAT " ms (%s)",
+       after, sleep->ms,
+       tether_invocation_has_replied (sleep->invocation)
+         ? (tether_invocation_get_remaining_ms (sleep->invocation) == 0
+              ? "its deadline passed" : "the client cancelled")
+         : "cancelled");
+  tether_invocation_return_error_literal (sleep->invocation, TETHER_REMOTE_ERROR_CANCELLED,
+                                          "Cancelled");
+  /* Not from inside the cancellable's own handler. */
+  g_idle_add (sleep_cancelled_idle, sleep);
+}
+
+static void
+handle_sleep (TetherInvocation *invocation,
+              gpointer          user_data)
+{
+  Sleep *sleep;
+  gint64 ms;
+
+  if (!int_param (invocation, "ms", 0, 1000, 0, 600000, &ms))
+    return;
+
+  sleep = g_new0 (Sleep, 1);
+  sleep->invocation = g_object_ref (invocation);
+  sleep->ms = ms;
+  sleep->started = g_get_monotonic_time ();
+  sleep->timer = g_timeout_add (ms, sleep_done_cb, sleep);
+  sleep->cancel_id = g_cancellable_connect (tether_invocation_get_cancellable (invocation),
+                                            G_CALLBACK (sleep_cancelled_cb), sleep, NULL);
+}
+
+/* -- whoami */
+
+static void
+handle_whoami (TetherInvocation *invocation,
+               gpointer          user_data)
+{
+  TetherIdentity *identity = tether_invocation_get_identity (invocation);
+  GVariantDict dict;
+  g_autoptr(GEnumClass) transports = g_type_class_ref (TETHER_TYPE_TRANSPORT_KIND);
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "transport", "s",
+                         g_enum_get_value (transports, tether_identity_get_transport (identity))->value_nick);
+  g_variant_dict_insert (&dict, "authenticated", "b", tether_identity_is_authenticated (identity));
+  if (tether_identity_get_uid (identity) >= 0)
+    {
+      g_variant_dict_insert (&dict, "uid", "x", tether_identity_get_uid (identity));
+      g_variant_dict_insert (&dict, "gid", "x", tether_identity_get_gid (identity));
+      g_variant_dict_insert (&dict, "pid", "x", tether_identity_get_pid (identity));
+    }
+  if (tether_identity_get_address (identity)[0] != '\0')
+    g_variant_dict_insert (&dict, "address", "s", tether_identity_get_address (identity));
+  if (tether_identity_get_certificate_sha256 (identity) != NULL)
+    g_variant_dict_insert (&dict, "certificate_sha256", "s",
+                           tether_identity_get_certificate_sha256 (identity));
+  g_variant_dict_insert (&dict, "tether", "b",
+                         tether_invocation_get_peer (invocation) != NULL &&
+                         tether_peer_is_tether (tether_invocation_get_peer (invocation)));
+  tether_invocation_return_value (invocation, g_variant_dict_end (&dict));
+}
+
+void
+demo_service_add_methods (TetherServer *server,
+                          DemoLogFunc   log,
+                          gpointer      log_data)
+{
+  const char *subtract_names[] = { "minuend", "subtrahend", NULL };
+
+  demo_log = log;
+  demo_log_data = log_data;
+
+  /* Open to any peer on purpose (see the top of this file). */
+  tether_server_add_method (server, "echo", TETHER_ACCESS_ANY, handle_echo, NULL, NULL);
+  tether_server_add_method_full (server, "subtract", "(xx)", subtract_names, TETHER_ACCESS_ANY,
+                                 handle_subtract, NULL, NULL);
+  tether_server_add_method (server, "sum", TETHER_ACCESS_ANY, handle_sum, NULL, NULL);
+  tether_server_add_method (server, "get_data", TETHER_ACCESS_ANY, handle_get_data, NULL, NULL);
+  tether_server_add_method (server, "update", TETHER_ACCESS_ANY, handle_notification, NULL, NULL);
+  tether_server_add_method (server, "notify_hello", TETHER_ACCESS_ANY, handle_notification, NULL, NULL);
+  tether_server_add_method (server, "work", TETHER_ACCESS_ANY, handle_work, NULL, NULL);
+  tether_server_add_method (server, "ask", TETHER_ACCESS_ANY, handle_ask, NULL, NULL);
+  tether_server_add_method (server, "sleep", TETHER_ACCESS_ANY, handle_sleep, NULL, NULL);
+  tether_server_add_method (server, "whoami", TETHER_ACCESS_ANY, handle_whoami, NULL, NULL);
+}

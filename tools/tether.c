@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* tether: serve the demo service, call a service, or run the demo. */
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#include <glib-unix.h>
+
+#include <tether.h>
+
+#include "tether-demo-service.h"
+#include "tether-json-private.h"
+
+static GMainLoop *loop;
+
+static void
+usage (void)
+{
+  g_printerr ("Usage:\n"
+              "  tether serve URI... [--cert FILE --key FILE] [--client-ca FILE]\n"
+              "  tether call URI METHOD [JSON-PARAMS] [--timeout MS] [--cacert FILE]\n"
+              "                         [--cert FILE --key FILE]\n"
+              "  tether demo\n"
+              "\n"
+              "URIs: unix:/PATH, ws://HOST:PORT, wss://HOST:PORT (port 0 picks one).\n");
+}
+
+static char *
+variant_to_json_text (GVariant *value)
+{
+  json_t *json;
+  char *text;
+
+  if (value == NULL)
+    return g_strdup ("null");
+  json = _tether_variant_to_json (value);
+  text = _tether_json_dump (json, NULL);
+  json_decref (json);
+  return text;
+}
+
+static GTlsCertificate *
+load_certificate (const char  *cert,
+                  const char  *key,
+                  GError     **error)
+{
+  if (cert == NULL && key == NULL)
+    return NULL;
+  if (cert == NULL || key == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "--cert and --key go together");
+      return NULL;
+    }
+  return g_tls_certificate_new_from_files (cert, key, error);
+}
+
+/* ---------------------------------------------------------------------- */
+/* serve                                                                  */
+
+static void
+serve_log (const char *message,
+           gpointer    user_data)
+{
+  g_printerr ("server: %s\n", message);
+}
+
+static void
+peer_connected_cb (TetherServer *server,
+                   TetherPeer   *peer,
+                   gpointer      user_data)
+{
+  g_autofree char *who = tether_identity_to_string (tether_peer_get_identity (peer));
+
+  g_printerr ("server: %s connected (%s)\n", who,
+              tether_peer_is_tether (peer) ? "tether.v1" : "plain JSON-RPC");
+}
+
+static gboolean
+quit_cb (gpointer user_data)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+cmd_serve (int argc, char **argv)
+{
+  g_autofree char *cert = NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *client_ca = NULL;
+  g_auto(GStrv) uris = NULL;
+  GOptionEntry entries[] = {
+    { "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert, "TLS certificate (PEM)", "FILE" },
+    { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "TLS private key (PEM)", "FILE" },
+    { "client-ca", 0, 0, G_OPTION_ARG_FILENAME, &client_ca, "CA that verifies client certificates", "FILE" },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &uris, NULL, "URI…" },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new ("URI… — serve the demo service");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(TetherServer) server = NULL;
+  g_autoptr(GTlsCertificate) certificate = NULL;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("tether serve: %s\n", error->message);
+      return 2;
+    }
+  if (uris == NULL || uris[0] == NULL)
+    {
+      usage ();
+      return 2;
+    }
+
+  server = tether_server_new ();
+  certificate = load_certificate (cert, key, &error);
+  if (error != NULL)
+    {
+      g_printerr ("tether serve: %s\n", error->message);
+      return 1;
+    }
+  tether_server_set_tls_certificate (server, certificate);
+  if (client_ca != NULL)
+    {
+      g_autoptr(GTlsDatabase) database = g_tls_file_database_new (client_ca, &error);
+
+      if (database == NULL)
+        {
+          g_printerr ("tether serve: %s\n", error->message);
+          return 1;
+        }
+      tether_server_set_tls_client_database (server, database);
+    }
+
+  demo_service_add_methods (server, serve_log, NULL);
+  g_signal_connect (server, "peer-connected", G_CALLBACK (peer_connected_cb), NULL);
+
+  for (guint i = 0; uris[i] != NULL; i++)
+    if (!tether_server_listen (server, uris[i], &error))
+      {
+        g_printerr ("tether serve: %s\n", error->message);
+        return 1;
+      }
+
+  for (const char * const *uri = tether_server_get_uris (server); *uri != NULL; uri++)
+    g_print ("listening on %s\n", *uri);
+  fflush (stdout);
+
+  g_unix_signal_add (SIGINT, quit_cb, NULL);
+  g_unix_signal_add (SIGTERM, quit_cb, NULL);
+  g_main_loop_run (loop);
+
+  tether_server_close (server);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* call                                                                   */
+
+typedef struct
+{
+  GError   *error;
+  GVariant *result;
+  gboolean  done;
+} Outcome;
+
+static void
+connect_done_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Outcome *outcome = user_data;
+
+  tether_client_connect_finish (TETHER_CLIENT (source), result, &outcome->error);
+  outcome->done = TRUE;
+}
+
+static void
+call_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Outcome *outcome = user_data;
+
+  outcome->result = tether_client_call_finish (TETHER_CLIENT (source), result, &outcome->error);
+  outcome->done = TRUE;
+}
+
+static void
+wait_for (Outcome *outcome)
+{
+  while (!outcome->done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static gint64
+dict_int (GVariant   *params,
+          const char *name)
+{
+  gint64 value = 0;
+
+  if (params != NULL && g_variant_is_of_type (params, G_VARIANT_TYPE_VARDICT))
+    g_variant_lookup (params, name, "x", &value);
+  return value;
+}
+
+static void
+handle_progress_print (TetherInvocation *invocation,
+                       gpointer          user_data)
+{
+  GVariant *params = tether_invocation_get_parameters (invocation);
+
+  g_printerr ("progress: step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT "\n",
+              dict_int (params, "step"), dict_int (params, "of"));
+  tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
+}
+
+static void
+handle_confirm_yes (TetherInvocation *invocation,
+                    gpointer          user_data)
+{
+  GVariant *params = tether_invocation_get_parameters (invocation);
+  const char *question = "?";
+
+  if (params != NULL && g_variant_is_of_type (params, G_VARIANT_TYPE_VARDICT))
+    g_variant_lookup (params, "question", "&s", &question);
+  g_printerr ("confirm: %s → yes\n", question);
+  tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
+}
+
+static void
+print_error (const char   *what,
+             const GError *error)
+{
+  if (error->domain == TETHER_REMOTE_ERROR)
+    g_printerr ("%s: the server answered error %d: %s\n", what, error->code, error->message);
+  else
+    g_printerr ("%s: %s\n", what, error->message);
+}
+
+static int
+cmd_call (int argc, char **argv)
+{
+  g_autofree char *cacert = NULL;
+  g_autofree char *cert = NULL;
+  g_autofree char *key = NULL;
+  int timeout = -1;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "Deadline in milliseconds", "MS" },
+    { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cacert, "CA that verifies the server", "FILE" },
+    { "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert, "Client certificate (PEM)", "FILE" },
+    { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "Client private key (PEM)", "FILE" },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, "URI METHOD [JSON]" },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new ("URI METHOD [JSON-PARAMS] — call a method");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(TetherClient) client = NULL;
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GVariant) params = NULL;
+  g_autofree char *text = NULL;
+  Outcome connected = { 0 };
+  Outcome called = { 0 };
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("tether call: %s\n", error->message);
+      return 2;
+    }
+  if (args == NULL || g_strv_length (args) < 2 || g_strv_length (args) > 3)
+    {
+      usage ();
+      return 2;
+    }
+
+  if (args[2] != NULL)
+    {
+      json_t *json = _tether_json_parse (args[2], strlen (args[2]), 64, &error);
+
+      if (json == NULL)
+        {
+          g_printerr ("tether call: invalid JSON parameters: %s\n", error->message);
+          return 2;
+        }
+      params = _tether_json_to_variant (json, NULL, &error);
+      json_decref (json);
+      if (params == NULL)
+        {
+          g_printerr ("tether call: %s\n", error->message);
+          return 2;
+        }
+    }
+
+  client = tether_client_new (args[0]);
+  certificate = load_certificate (cert, key, &error);
+  if (error != NULL)
+    {
+      g_printerr ("tether call: %s\n", error->message);
+      return 1;
+    }
+  tether_client_set_tls_certificate (client, certificate);
+  if (cacert != NULL)
+    {
+      g_autoptr(GTlsDatabase) database = g_tls_file_database_new (cacert, &error);
+
+      if (database == NULL)
+        {
+          g_printerr ("tether call: %s\n", error->message);
+          return 1;
+        }
+      tether_client_set_tls_database (client, database);
+    }
+  tether_client_add_method (client, "progress", handle_progress_print, NULL, NULL);
+  tether_client_add_method (client, "confirm", handle_confirm_yes, NULL, NULL);
+
+  tether_client_connect_async (client, NULL, connect_done_cb, &connected);
+  wait_for (&connected);
+  if (connected.error != NULL)
+    {
+      print_error ("tether call: cannot connect", connected.error);
+      g_error_free (connected.error);
+      return 1;
+    }
+
+  tether_client_call_async (client, args[1], params, timeout, NULL, call_done_cb, &called);
+  wait_for (&called);
+  if (called.error != NULL)
+    {
+      print_error ("tether call", called.error);
+      g_error_free (called.error);
+      return 1;
+    }
+
+  text = variant_to_json_text (called.result);
+  g_print ("%s\n", text);
+  g_clear_pointer (&called.result, g_variant_unref);
+  tether_client_close (client);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* demo                                                                   */
+
+static void
+demo_log (const char *message,
+          gpointer    user_data)
+{
+  g_print ("      [server] %s\n", message);
+}
+
+static void
+demo_progress (TetherInvocation *invocation,
+               gpointer          user_data)
+{
+  GVariant *params = tether_invocation_get_parameters (invocation);
+
+  g_print ("      [client] progress callback: step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+           " (%" G_GINT64_FORMAT " ms left on the call that caused it)\n",
+           dict_int (params, "step"), dict_int (params, "of"),
+           tether_invocation_get_remaining_ms (invocation));
+  tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
+}
+
+static void
+demo_confirm (TetherInvocation *invocation,
+              gpointer          user_data)
+{
+  GVariant *params = tether_invocation_get_parameters (invocation);
+  const char *question = "?";
+
+  g_variant_lookup (params, "question", "&s", &question);
+  g_print ("      [client] the server asks: \"%s\" — answering yes\n", question);
+  tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
+}
+
+static gboolean
+cancel_cb (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+demo_call (TetherClient *client,
+           const char   *method,
+           GVariant     *params,
+           int           timeout,
+           GCancellable *cancellable,
+           Outcome      *outcome)
+{
+  memset (outcome, 0, sizeof *outcome);
+  tether_client_call_async (client, method, params, timeout, cancellable, call_done_cb, outcome);
+  wait_for (outcome);
+}
+
+static void
+demo_show (Outcome *outcome)
+{
+  if (outcome->error == NULL)
+    {
+      g_autofree char *text = variant_to_json_text (outcome->result);
+
+      g_print ("      → result %s\n", text);
+    }
+  else if (outcome->error->domain == TETHER_REMOTE_ERROR)
+    g_print ("      → the server answered error %d: %s\n", outcome->error->code,
+             outcome->error->message);
+  else
+    g_print ("      → %s (%s)\n", outcome->error->message,
+             g_error_matches (outcome->error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ? "G_IO_ERROR_TIMED_OUT"
+             : g_error_matches (outcome->error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "G_IO_ERROR_CANCELLED"
+             : g_quark_to_string (outcome->error->domain));
+  g_clear_error (&outcome->error);
+  g_clear_pointer (&outcome->result, g_variant_unref);
+}
+
+/* Lets the server's side of a cancellation or deadline show up. */
+static gboolean
+set_true (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+settle (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, set_true, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static int
+cmd_demo (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *uri = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(TetherServer) server = NULL;
+  g_autoptr(TetherClient) client = NULL;
+  g_autoptr(GCancellable) cancellable = NULL;
+  GVariantDict dict;
+  Outcome outcome = { 0 };
+  dir = g_dir_make_tmp ("tether-demo-XXXXXX", &error);
+  if (dir == NULL)
+    {
+      g_printerr ("tether demo: %s\n", error->message);
+      return 1;
+    }
+  path = g_build_filename (dir, "demo.sock", NULL);
+  uri = g_strconcat ("unix:", path, NULL);
+
+  g_print ("Tether demo: a service and a client in one process, over a real Unix socket.\n\n");
+
+  server = tether_server_new ();
+  demo_service_add_methods (server, demo_log, NULL);
+  if (!tether_server_listen (server, uri, &error))
+    {
+      g_printerr ("tether demo: %s\n", error->message);
+      return 1;
+    }
+  g_print ("  The service listens on %s\n", uri);
+
+  client = tether_client_new (uri);
+  tether_client_add_method (client, "progress", demo_progress, NULL, NULL);
+  tether_client_add_method (client, "confirm", demo_confirm, NULL, NULL);
+  tether_client_connect_async (client, NULL, connect_done_cb, &outcome);
+  wait_for (&outcome);
+  if (outcome.error != NULL)
+    {
+      g_printerr ("tether demo: cannot connect: %s\n", outcome.error->message);
+      return 1;
+    }
+  {
+    g_autofree char *who = tether_identity_to_string (tether_client_get_server_identity (client));
+    g_print ("  The client connected; the kernel says the service is %s\n\n", who);
+  }
+
+  g_print ("1. whoami — the service sees who called, as the kernel proved it:\n");
+  demo_call (client, "whoami", NULL, -1, NULL, &outcome);
+  demo_show (&outcome);
+
+  g_print ("\n2. subtract with named parameters {\"minuend\": 42, \"subtrahend\": 23}:\n");
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "minuend", "x", (gint64) 42);
+  g_variant_dict_insert (&dict, "subtrahend", "x", (gint64) 23);
+  demo_call (client, "subtract", g_variant_dict_end (&dict), -1, NULL, &outcome);
+  demo_show (&outcome);
+  g_print ("   and with a wrong type, the service explains which parameter:\n");
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "minuend", "x", (gint64) 42);
+  g_variant_dict_insert (&dict, "subtrahend", "s", "twenty-three");
+  demo_call (client, "subtract", g_variant_dict_end (&dict), -1, NULL, &outcome);
+  demo_show (&outcome);
+
+  g_print ("\n3. work {steps: 3} with a 2 s deadline — the service calls the client back\n"
+           "   once per step; each callback inherits what is left of the call's deadline:\n");
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "steps", "x", (gint64) 3);
+  g_variant_dict_insert (&dict, "delay_ms", "x", (gint64) 50);
+  demo_call (client, "work", g_variant_dict_end (&dict), 2000, NULL, &outcome);
+  demo_show (&outcome);
+
+  g_print ("\n4. ask — the service asks the client's user a question through a callback:\n");
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "question", "s", "Delete 3 temporary files?");
+  demo_call (client, "ask", g_variant_dict_end (&dict), -1, NULL, &outcome);
+  demo_show (&outcome);
+
+  g_print ("\n5. sleep {ms: 5000} with a 300 ms deadline — the deadline fires on both sides:\n");
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "ms", "x", (gint64) 5000);
+  demo_call (client, "sleep", g_variant_dict_end (&dict), 300, NULL, &outcome);
+  demo_show (&outcome);
+  settle (50);
+
+  g_print ("\n6. sleep {ms: 5000}, cancelled by the client after 200 ms — rpc.cancel reaches\n"
+           "   the service, whose invocation is cancelled too:\n");
+  cancellable = g_cancellable_new ();
+  g_timeout_add (200, cancel_cb, cancellable);
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "ms", "x", (gint64) 5000);
+  demo_call (client, "sleep", g_variant_dict_end (&dict), -1, cancellable, &outcome);
+  demo_show (&outcome);
+  settle (50);
+
+  g_print ("\nDone. Try it across processes:\n"
+           "  tether serve unix:/tmp/demo.sock &\n"
+           "  tether call unix:/tmp/demo.sock work '{\"steps\": 3, \"delay_ms\": 200}'\n");
+
+  tether_client_close (client);
+  settle (20);
+  tether_server_close (server);
+  g_unlink (path);
+  g_rmdir (dir);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  int ret;
+
+  setlocale (LC_ALL, "");
+  loop = g_main_loop_new (NULL, FALSE);
+
+  if (argc < 2)
+    {
+      usage ();
+      return 2;
+    }
+
+  if (strcmp (argv[1], "serve") == 0)
+    ret = cmd_serve (argc - 1, argv + 1);
+  else if (strcmp (argv[1], "call") == 0)
+    ret = cmd_call (argc - 1, argv + 1);
+  else if (strcmp (argv[1], "demo") == 0)
+    ret = cmd_demo ();
+  else
+    {
+      usage ();
+      ret = 2;
+    }
+
+  g_main_loop_unref (loop);
+  return ret;
+}
