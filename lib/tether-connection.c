@@ -477,7 +477,8 @@ _tether_connection_call_async (TetherConnection    *self,
                                "The deadline of the call that caused this callback has passed");
       goto out;
     }
-  remaining_ms = (deadline - now + 999) / 1000;
+  /* Rounded down: the callee never gets more than is left. */
+  remaining_ms = (deadline - now) / 1000;
 
   pc = g_new0 (PendingCall, 1);
   pc->id = ++self->next_id;

@@ -340,6 +340,18 @@ tls_handshake_cb (GObject      *source,
   start_http (hs, hs->tls);
 }
 
+/* glib-networking never accepts a client certificate by itself on the
+ * server side: accept exactly those that verified against the client
+ * database, and nothing else. */
+static gboolean
+accept_client_certificate_cb (GTlsConnection       *tls,
+                              GTlsCertificate      *certificate,
+                              GTlsCertificateFlags  errors,
+                              gpointer              user_data)
+{
+  return errors == 0;
+}
+
 static gboolean
 incoming_cb (GSocketService    *service,
              GSocketConnection *connection,
@@ -389,6 +401,8 @@ incoming_cb (GSocketService    *service,
     {
       g_tls_connection_set_database (G_TLS_CONNECTION (hs->tls), self->tls_client_database);
       g_object_set (hs->tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUESTED, NULL);
+      g_signal_connect (hs->tls, "accept-certificate",
+                        G_CALLBACK (accept_client_certificate_cb), NULL);
     }
   g_tls_connection_handshake_async (G_TLS_CONNECTION (hs->tls), G_PRIORITY_DEFAULT,
                                     hs->cancellable, tls_handshake_cb, hs);

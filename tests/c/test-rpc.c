@@ -1,0 +1,1071 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Calls in both directions over real sockets (unix:, ws://, wss://):
+ * results, errors, notifications, deadlines and their inheritance,
+ * cancellation seen from the other side, disconnects mid-call, the single
+ * deadline timer, identities, and objects finalized at teardown. */
+
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+
+#include "tether-test-common.h"
+#include "tether-scheduler-private.h"
+
+typedef struct
+{
+  TetherTransportKind kind;
+  gboolean            mutual_tls;
+} FixtureData;
+
+typedef struct
+{
+  GMainContext *context;
+  char         *dir;
+  TetherServer *server;
+  TetherClient *client;
+  TetherPeer   *peer;           /* the server's view of the client */
+  guint         peers_connected;
+  guint         peers_disconnected;
+  GPtrArray    *held;           /* server invocations held unanswered */
+  guint         held_cancelled;
+  GPtrArray    *client_held;    /* client callback invocations held */
+  guint         client_held_cancelled;
+  gint64        callback_remaining_ms;
+  gint64        outer_budget_ms;
+  guint         notifications;
+  GError       *disconnect_error;
+  gboolean      disconnected;
+} Fixture;
+
+/* -- server methods ---------------------------------------------------- */
+
+static void
+srv_echo (TetherInvocation *invocation,
+          gpointer          user_data)
+{
+  tether_invocation_return_value (invocation, tether_invocation_get_parameters (invocation));
+}
+
+static void
+srv_add (TetherInvocation *invocation,
+         gpointer          user_data)
+{
+  gint64 a, b;
+
+  g_variant_get (tether_invocation_get_parameters (invocation), "(xx)", &a, &b);
+  tether_invocation_return_value (invocation, g_variant_new_int64 (a + b));
+}
+
+static void
+srv_fail (TetherInvocation *invocation,
+          gpointer          user_data)
+{
+  tether_invocation_return_error_literal (invocation, 4001, "nope");
+}
+
+static void
+srv_drop (TetherInvocation *invocation,
+          gpointer          user_data)
+{
+  /* Dropped without an answer on purpose. */
+}
+
+static void
+held_cancelled_cb (GCancellable *cancellable,
+                   Fixture      *f)
+{
+  f->held_cancelled++;
+}
+
+static void
+srv_hold (TetherInvocation *invocation,
+          gpointer          user_data)
+{
+  Fixture *f = user_data;
+
+  g_ptr_array_add (f->held, g_object_ref (invocation));
+  g_cancellable_connect (tether_invocation_get_cancellable (invocation),
+                         G_CALLBACK (held_cancelled_cb), f, NULL);
+}
+
+static void
+srv_notified (TetherInvocation *invocation,
+              gpointer          user_data)
+{
+  Fixture *f = user_data;
+
+  g_assert_true (tether_invocation_is_notification (invocation));
+  f->notifications++;
+}
+
+static void
+callback_done_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(TetherInvocation) invocation = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) answer = tether_invocation_call_peer_finish (invocation, result, &error);
+
+  if (answer != NULL)
+    tether_invocation_return_value (invocation, answer);
+  else
+    tether_invocation_return_gerror (invocation, error);
+}
+
+/* Calls the client's method named in params[0] with params[1], under this
+ * call's deadline, and answers with the client's answer. */
+static void
+srv_call_back (TetherInvocation *invocation,
+               gpointer          user_data)
+{
+  Fixture *f = user_data;
+  const char *method;
+  g_autoptr(GVariant) params = NULL;
+
+  g_variant_get (tether_invocation_get_parameters (invocation), "(&sv)", &method, &params);
+  f->outer_budget_ms = tether_invocation_get_remaining_ms (invocation);
+  tether_invocation_call_peer_async (invocation, method, params, -1, NULL,
+                                     callback_done_cb, g_object_ref (invocation));
+}
+
+/* -- client methods ---------------------------------------------------- */
+
+static void
+cli_ping (TetherInvocation *invocation,
+          gpointer          user_data)
+{
+  tether_invocation_return_value (invocation, tether_invocation_get_parameters (invocation));
+}
+
+static void
+cli_remaining (TetherInvocation *invocation,
+               gpointer          user_data)
+{
+  Fixture *f = user_data;
+
+  f->callback_remaining_ms = tether_invocation_get_remaining_ms (invocation);
+  tether_invocation_return_value (invocation, g_variant_new_int64 (f->callback_remaining_ms));
+}
+
+static void
+client_held_cancelled_cb (GCancellable *cancellable,
+                          Fixture      *f)
+{
+  f->client_held_cancelled++;
+}
+
+static void
+cli_hold (TetherInvocation *invocation,
+          gpointer          user_data)
+{
+  Fixture *f = user_data;
+
+  g_ptr_array_add (f->client_held, g_object_ref (invocation));
+  g_cancellable_connect (tether_invocation_get_cancellable (invocation),
+                         G_CALLBACK (client_held_cancelled_cb), f, NULL);
+}
+
+static void
+cli_notified (TetherInvocation *invocation,
+              gpointer          user_data)
+{
+  Fixture *f = user_data;
+
+  f->notifications++;
+}
+
+/* -- fixture ----------------------------------------------------------- */
+
+static void
+peer_connected_cb (TetherServer *server,
+                   TetherPeer   *peer,
+                   Fixture      *f)
+{
+  f->peers_connected++;
+  g_set_object (&f->peer, peer);
+}
+
+static void
+peer_disconnected_cb (TetherServer *server,
+                      TetherPeer   *peer,
+                      Fixture      *f)
+{
+  f->peers_disconnected++;
+}
+
+static void
+client_disconnected_cb (TetherClient *client,
+                        GError       *error,
+                        Fixture      *f)
+{
+  f->disconnected = TRUE;
+  g_clear_error (&f->disconnect_error);
+  f->disconnect_error = g_error_copy (error);
+}
+
+static GTlsCertificate *
+load_cert (Fixture    *f,
+           const char *name)
+{
+  g_autofree char *cert = g_strdup_printf ("%s/%s.pem", f->dir, name);
+  g_autofree char *key = g_strdup_printf ("%s/%s-key.pem", f->dir, name);
+  g_autoptr(GError) error = NULL;
+  GTlsCertificate *certificate = g_tls_certificate_new_from_files (cert, key, &error);
+
+  g_assert_no_error (error);
+  return certificate;
+}
+
+static GTlsDatabase *
+load_ca (Fixture    *f,
+         const char *name)
+{
+  g_autofree char *path = g_build_filename (f->dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+  GTlsDatabase *database = g_tls_file_database_new (path, &error);
+
+  g_assert_no_error (error);
+  return database;
+}
+
+static void
+connect_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  GError **error = user_data;
+
+  if (!tether_client_connect_finish (TETHER_CLIENT (source), result, error))
+    g_assert_nonnull (*error);
+  else
+    *error = g_error_new_literal (G_IO_ERROR, 0, "ok");
+}
+
+/* Connects and returns NULL on success, or the error. */
+static GError *
+client_connect (TetherClient *client)
+{
+  GError *error = NULL;
+
+  tether_client_connect_async (client, NULL, connect_cb, &error);
+  TETHER_TEST_WAIT_UNTIL (error != NULL);
+  if (error->domain == G_IO_ERROR && error->code == 0)
+    g_clear_error (&error);
+  return error;
+}
+
+static char *
+listen_uri (Fixture            *f,
+            TetherTransportKind kind)
+{
+  switch (kind)
+    {
+    case TETHER_TRANSPORT_UNIX:
+      return g_strdup_printf ("unix:%s/rpc.sock", f->dir);
+    case TETHER_TRANSPORT_TCP:
+      return g_strdup ("ws://127.0.0.1:0");
+    case TETHER_TRANSPORT_TLS:
+      return g_strdup ("wss://127.0.0.1:0");
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+fixture_set_up_server (Fixture           *f,
+                       const FixtureData *data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = NULL;
+  const char *add_names[] = { "a", "b", NULL };
+
+  f->context = g_main_context_new ();
+  g_main_context_push_thread_default (f->context);
+  f->dir = g_dir_make_tmp ("tether-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->held = g_ptr_array_new_with_free_func (g_object_unref);
+  f->client_held = g_ptr_array_new_with_free_func (g_object_unref);
+
+  f->server = tether_server_new ();
+  if (data->kind == TETHER_TRANSPORT_TLS)
+    {
+      g_autoptr(GTlsCertificate) cert = NULL;
+
+      tether_test_make_certificates (f->dir);
+      cert = load_cert (f, "server");
+      tether_server_set_tls_certificate (f->server, cert);
+      if (data->mutual_tls)
+        {
+          g_autoptr(GTlsDatabase) ca = load_ca (f, "ca.pem");
+          tether_server_set_tls_client_database (f->server, ca);
+        }
+    }
+
+  tether_server_add_method (f->server, "echo", TETHER_ACCESS_ANY, srv_echo, f, NULL);
+  tether_server_add_method_full (f->server, "add", "(xx)", add_names, TETHER_ACCESS_ANY,
+                                 srv_add, f, NULL);
+  tether_server_add_method (f->server, "fail", TETHER_ACCESS_ANY, srv_fail, f, NULL);
+  tether_server_add_method (f->server, "drop", TETHER_ACCESS_ANY, srv_drop, f, NULL);
+  tether_server_add_method (f->server, "hold", TETHER_ACCESS_ANY, srv_hold, f, NULL);
+  tether_server_add_method (f->server, "notified", TETHER_ACCESS_ANY, srv_notified, f, NULL);
+  tether_server_add_method (f->server, "authenticated-echo", TETHER_ACCESS_AUTHENTICATED,
+                            srv_echo, f, NULL);
+  tether_server_add_method_full (f->server, "call-back", "(sv)", NULL, TETHER_ACCESS_ANY,
+                                 srv_call_back, f, NULL);
+  g_signal_connect (f->server, "peer-connected", G_CALLBACK (peer_connected_cb), f);
+  g_signal_connect (f->server, "peer-disconnected", G_CALLBACK (peer_disconnected_cb), f);
+
+  uri = listen_uri (f, data->kind);
+  tether_server_listen (f->server, uri, &error);
+  g_assert_no_error (error);
+}
+
+static TetherClient *
+fixture_new_client (Fixture           *f,
+                    const FixtureData *data)
+{
+  TetherClient *client = tether_client_new (tether_server_get_uris (f->server)[0]);
+
+  if (data->kind == TETHER_TRANSPORT_TLS)
+    {
+      g_autoptr(GTlsDatabase) ca = load_ca (f, "ca.pem");
+
+      tether_client_set_tls_database (client, ca);
+      if (data->mutual_tls)
+        {
+          g_autoptr(GTlsCertificate) cert = load_cert (f, "client");
+          tether_client_set_tls_certificate (client, cert);
+        }
+    }
+  return client;
+}
+
+static void
+fixture_set_up (Fixture       *f,
+                gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  g_autoptr(GError) error = NULL;
+
+  fixture_set_up_server (f, data);
+
+  f->client = fixture_new_client (f, data);
+  tether_client_add_method (f->client, "ping", cli_ping, f, NULL);
+  tether_client_add_method (f->client, "remaining", cli_remaining, f, NULL);
+  tether_client_add_method (f->client, "hold", cli_hold, f, NULL);
+  tether_client_add_method (f->client, "notified", cli_notified, f, NULL);
+  g_signal_connect (f->client, "disconnected", G_CALLBACK (client_disconnected_cb), f);
+
+  error = client_connect (f->client);
+  g_assert_no_error (error);
+  g_assert_true (tether_client_is_connected (f->client));
+  TETHER_TEST_WAIT_UNTIL (f->peers_connected == 1);
+}
+
+static void
+fixture_tear_down (Fixture       *f,
+                   gconstpointer  user_data)
+{
+  g_ptr_array_set_size (f->held, 0);
+  g_ptr_array_set_size (f->client_held, 0);
+
+  if (f->client != NULL)
+    {
+      tether_client_close (f->client);
+      if (f->peers_connected > 0)
+        TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == f->peers_connected);
+      g_assert_finalize_object (g_steal_pointer (&f->client));
+    }
+  g_clear_object (&f->peer);
+  tether_server_close (f->server);
+  g_assert_finalize_object (g_steal_pointer (&f->server));
+
+  /* Let libsoup finish closing its streams before the context goes. */
+  tether_test_spin_ms (20);
+  g_assert_cmpint (_tether_debug_get_attached_sources (), ==, 0);
+
+  g_ptr_array_unref (f->held);
+  g_ptr_array_unref (f->client_held);
+  g_clear_error (&f->disconnect_error);
+  g_main_context_pop_thread_default (f->context);
+  while (g_main_context_iteration (f->context, FALSE))
+    ;
+  g_main_context_unref (f->context);
+
+  {
+    g_autoptr(GDir) dir = g_dir_open (f->dir, 0, NULL);
+    const char *name;
+
+    while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+      {
+        g_autofree char *path = g_build_filename (f->dir, name, NULL);
+        g_unlink (path);
+      }
+  }
+  g_rmdir (f->dir);
+  g_free (f->dir);
+}
+
+/* -- helpers ----------------------------------------------------------- */
+
+typedef struct
+{
+  gboolean  done;
+  GVariant *result;
+  GError   *error;
+} CallResult;
+
+static void
+client_call_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  CallResult *r = user_data;
+
+  r->result = tether_client_call_finish (TETHER_CLIENT (source), result, &r->error);
+  r->done = TRUE;
+}
+
+static void
+peer_call_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  CallResult *r = user_data;
+
+  r->result = tether_peer_call_finish (TETHER_PEER (source), result, &r->error);
+  r->done = TRUE;
+}
+
+static void
+call_result_clear (CallResult *r)
+{
+  g_clear_pointer (&r->result, g_variant_unref);
+  g_clear_error (&r->error);
+  r->done = FALSE;
+}
+
+static void
+client_call (Fixture      *f,
+             const char   *method,
+             GVariant     *params,
+             int           timeout,
+             CallResult   *r)
+{
+  tether_client_call_async (f->client, method, params, timeout, NULL, client_call_cb, r);
+  TETHER_TEST_WAIT_UNTIL (r->done);
+}
+
+static void
+assert_result_json (GVariant   *result,
+                    const char *expected)
+{
+  g_autofree char *text = g_variant_print (result, TRUE);
+
+  g_assert_cmpstr (text, ==, expected);
+}
+
+/* -- tests ------------------------------------------------------------- */
+
+static void
+test_call (Fixture       *f,
+           gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+
+  /* Positional params fill the declared tuple. */
+  client_call (f, "add", g_variant_new ("(xx)", (gint64) 40, (gint64) 2), -1, &r);
+  g_assert_no_error (r.error);
+  assert_result_json (r.result, "int64 42");
+  call_result_clear (&r);
+
+  /* Named params fill it by name. */
+  {
+    GVariantDict dict;
+
+    g_variant_dict_init (&dict, NULL);
+    g_variant_dict_insert (&dict, "b", "x", (gint64) 2);
+    g_variant_dict_insert (&dict, "a", "x", (gint64) 5);
+    client_call (f, "add", g_variant_dict_end (&dict), -1, &r);
+    g_assert_no_error (r.error);
+    assert_result_json (r.result, "int64 7");
+    call_result_clear (&r);
+  }
+
+  /* Undeclared: named params arrive as a{sv} and come back as given. */
+  {
+    GVariantDict dict;
+
+    g_variant_dict_init (&dict, NULL);
+    g_variant_dict_insert (&dict, "text", "s", "héllo");
+    g_variant_dict_insert (&dict, "n", "x", (gint64) G_MININT64);
+    client_call (f, "echo", g_variant_dict_end (&dict), -1, &r);
+    g_assert_no_error (r.error);
+    {
+      gint64 n = 0;
+      const char *text = NULL;
+
+      g_assert_true (g_variant_is_of_type (r.result, G_VARIANT_TYPE_VARDICT));
+      g_assert_true (g_variant_lookup (r.result, "n", "x", &n));
+      g_assert_true (g_variant_lookup (r.result, "text", "&s", &text));
+      g_assert_cmpint (n, ==, G_MININT64);
+      g_assert_cmpstr (text, ==, "héllo");
+    }
+    call_result_clear (&r);
+  }
+}
+
+static void
+test_errors (Fixture       *f,
+             gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+
+  client_call (f, "no-such-method", NULL, -1, &r);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND);
+  call_result_clear (&r);
+
+  client_call (f, "fail", NULL, -1, &r);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, 4001);
+  g_assert_cmpstr (r.error->message, ==, "nope");
+  call_result_clear (&r);
+
+  client_call (f, "add", g_variant_new ("(xs)", (gint64) 1, "two"), -1, &r);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_INVALID_PARAMS);
+  g_assert_nonnull (strstr (r.error->message, "'b'"));
+  call_result_clear (&r);
+
+  /* A handler that drops its invocation: -32603 and a warning naming it. */
+  g_test_expect_message ("Tether", G_LOG_LEVEL_WARNING, "*drop*without answering*");
+  client_call (f, "drop", NULL, -1, &r);
+  g_test_assert_expected_messages ();
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_INTERNAL_ERROR);
+  call_result_clear (&r);
+
+  /* rpc. is reserved. */
+  client_call (f, "rpc.nothing", NULL, -1, &r);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND);
+  call_result_clear (&r);
+}
+
+static void
+test_access (Fixture       *f,
+             gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  CallResult r = { 0 };
+  TetherIdentity *identity = tether_peer_get_identity (f->peer);
+
+  client_call (f, "authenticated-echo", NULL, -1, &r);
+  if (data->kind == TETHER_TRANSPORT_UNIX || data->mutual_tls)
+    {
+      g_assert_true (tether_identity_is_authenticated (identity));
+      g_assert_no_error (r.error);
+    }
+  else
+    {
+      g_assert_false (tether_identity_is_authenticated (identity));
+      g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_UNAUTHENTICATED);
+    }
+  call_result_clear (&r);
+}
+
+static void
+test_identity (Fixture       *f,
+               gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  TetherIdentity *theirs = tether_peer_get_identity (f->peer);
+  TetherIdentity *server = tether_client_get_server_identity (f->client);
+
+  g_assert_cmpint (tether_identity_get_transport (theirs), ==, data->kind);
+  g_assert_cmpint (tether_identity_get_transport (server), ==, data->kind);
+
+  if (data->kind == TETHER_TRANSPORT_UNIX)
+    {
+      /* Both ends are this process: the kernel says so both ways. */
+      g_assert_cmpint (tether_identity_get_uid (theirs), ==, getuid ());
+      g_assert_cmpint (tether_identity_get_gid (theirs), ==, getgid ());
+      g_assert_cmpint (tether_identity_get_pid (theirs), ==, getpid ());
+      g_assert_cmpint (tether_identity_get_uid (server), ==, getuid ());
+      g_assert_cmpint (tether_identity_get_pid (server), ==, getpid ());
+    }
+  else
+    {
+      g_assert_cmpint (tether_identity_get_uid (theirs), ==, -1);
+      g_assert_true (g_str_has_prefix (tether_identity_get_address (theirs), "127.0.0.1:"));
+    }
+
+  if (data->kind == TETHER_TRANSPORT_TLS)
+    {
+      g_assert_nonnull (tether_identity_get_certificate (server));
+      g_assert_cmpuint (strlen (tether_identity_get_certificate_sha256 (server)), ==, 64);
+      if (data->mutual_tls)
+        {
+          g_assert_nonnull (tether_identity_get_certificate (theirs));
+          g_assert_true (tether_identity_is_authenticated (theirs));
+        }
+      else
+        g_assert_null (tether_identity_get_certificate (theirs));
+    }
+}
+
+static void
+test_callback (Fixture       *f,
+               gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+
+  /* Inside a call: the server calls the client back and returns its answer. */
+  client_call (f, "call-back", g_variant_new ("(sv)", "ping", g_variant_new ("(s)", "pong")), -1, &r);
+  g_assert_no_error (r.error);
+  assert_result_json (r.result, "[<'pong'>]");
+  call_result_clear (&r);
+
+  /* Outside any call, through the peer. */
+  tether_peer_call_async (f->peer, "ping", g_variant_new ("(xs)", (gint64) 7, "x"), -1, NULL,
+                          peer_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  assert_result_json (r.result, "[<int64 7>, <'x'>]");
+  call_result_clear (&r);
+
+  /* A callback to a method the client does not have. */
+  tether_peer_call_async (f->peer, "nothing", NULL, -1, NULL, peer_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND);
+  call_result_clear (&r);
+}
+
+static void
+test_notifications (Fixture       *f,
+                    gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+  CallResult r = { 0 };
+
+  g_assert_true (tether_client_send_notification (f->client, "notified", NULL, &error));
+  g_assert_no_error (error);
+  /* A call after it is answered after it: ordering on one connection. */
+  client_call (f, "echo", NULL, -1, &r);
+  g_assert_cmpuint (f->notifications, ==, 1);
+  call_result_clear (&r);
+
+  g_assert_true (tether_peer_send_notification (f->peer, "notified",
+                                                g_variant_new ("(i)", 1), &error));
+  g_assert_no_error (error);
+  TETHER_TEST_WAIT_UNTIL (f->notifications == 2);
+}
+
+static void
+test_deadline (Fixture       *f,
+               gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+  gint64 start = g_get_monotonic_time ();
+
+  client_call (f, "hold", NULL, 100, &r);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 100 * 1000);
+  call_result_clear (&r);
+
+  /* Evidence from the other side: the server's invocation saw its
+   * deadline (the same budget) and its cancellable fired. */
+  g_assert_cmpuint (f->held->len, ==, 1);
+  TETHER_TEST_WAIT_UNTIL (f->held_cancelled == 1);
+  g_assert_true (tether_invocation_has_replied (f->held->pdata[0]));
+  g_assert_cmpint (tether_invocation_get_remaining_ms (f->held->pdata[0]), ==, 0);
+
+  /* A timeout above the maximum is clamped: the budget the server saw
+   * is the client's max-timeout, not more. */
+  g_object_set (f->client, "max-timeout", 150, NULL);
+  tether_client_close (f->client);
+  TETHER_TEST_WAIT_UNTIL (!tether_client_is_connected (f->client));
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 1);
+  g_assert_null (client_connect (f->client));
+  TETHER_TEST_WAIT_UNTIL (f->peers_connected == 2);
+  client_call (f, "hold", NULL, 60 * 60 * 1000, &r);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+  call_result_clear (&r);
+}
+
+static void
+test_deadline_inherited (Fixture       *f,
+                         gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+
+  /* The client gives the call 2 s; the callback the server makes under it
+   * (with the default 10 s callback timeout) sees no more than that. */
+  client_call (f, "call-back", g_variant_new ("(sv)", "remaining", g_variant_new ("()")), 2000, &r);
+  g_assert_no_error (r.error);
+  call_result_clear (&r);
+
+  g_assert_cmpint (f->outer_budget_ms, <=, 2000);
+  g_assert_cmpint (f->callback_remaining_ms, >, 0);
+  g_assert_cmpint (f->callback_remaining_ms, <=, f->outer_budget_ms);
+}
+
+static void
+test_cancel (Fixture       *f,
+             gconstpointer  user_data)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  CallResult r = { 0 };
+
+  tether_client_call_async (f->client, "hold", NULL, -1, cancellable, client_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (f->held->len == 1);
+  g_cancellable_cancel (cancellable);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  call_result_clear (&r);
+
+  /* rpc.cancel reached the server: its invocation's cancellable fired. */
+  TETHER_TEST_WAIT_UNTIL (f->held_cancelled == 1);
+  g_assert_true (tether_invocation_has_replied (f->held->pdata[0]));
+  g_assert_cmpint (tether_invocation_get_remaining_ms (f->held->pdata[0]), >, 0);
+
+  /* Already cancelled: fails at once, nothing is sent. */
+  tether_client_call_async (f->client, "hold", NULL, -1, cancellable, client_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  call_result_clear (&r);
+  tether_test_spin_ms (20);
+  g_assert_cmpuint (f->held->len, ==, 1);
+}
+
+static void
+test_cancel_inherited (Fixture       *f,
+                       gconstpointer  user_data)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  CallResult r = { 0 };
+
+  /* The client's call makes the server call back into the client, whose
+   * handler holds the callback. Cancelling the client's call cancels the
+   * server's invocation, which cancels the callback it made: the client's
+   * callback invocation sees it. */
+  tether_client_call_async (f->client, "call-back",
+                            g_variant_new ("(sv)", "hold", g_variant_new ("()")), -1,
+                            cancellable, client_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (f->client_held->len == 1);
+  g_cancellable_cancel (cancellable);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  call_result_clear (&r);
+  TETHER_TEST_WAIT_UNTIL (f->client_held_cancelled == 1);
+}
+
+static void
+test_disconnect_mid_call (Fixture       *f,
+                          gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+  CallResult cb = { 0 };
+
+  /* The server holds a client call and the client holds a callback. */
+  tether_client_call_async (f->client, "hold", NULL, -1, NULL, client_call_cb, &r);
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &cb);
+  TETHER_TEST_WAIT_UNTIL (f->held->len == 1 && f->client_held->len == 1);
+
+  tether_peer_close (f->peer);
+
+  /* Both sides fail what was pending, at once, with a clear error, and
+   * cancel what they were handling. */
+  TETHER_TEST_WAIT_UNTIL (cb.done);
+  g_assert_error (cb.error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  g_assert_cmpuint (f->held_cancelled, ==, 1);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  TETHER_TEST_WAIT_UNTIL (f->client_held_cancelled == 1);
+  TETHER_TEST_WAIT_UNTIL (f->disconnected);
+  g_assert_error (f->disconnect_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  g_assert_false (tether_client_is_connected (f->client));
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 1);
+  call_result_clear (&r);
+  call_result_clear (&cb);
+
+  /* Calls on a closed connection fail at once. */
+  client_call (f, "echo", NULL, -1, &r);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED);
+  call_result_clear (&r);
+  tether_peer_call_async (f->peer, "ping", NULL, -1, NULL, peer_call_cb, &cb);
+  TETHER_TEST_WAIT_UNTIL (cb.done);
+  g_assert_error (cb.error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  call_result_clear (&cb);
+}
+
+static void
+test_client_dies_mid_callback (Fixture       *f,
+                               gconstpointer  user_data)
+{
+  CallResult cb = { 0 };
+
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &cb);
+  TETHER_TEST_WAIT_UNTIL (f->client_held->len == 1);
+
+  /* The client object goes away without a polite close. */
+  g_assert_finalize_object (g_steal_pointer (&f->client));
+  /* Its connection was torn down: the held callback needs no answer. */
+  g_assert_true (tether_invocation_has_replied (f->client_held->pdata[0]));
+  g_assert_cmpuint (f->client_held_cancelled, ==, 1);
+  g_ptr_array_set_size (f->client_held, 0);
+
+  TETHER_TEST_WAIT_UNTIL (cb.done);
+  g_assert_error (cb.error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 1);
+  call_result_clear (&cb);
+}
+
+static void
+count_done_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  guint *done = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = tether_client_call_finish (TETHER_CLIENT (source), result, &error);
+
+  (*done)++;
+}
+
+static void
+test_one_timer (Fixture       *f,
+                gconstpointer  user_data)
+{
+  const guint n = 10000;
+  guint done = 0;
+  int sources_before;
+  CallResult r = { 0 };
+
+  /* Reconnect with room for 10,000 calls in flight. */
+  tether_client_close (f->client);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 1);
+  g_object_set (f->client, "max-pending-calls", n + 10, NULL);
+  g_assert_null (client_connect (f->client));
+  TETHER_TEST_WAIT_UNTIL (f->peers_connected == 2);
+
+  client_call (f, "echo", NULL, -1, &r);
+  call_result_clear (&r);
+  sources_before = _tether_debug_get_attached_sources ();
+
+  for (guint i = 0; i < n; i++)
+    tether_client_call_async (f->client, "hold", NULL, 60000, NULL, count_done_cb, &done);
+  TETHER_TEST_WAIT_UNTIL (f->held->len == n);
+
+  /* 10,000 calls pending on the client and 10,000 invocations on the
+   * server: still the same number of Tether sources on the context. */
+  g_assert_cmpint (_tether_debug_get_attached_sources (), ==, sources_before);
+  g_assert_cmpuint (done, ==, 0);
+
+  /* Answer them all: every call completes exactly once. */
+  for (guint i = 0; i < n; i++)
+    tether_invocation_return_value (f->held->pdata[i], g_variant_new_boolean (TRUE));
+  TETHER_TEST_WAIT_UNTIL (done == n);
+  g_assert_cmpint (_tether_debug_get_attached_sources (), ==, sources_before);
+}
+
+static void
+test_connect_refused (void)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *uri = NULL;
+  TetherClient *client;
+
+  g_main_context_push_thread_default (context);
+  dir = g_dir_make_tmp ("tether-test-XXXXXX", NULL);
+  uri = g_strdup_printf ("unix:%s/nobody.sock", dir);
+
+  client = tether_client_new (uri);
+  error = client_connect (client);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_finalize_object (client);
+
+  client = tether_client_new ("http://example.com/");
+  error = client_connect (client);
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI);
+  g_assert_finalize_object (client);
+
+  g_rmdir (dir);
+  g_main_context_pop_thread_default (context);
+}
+
+static void
+test_insecure_listen (void)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GError) error = NULL;
+  TetherServer *server;
+
+  g_main_context_push_thread_default (context);
+  server = tether_server_new ();
+  g_assert_false (tether_server_listen (server, "ws://0.0.0.0:0", &error));
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INSECURE_TRANSPORT);
+  g_clear_error (&error);
+  g_assert_false (tether_server_listen (server, "wss://127.0.0.1:0", &error));
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_FAILED);
+  g_clear_error (&error);
+  g_assert_false (tether_server_listen (server, "ws://example.com:80", &error));
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI);
+  g_assert_finalize_object (server);
+  g_main_context_pop_thread_default (context);
+}
+
+static void
+test_unix_server_uid (Fixture       *f,
+                      gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  g_autoptr(GError) error = NULL;
+  TetherClient *client = fixture_new_client (f, data);
+
+  /* The socket is served by us, not by the uid the client expects. */
+  g_object_set (client, "expected-server-uid", (gint64) getuid () + 4242, NULL);
+  error = client_connect (client);
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_PEER_NOT_TRUSTED);
+  g_assert_finalize_object (client);
+  /* Nothing was sent: the server never saw a second peer. */
+  tether_test_spin_ms (20);
+  g_assert_cmpuint (f->peers_connected, ==, 1);
+}
+
+static void
+test_tls_untrusted (Fixture       *f,
+                    gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+  TetherClient *client = tether_client_new (tether_server_get_uris (f->server)[0]);
+  g_autoptr(GTlsDatabase) other = load_ca (f, "other-ca.pem");
+
+  /* The system store does not know the test CA, nor does another CA:
+   * there is no way to connect without verifying. */
+  error = client_connect (client);
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+  g_clear_error (&error);
+  g_assert_finalize_object (client);
+
+  client = tether_client_new (tether_server_get_uris (f->server)[0]);
+  tether_client_set_tls_database (client, other);
+  error = client_connect (client);
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+  g_assert_finalize_object (client);
+}
+
+static void
+test_connect_timeout (void)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autofree char *uri = NULL;
+  TetherClient *client;
+  guint16 port;
+
+  g_main_context_push_thread_default (context);
+
+  /* A listener that accepts (the kernel does) and never answers. */
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  uri = g_strdup_printf ("ws://127.0.0.1:%u", port);
+
+  client = g_object_new (TETHER_TYPE_CLIENT, "uri", uri, "handshake-timeout", 200, NULL);
+  error = client_connect (client);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_finalize_object (client);
+  g_main_context_pop_thread_default (context);
+}
+
+static void
+test_server_handshake_timeout (Fixture       *f,
+                               gconstpointer  user_data)
+{
+  g_autoptr(GSocketClient) sc = g_socket_client_new ();
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnectable) address = NULL;
+  char buffer[256];
+  gssize n;
+  const char *uri = tether_server_get_uris (f->server)[0];
+  int port = atoi (strrchr (uri, ':') + 1);
+
+  /* The fixture's server uses a 10 s default; make it short for this. */
+  g_object_set (f->server, "handshake-timeout", 200, NULL);
+
+  address = g_network_address_new ("127.0.0.1", port);
+  conn = g_socket_client_connect (sc, address, NULL, &error);
+  g_assert_no_error (error);
+
+  /* Silent after connecting: the server closes us at its deadline. */
+  g_socket_set_blocking (g_socket_connection_get_socket (conn), FALSE);
+  for (;;)
+    {
+      g_autoptr(GError) read_error = NULL;
+
+      n = g_socket_receive (g_socket_connection_get_socket (conn), buffer, sizeof buffer,
+                            NULL, &read_error);
+      if (n == 0 || (n < 0 && !g_error_matches (read_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)))
+        break;
+      tether_test_spin_ms (10);
+    }
+  g_assert_cmpint (n, <=, 0);
+  g_assert_cmpuint (f->peers_connected, ==, 1);
+}
+
+static const FixtureData unix_data = { TETHER_TRANSPORT_UNIX, FALSE };
+static const FixtureData tcp_data = { TETHER_TRANSPORT_TCP, FALSE };
+static const FixtureData tls_data = { TETHER_TRANSPORT_TLS, FALSE };
+static const FixtureData mtls_data = { TETHER_TRANSPORT_TLS, TRUE };
+
+static void
+add_for_transports (const char *name,
+                    void (*func) (Fixture *, gconstpointer))
+{
+  struct { const char *label; const FixtureData *data; } transports[] = {
+    { "unix", &unix_data }, { "ws", &tcp_data }, { "wss", &tls_data }, { "wss-mutual", &mtls_data },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (transports); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/tether/rpc/%s/%s", transports[i].label, name);
+
+      g_test_add (path, Fixture, transports[i].data, fixture_set_up, func, fixture_tear_down);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  add_for_transports ("call", test_call);
+  add_for_transports ("errors", test_errors);
+  add_for_transports ("access", test_access);
+  add_for_transports ("identity", test_identity);
+  add_for_transports ("callback", test_callback);
+  add_for_transports ("notifications", test_notifications);
+  add_for_transports ("deadline", test_deadline);
+  add_for_transports ("deadline-inherited", test_deadline_inherited);
+  add_for_transports ("cancel", test_cancel);
+  add_for_transports ("cancel-inherited", test_cancel_inherited);
+  add_for_transports ("disconnect-mid-call", test_disconnect_mid_call);
+  add_for_transports ("client-dies-mid-callback", test_client_dies_mid_callback);
+  g_test_add ("/tether/rpc/unix/one-timer", Fixture, &unix_data, fixture_set_up,
+              test_one_timer, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/server-uid-checked", Fixture, &unix_data, fixture_set_up,
+              test_unix_server_uid, fixture_tear_down);
+  g_test_add ("/tether/rpc/wss/untrusted-certificate", Fixture, &tls_data, fixture_set_up,
+              test_tls_untrusted, fixture_tear_down);
+  g_test_add ("/tether/rpc/ws/server-handshake-timeout", Fixture, &tcp_data, fixture_set_up,
+              test_server_handshake_timeout, fixture_tear_down);
+  g_test_add_func ("/tether/rpc/connect-refused", test_connect_refused);
+  g_test_add_func ("/tether/rpc/insecure-listen-refused", test_insecure_listen);
+  g_test_add_func ("/tether/rpc/connect-timeout", test_connect_timeout);
+
+  return g_test_run ();
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <tether.h>
+
+G_BEGIN_DECLS
+
+/* Iterates the thread-default context until @cond holds; a give-up timer
+ * fails the test instead of hanging. Nothing sleeps. */
+#define TETHER_TEST_WAIT_UNTIL(cond) \
+  G_STMT_START { \
+    GSource *_give_up = tether_test_give_up_source_new (#cond, __FILE__, __LINE__); \
+    while (!(cond)) \
+      g_main_context_iteration (g_main_context_get_thread_default (), TRUE); \
+    g_source_destroy (_give_up); \
+    g_source_unref (_give_up); \
+  } G_STMT_END
+
+GSource *tether_test_give_up_source_new (const char *what,
+                                         const char *file,
+                                         int         line);
+
+/* Runs the thread-default context for @ms milliseconds. */
+void     tether_test_spin_ms            (guint       ms);
+
+/* Writes a test CA and certificates signed by it into @dir, generated
+ * fresh by GnuTLS (no private key is ever committed):
+ * ca.pem, server.pem + server-key.pem (SAN localhost, 127.0.0.1),
+ * client.pem + client-key.pem, and other-ca.pem (an unrelated CA). */
+void     tether_test_make_certificates  (const char *dir);
+
+G_END_DECLS
