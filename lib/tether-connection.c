@@ -868,7 +868,12 @@ handle_message (TetherConnection *self,
     {
       json_t *id = json_object_get (message, "id");
 
-      if (json_object_get (message, "method") != NULL || id != NULL)
+      /* Never answer what looks like a response: two confused peers
+       * would bounce errors at each other for ever. */
+      if (json_object_get (message, "method") == NULL &&
+          (json_object_get (message, "result") != NULL || json_object_get (message, "error") != NULL))
+        g_debug ("Ignoring a response without \"jsonrpc\": \"2.0\"");
+      else
         reply_error (self, batch, valid_id (id) ? id : NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
                      "\"jsonrpc\" must be \"2.0\"");
       return;
