@@ -75,6 +75,7 @@ struct _TetherConnection
 
   TetherDeadline                     handshake_deadline;
   TetherDeadline                     close_deadline;
+  gboolean                           closing;     /* polite close in progress */
   GError                            *close_error;
   guint64                            bytes_handed; /* to libsoup, framing included */
 };
@@ -978,6 +979,30 @@ disconnect_ws (TetherConnection *self)
     g_clear_signal_handler (&self->guard_violation_id, self->guard);
 }
 
+#define CLOSE_TIMEOUT_MS 1000
+
+/* Ends a polite close: the peer answered, or its time ran out. */
+static void
+close_finish (TetherConnection *self)
+{
+  if (!self->closing)
+    return;
+  self->closing = FALSE;
+  _tether_scheduler_remove (self->scheduler, &self->close_deadline);
+  disconnect_ws (self);
+  _tether_guard_stream_abort (self->guard);
+  g_object_unref (self);
+}
+
+static void
+close_deadline_cb (TetherDeadline *deadline)
+{
+  TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, close_deadline));
+
+  g_debug ("The peer did not answer the close frame in time; cutting it off");
+  close_finish (self);
+}
+
 /* The single teardown path: every pending call fails, every invocation is
  * cancelled, the owner is told once. With @error the stream is cut at
  * once; without, a close frame is sent and the peer gets a moment. */
@@ -1026,18 +1051,24 @@ connection_teardown (TetherConnection *self,
 
   if (self->ws != NULL)
     {
+      disconnect_ws (self);
       if (error == NULL &&
           soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN)
         {
-          /* Polite close; the guard's abort remains the backstop. */
-          disconnect_ws (self);
+          /* Polite close: the peer gets a close frame and a moment to
+           * answer it; a peer that does not is cut off at the deadline
+           * (libsoup alone would wait 5 s). We stay alive until then. */
+          self->ws_closed_id = g_signal_connect_swapped (self->ws, "closed",
+                                                         G_CALLBACK (close_finish), self);
+          _tether_scheduler_add (self->scheduler, &self->close_deadline,
+                                 g_get_monotonic_time () + CLOSE_TIMEOUT_MS * 1000,
+                                 close_deadline_cb);
+          self->closing = TRUE;
+          g_object_ref (self);
           soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
         }
       else
-        {
-          disconnect_ws (self);
-          _tether_guard_stream_abort (self->guard);
-        }
+        _tether_guard_stream_abort (self->guard);
     }
 
   self->owner = NULL;
