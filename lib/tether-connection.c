@@ -191,6 +191,12 @@ connection_send_json (TetherConnection  *self,
 
   text = _tether_json_dump (message, &len);
   json_decref (message);
+  if (text == NULL)
+    {
+      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
+                           "The message cannot be written as JSON");
+      return FALSE;
+    }
 
   if (len > self->limits.max_message_size)
     {
