@@ -61,6 +61,10 @@ struct _TetherClient
   guint              max_depth;
   guint              max_pending_calls;
   guint              max_unsent_bytes;
+  guint              max_invocations;
+  guint              idle_timeout;
+  guint              keepalive_interval;
+  TetherStatistics   closed_stats;   /* counters of earlier connections */
 };
 
 G_DEFINE_FINAL_TYPE (TetherClient, tether_client, G_TYPE_OBJECT)
@@ -82,6 +86,9 @@ enum {
   PROP_MAX_DEPTH,
   PROP_MAX_PENDING_CALLS,
   PROP_MAX_UNSENT_BYTES,
+  PROP_MAX_INVOCATIONS,
+  PROP_IDLE_TIMEOUT,
+  PROP_KEEPALIVE_INTERVAL,
   N_PROPS
 };
 
@@ -108,6 +115,9 @@ static const struct
   { PROP_MAX_DEPTH, G_STRUCT_OFFSET (TetherClient, max_depth) },
   { PROP_MAX_PENDING_CALLS, G_STRUCT_OFFSET (TetherClient, max_pending_calls) },
   { PROP_MAX_UNSENT_BYTES, G_STRUCT_OFFSET (TetherClient, max_unsent_bytes) },
+  { PROP_MAX_INVOCATIONS, G_STRUCT_OFFSET (TetherClient, max_invocations) },
+  { PROP_IDLE_TIMEOUT, G_STRUCT_OFFSET (TetherClient, idle_timeout) },
+  { PROP_KEEPALIVE_INTERVAL, G_STRUCT_OFFSET (TetherClient, keepalive_interval) },
 };
 
 static guint *
@@ -134,6 +144,14 @@ client_limits (TetherClient *self,
   limits->max_pending_calls = self->max_pending_calls;
   limits->max_unsent_bytes = self->max_unsent_bytes;
   limits->handshake_timeout_ms = self->handshake_timeout;
+  limits->max_invocations = self->max_invocations;
+  limits->idle_timeout_ms = self->idle_timeout;
+  limits->keepalive_interval_ms = self->keepalive_interval;
+  /* Strikes are the server's: a client's own calls just time out. */
+  limits->max_strikes = 0;
+  limits->strike_window_ms = 1;
+  limits->misbehavior_action = TETHER_MISBEHAVIOR_ACTION_DISCONNECT;
+  limits->quarantine_ms = 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -147,6 +165,7 @@ connection_closed (gpointer          owner,
   TetherClient *self = owner;
   gboolean was_connected = self->conn == conn;
 
+  _tether_connection_add_statistics (conn, &self->closed_stats);
   if (was_connected)
     g_clear_object (&self->conn);
   if (was_connected)
@@ -164,6 +183,7 @@ typedef struct
 {
   TetherConnection *conn;
   TetherIdentity   *identity;
+  gint64            deadline;  /* one window: socket, TLS, upgrade, hello */
 } ConnectData;
 
 static void
@@ -208,8 +228,16 @@ hello_cb (GObject      *source,
 
   if (reply == NULL)
     {
-      GError *wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
-                                     "The server refused the hello: %s", error->message);
+      GError *wrapped;
+
+      /* A timeout is a timeout wherever in the window it happens. */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||
+          g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        wrapped = g_error_new (error->domain, error->code,
+                               "Connecting to %s: no answer to the hello in time", self->uri);
+      else
+        wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                               "The server refused the hello: %s", error->message);
 
       g_error_free (error);
       connect_complete (self, task, wrapped);
@@ -255,8 +283,8 @@ transport_cb (GObject      *source,
 
   client_limits (self, &limits);
   data->conn = _tether_connection_new (TETHER_CONNECTION_ROLE_CLIENT, self->scheduler, &limits,
-                                       self->methods, &client_owner_funcs, self);
-  _tether_connection_start (data->conn, ws, guard, data->identity);
+                                       NULL, self->methods, &client_owner_funcs, self);
+  _tether_connection_start (data->conn, ws, guard, data->identity, data->deadline);
 
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "version", "x", (gint64) TETHER_PROTOCOL_VERSION);
@@ -266,8 +294,8 @@ transport_cb (GObject      *source,
   params = g_variant_ref_sink (g_variant_dict_end (&dict));
 
   _tether_connection_call_async (data->conn, NULL, NULL, "rpc.tether.hello", params,
-                                 self->handshake_timeout, NULL, g_task_get_cancellable (task),
-                                 hello_cb, task);
+                                 MAX (0, (data->deadline - g_get_monotonic_time ()) / 1000),
+                                 NULL, g_task_get_cancellable (task), hello_cb, task);
 }
 
 /**
@@ -300,6 +328,8 @@ tether_client_connect_async (TetherClient        *self,
   g_task_set_source_tag (task, tether_client_connect_async);
   g_task_set_name (task, "[tether] client connect");
   g_task_set_task_data (task, g_new0 (ConnectData, 1), (GDestroyNotify) connect_data_free);
+  ((ConnectData *) g_task_get_task_data (task))->deadline =
+    g_get_monotonic_time () + (gint64) self->handshake_timeout * 1000;
 
   if (self->conn != NULL || self->connecting != NULL)
     {
@@ -956,6 +986,39 @@ tether_client_class_init (TetherClientClass *klass)
   properties[PROP_MAX_UNSENT_BYTES] =
     g_param_spec_uint ("max-unsent-bytes", NULL, NULL, 4096, G_MAXINT32, 4 * 1024 * 1024, limit);
 
+  /**
+   * TetherClient:max-invocations:
+   *
+   * How many of the server's callbacks may be in progress at once; the
+   * next is answered -32003 at once.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_INVOCATIONS] =
+    g_param_spec_uint ("max-invocations", NULL, NULL, 1, 1000000, 64, limit);
+
+  /**
+   * TetherClient:idle-timeout:
+   *
+   * The connection is closed when nothing at all arrives from the server
+   * (keepalive pongs included) for this many milliseconds; 0 disables it.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_IDLE_TIMEOUT] =
+    g_param_spec_uint ("idle-timeout", NULL, NULL, 0, 86400000, 60000, limit);
+
+  /**
+   * TetherClient:keepalive-interval:
+   *
+   * How often, in milliseconds, a WebSocket ping is sent (rounded up to
+   * whole seconds); 0 sends none.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_KEEPALIVE_INTERVAL] =
+    g_param_spec_uint ("keepalive-interval", NULL, NULL, 0, 86400000, 20000, limit);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -999,4 +1062,29 @@ tether_client_new (const char *uri)
 {
   g_return_val_if_fail (uri != NULL, NULL);
   return g_object_new (TETHER_TYPE_CLIENT, "uri", uri, NULL);
+}
+
+/**
+ * tether_client_get_statistics:
+ * @self: a #TetherClient
+ *
+ * Sums the counters of this client's connections, the current one and
+ * earlier ones.
+ *
+ * Returns: (transfer full): a snapshot of the client's counters
+ *
+ * Since: 0.1
+ */
+TetherStatistics *
+tether_client_get_statistics (TetherClient *self)
+{
+  TetherStatistics *stats;
+
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+
+  stats = tether_statistics_copy (&self->closed_stats);
+  stats->connections = 0;
+  if (self->conn != NULL)
+    _tether_connection_add_statistics (self->conn, stats);
+  return stats;
 }

@@ -68,6 +68,8 @@ TETHER_AVAILABLE_IN_ALL
 gboolean        tether_client_is_connected        (TetherClient        *self);
 TETHER_AVAILABLE_IN_ALL
 void            tether_client_close               (TetherClient        *self);
+TETHER_AVAILABLE_IN_ALL
+TetherStatistics *tether_client_get_statistics    (TetherClient        *self);
 
 TETHER_AVAILABLE_IN_ALL
 void            tether_client_set_tls_database    (TetherClient        *self,

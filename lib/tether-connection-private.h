@@ -26,6 +26,14 @@ typedef enum
   TETHER_CONNECTION_ROLE_CLIENT,
 } TetherConnectionRole;
 
+/* A count shared by every connection of one owner (the server's total of
+ * pending callbacks); it outlives whichever of them goes first. */
+typedef struct
+{
+  guint used;
+  guint max;
+} TetherQuota;
+
 typedef struct
 {
   /* Outgoing calls (or callbacks, on the server). */
@@ -40,6 +48,14 @@ typedef struct
   guint  max_pending_calls;  /* outgoing calls in flight on this connection */
   gsize  max_unsent_bytes;   /* backlog before the peer is cut off */
   guint  handshake_timeout_ms;
+  guint  max_invocations;    /* incoming calls in progress on this connection */
+  guint  idle_timeout_ms;    /* 0: none */
+  guint  keepalive_interval_ms; /* 0: no pings */
+  /* Strikes (server only): callbacks that timed out within the window. */
+  guint  max_strikes;        /* 0: never strike out */
+  guint  strike_window_ms;
+  TetherMisbehaviorAction misbehavior_action;
+  guint  quarantine_ms;
 } TetherLimits;
 
 #define TETHER_TYPE_CONNECTION (_tether_connection_get_type ())
@@ -53,19 +69,28 @@ typedef struct
   void     (*ready)     (gpointer owner, TetherConnection *conn);
   /* The connection is gone; @error says why. Called once. */
   void     (*closed)    (gpointer owner, TetherConnection *conn, const GError *error);
+  /* The peer misbehaved; @action says what the connection does about it
+   * ("disconnect" or "quarantine"). The owner logs and signals; NULL
+   * means the connection logs itself. */
+  void     (*misbehaved) (gpointer owner, TetherConnection *conn, TetherMisbehavior reason,
+                          const char *details, const char *action);
 } TetherConnectionOwnerFuncs;
 
 TetherConnection *_tether_connection_new            (TetherConnectionRole               role,
                                                      TetherScheduler                   *scheduler,
                                                      const TetherLimits                *limits,
+                                                     TetherQuota                       *total_quota,
                                                      TetherMethodTable                 *methods,
                                                      const TetherConnectionOwnerFuncs  *owner_funcs,
                                                      gpointer                           owner);
 /* Starts the engine on an open WebSocket. */
+/* @handshake_deadline: when the hello must have arrived (server), the
+ * same deadline that bounded accept, TLS and the upgrade: one window. */
 void              _tether_connection_start          (TetherConnection        *self,
                                                      SoupWebsocketConnection *ws,
                                                      TetherGuardStream       *guard,
-                                                     TetherIdentity          *identity);
+                                                     TetherIdentity          *identity,
+                                                     gint64                   handshake_deadline);
 /* The owner is going away: no more callbacks into it. */
 void              _tether_connection_detach_owner   (TetherConnection        *self);
 void              _tether_connection_set_public     (TetherConnection        *self,
@@ -77,6 +102,10 @@ gboolean          _tether_connection_is_closed      (TetherConnection        *se
 GMainContext     *_tether_connection_get_context    (TetherConnection        *self);
 TetherScheduler  *_tether_connection_get_scheduler  (TetherConnection        *self);
 guint             _tether_connection_get_n_pending  (TetherConnection        *self);
+/* Adds this connection's counters to @stats. */
+void              _tether_connection_add_statistics (TetherConnection        *self,
+                                                     TetherStatistics        *stats);
+gboolean          _tether_connection_is_quarantined (TetherConnection        *self);
 
 /* One entry point for every outgoing call: client calls, server callbacks,
  * callbacks made under an invocation (@parent: its deadline and
@@ -117,6 +146,17 @@ void              _tether_connection_send_reply     (TetherConnection        *se
 void              _tether_connection_forget_invocation (TetherConnection     *self,
                                                      const char              *id_key,
                                                      TetherInvocation        *invocation);
+
+/* For tether_invocation_extend_deadline(): tells the caller. */
+gboolean          _tether_connection_send_extend    (TetherConnection        *self,
+                                                     json_t                  *id,
+                                                     guint                    timeout_ms,
+                                                     GError                 **error);
+guint             _tether_connection_get_incoming_max_timeout (TetherConnection *self);
+
+TetherQuota      *_tether_quota_new                 (guint                    max);
+TetherQuota      *_tether_quota_ref                 (TetherQuota             *quota);
+void              _tether_quota_unref               (TetherQuota             *quota);
 
 /* GError → JSON-RPC code for a reply. */
 int               _tether_error_to_wire_code        (const GError            *error);

@@ -32,6 +32,7 @@ typedef struct
   GTask            *task;
   TetherConnection *conn;       /* unowned: the table is the conn's */
   GCancellable     *parent_cancellable;
+  gint64            hard_deadline; /* leases never extend past this */
   gulong            cancel_id;
   gulong            parent_cancel_id;
   gboolean          json_reply; /* the hello wants the raw JSON */
@@ -73,7 +74,14 @@ struct _TetherConnection
   guint64                            next_id;
   GHashTable                        *incoming;    /* id key → TetherInvocation* (unowned) */
 
+  TetherQuota                       *total_quota; /* server: all its peers' callbacks */
   TetherDeadline                     handshake_deadline;
+  TetherDeadline                     idle_deadline;
+  guint64                            idle_bytes;  /* bytes read at the last idle check */
+  GArray                            *strikes;     /* gint64 times of timed-out callbacks */
+  gint64                             quarantined_until;
+  gboolean                           warned_unsolicited;
+  TetherStatistics                   stats;       /* counters kept here; bytes from the guard */
   TetherDeadline                     close_deadline;
   gboolean                           closing;     /* polite close in progress */
   GError                            *close_error;
@@ -152,6 +160,25 @@ connection_can_send (TetherConnection *self)
          soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN;
 }
 
+/* One log line (or the owner's signal and log line) per action taken,
+ * naming the peer and the evidence. Taking the action is the caller's. */
+static void
+connection_report (TetherConnection  *self,
+                   TetherMisbehavior  reason,
+                   const char        *details,
+                   const char        *action)
+{
+  self->stats.peers_cut_off++;
+  if (self->owner_funcs != NULL && self->owner_funcs->misbehaved != NULL)
+    self->owner_funcs->misbehaved (self->owner, self, reason, details, action);
+  else
+    {
+      g_autofree char *who = tether_identity_to_string (self->identity);
+
+      g_message ("%s misbehaved: %s; %s", who, details, action);
+    }
+}
+
 static void
 connection_check_backlog (TetherConnection *self)
 {
@@ -161,13 +188,12 @@ connection_check_backlog (TetherConnection *self)
   if (backlog > self->limits.max_unsent_bytes)
     {
       g_autoptr(GError) error = NULL;
-      g_autofree char *who = tether_identity_to_string (self->identity);
 
       g_set_error (&error, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
                    "Peer stopped reading: %" G_GUINT64_FORMAT " bytes unsent "
                    "(limit %" G_GSIZE_FORMAT ")",
                    backlog, self->limits.max_unsent_bytes);
-      g_message ("Cutting off %s: %s", who, error->message);
+      connection_report (self, TETHER_MISBEHAVIOR_STOPPED_READING, error->message, "disconnecting");
       connection_teardown (self, error);
     }
 }
@@ -235,7 +261,14 @@ batch_unref (Batch *batch)
       g_autoptr(GError) error = NULL;
 
       if (!connection_send_json (batch->conn, g_steal_pointer (&batch->responses), &error))
-        g_debug ("Batch response not sent: %s", error->message);
+        {
+          g_debug ("Batch response not sent: %s", error->message);
+          /* The caller still learns why it got no answers. */
+          if (g_error_matches (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE))
+            connection_send_json (batch->conn,
+                                  error_response (NULL, TETHER_REMOTE_ERROR_INTERNAL_ERROR,
+                                                  error->message), NULL);
+        }
     }
   g_clear_pointer (&batch->responses, json_decref);
   g_object_unref (batch->conn);
@@ -317,6 +350,8 @@ pending_complete (PendingCall *pc,
 
   g_hash_table_steal (self->pending, &pc->id);
   _tether_scheduler_remove (self->scheduler, &pc->deadline);
+  if (self->total_quota != NULL)
+    self->total_quota->used--;
 
   /* We may be inside the cancellable's own handler's idle, never inside
    * the handler itself, so disconnecting cannot deadlock. */
@@ -345,15 +380,74 @@ pending_complete (PendingCall *pc,
   pending_call_free (pc);
 }
 
+static gboolean
+connection_quarantined (TetherConnection *self)
+{
+  return self->quarantined_until > g_get_monotonic_time ();
+}
+
+gboolean
+_tether_connection_is_quarantined (TetherConnection *self)
+{
+  return connection_quarantined (self);
+}
+
+/* A callback this peer let time out. Enough of them within the window and
+ * the peer is cut off or quarantined: a black hole costs a bounded number
+ * of timeouts, not the server's patience. */
+static void
+connection_strike (TetherConnection *self,
+                   const char       *method)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 window = (gint64) self->limits.strike_window_ms * 1000;
+  g_autofree char *details = NULL;
+
+  if (self->limits.max_strikes == 0 || connection_quarantined (self))
+    return;
+
+  while (self->strikes->len > 0 && g_array_index (self->strikes, gint64, 0) < now - window)
+    g_array_remove_index (self->strikes, 0);
+  g_array_append_val (self->strikes, now);
+  if (self->strikes->len < self->limits.max_strikes)
+    return;
+
+  details = g_strdup_printf ("%u callbacks timed out within %u ms (the last: %s)",
+                             self->strikes->len, self->limits.strike_window_ms, method);
+  g_array_set_size (self->strikes, 0);
+
+  if (self->limits.misbehavior_action == TETHER_MISBEHAVIOR_ACTION_QUARANTINE)
+    {
+      g_autofree char *action = g_strdup_printf ("quarantined for %u ms", self->limits.quarantine_ms);
+
+      self->quarantined_until = now + (gint64) self->limits.quarantine_ms * 1000;
+      connection_report (self, TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS, details, action);
+    }
+  else
+    {
+      g_autoptr(GError) error = g_error_new (TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                                             "Disconnected: %s", details);
+
+      connection_report (self, TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS, details, "disconnecting");
+      connection_teardown (self, error);
+    }
+}
+
 static void
 pending_deadline_cb (TetherDeadline *deadline)
 {
   PendingCall *pc = (PendingCall *) deadline;
+  TetherConnection *self = pc->conn;
+  g_autofree char *method = g_strdup (g_task_get_name (pc->task) ? g_task_get_name (pc->task) : "the call");
 
+  g_object_ref (self);
+  self->stats.timed_out++;
   pending_complete (pc, NULL,
                     g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                 "No answer to %s within its deadline",
-                                 g_task_get_name (pc->task) ? g_task_get_name (pc->task) : "the call"));
+                                 "No answer to %s within its deadline", method));
+  if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->state == STATE_OPEN)
+    connection_strike (self, method);
+  g_object_unref (self);
 }
 
 static gboolean
@@ -455,11 +549,28 @@ _tether_connection_call_async (TetherConnection    *self,
       goto out;
     }
 
+  /* Over a limit, fail at once: nothing queues. */
+  if (connection_quarantined (self))
+    {
+      self->stats.rejected++;
+      g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                               "The peer is quarantined for letting callbacks time out");
+      goto out;
+    }
   if (g_hash_table_size (self->pending) >= self->limits.max_pending_calls)
     {
+      self->stats.rejected++;
       g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
                                "Too many calls in flight on this connection (limit %u)",
                                self->limits.max_pending_calls);
+      goto out;
+    }
+  if (self->total_quota != NULL && self->total_quota->used >= self->total_quota->max)
+    {
+      self->stats.rejected++;
+      g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                               "Too many callbacks in flight on this server (limit %u)",
+                               self->total_quota->max);
       goto out;
     }
 
@@ -480,14 +591,18 @@ _tether_connection_call_async (TetherConnection    *self,
     }
   if (deadline <= now)
     {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                               "The deadline of the call that caused this callback has passed");
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "%s",
+                               timeout_ms == 0 ? "A timeout of 0 ms leaves no time for an answer"
+                                               : "The deadline of the call that caused this callback has passed");
       goto out;
     }
   /* Rounded down: the callee never gets more than is left. */
   remaining_ms = (deadline - now) / 1000;
 
   pc = g_new0 (PendingCall, 1);
+  pc->hard_deadline = now + (gint64) self->limits.max_timeout_ms * 1000;
+  if (parent != NULL)
+    pc->hard_deadline = MIN (pc->hard_deadline, tether_invocation_get_deadline (parent));
   pc->id = ++self->next_id;
   pc->conn = self;
   pc->task = g_object_ref (task);
@@ -526,6 +641,9 @@ _tether_connection_call_async (TetherConnection    *self,
 
   g_hash_table_insert (self->pending, &pc->id, pc);
   _tether_scheduler_add (self->scheduler, &pc->deadline, deadline, pending_deadline_cb);
+  self->stats.calls_sent++;
+  if (self->total_quota != NULL)
+    self->total_quota->used++;
 
   if (cancellable != NULL)
     pc->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (pending_cancelled_cb),
@@ -609,8 +727,19 @@ handle_response (TetherConnection *self,
     {
       g_autofree char *text = id != NULL ? _tether_json_dump (id, NULL) : g_strdup ("(none)");
 
-      /* Late (after a deadline or a cancel), duplicate or invented. */
-      g_debug ("Ignoring a response for unknown id %s", text);
+      /* Late (after a deadline or a cancel), duplicate or invented:
+       * counted, logged once per connection, otherwise ignored. */
+      self->stats.unsolicited_responses++;
+      if (!self->warned_unsolicited)
+        {
+          g_autofree char *who = tether_identity_to_string (self->identity);
+
+          self->warned_unsolicited = TRUE;
+          g_message ("Ignoring a response from %s for id %s, which is not pending "
+                     "(late, duplicate or invented; further ones are only counted)", who, text);
+        }
+      else
+        g_debug ("Ignoring a response for unknown id %s", text);
       return;
     }
 
@@ -669,6 +798,61 @@ handle_rpc_cancel (TetherConnection *self,
   invocation = g_hash_table_lookup (self->incoming, key);
   if (invocation != NULL)
     _tether_invocation_cancel (invocation, TRUE);
+}
+
+/* A lease: the callee of one of our calls asks for more time (a person is
+ * deciding). Granted up to the call's hard deadline, never past it. */
+static void
+handle_extend (TetherConnection *self,
+               json_t           *params)
+{
+  json_t *id = json_is_object (params) ? json_object_get (params, "id") : NULL;
+  json_t *ms = json_is_object (params) ? json_object_get (params, "timeout_ms") : NULL;
+  PendingCall *pc = NULL;
+  guint64 key;
+  gint64 deadline;
+
+  if (json_is_integer (id) && json_integer_value (id) > 0 &&
+      json_is_integer (ms) && json_integer_value (ms) >= 0)
+    {
+      key = (guint64) json_integer_value (id);
+      pc = g_hash_table_lookup (self->pending, &key);
+    }
+  if (pc == NULL)
+    {
+      g_debug ("Ignoring a lease extension for no pending call");
+      return;
+    }
+
+  deadline = g_get_monotonic_time () + MIN (json_integer_value (ms), G_MAXINT32) * 1000;
+  deadline = MIN (deadline, pc->hard_deadline);
+  if (deadline > pc->deadline.when)
+    _tether_scheduler_add (self->scheduler, &pc->deadline, deadline, pending_deadline_cb);
+}
+
+gboolean
+_tether_connection_send_extend (TetherConnection  *self,
+                                json_t            *id,
+                                guint              timeout_ms,
+                                GError           **error)
+{
+  if (!self->tether)
+    {
+      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+                           "The caller speaks plain JSON-RPC and cannot extend deadlines");
+      return FALSE;
+    }
+  return connection_send_json (self,
+                               json_pack ("{s:s, s:s, s:{s:O, s:I}}", "jsonrpc", "2.0",
+                                          "method", "rpc.tether.extend", "params",
+                                          "id", id, "timeout_ms", (json_int_t) timeout_ms),
+                               error);
+}
+
+guint
+_tether_connection_get_incoming_max_timeout (TetherConnection *self)
+{
+  return self->limits.incoming_max_timeout_ms;
 }
 
 static json_t *
@@ -745,9 +929,12 @@ handle_request (TetherConnection *self,
   gint64 timeout_ms;
   gboolean is_notification = id == NULL;
 
+  self->stats.calls_received++;
+
   if (!json_is_string (method) ||
       (params != NULL && !json_is_array (params) && !json_is_object (params)))
     {
+      self->stats.invalid_messages++;
       reply_error (self, batch, valid_id (id) ? id : NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
                    !json_is_string (method) ? "\"method\" must be a string"
                                             : "\"params\" must be an array or an object");
@@ -755,6 +942,7 @@ handle_request (TetherConnection *self,
     }
   if (!is_notification && !valid_id (id))
     {
+      self->stats.invalid_messages++;
       reply_error (self, batch, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
                    "\"id\" must be a string or an integer");
       return;
@@ -766,6 +954,8 @@ handle_request (TetherConnection *self,
     {
       if (self->tether && strcmp (name, "rpc.cancel") == 0 && is_notification)
         handle_rpc_cancel (self, params);
+      else if (self->tether && strcmp (name, "rpc.tether.extend") == 0 && is_notification)
+        handle_extend (self, params);
       else if (self->tether && strcmp (name, "rpc.tether.hello") == 0 && !is_notification)
         handle_hello (self, batch, id, params);
       else if (!is_notification)
@@ -797,6 +987,18 @@ handle_request (TetherConnection *self,
       if (!is_notification)
         reply_error (self, batch, id, TETHER_REMOTE_ERROR_UNAUTHENTICATED,
                      "This method needs an authenticated caller");
+      return;
+    }
+
+  if (connection_quarantined (self) ||
+      (!is_notification && g_hash_table_size (self->incoming) >= self->limits.max_invocations))
+    {
+      self->stats.rejected++;
+      if (!is_notification)
+        reply_error (self, batch, id, TETHER_REMOTE_ERROR_RESOURCE_EXHAUSTED,
+                     connection_quarantined (self)
+                       ? "Refused: this peer is quarantined"
+                       : "Too many calls in progress on this connection");
       return;
     }
 
@@ -865,6 +1067,7 @@ handle_message (TetherConnection *self,
 
   if (!json_is_object (message))
     {
+      self->stats.invalid_messages++;
       reply_error (self, batch, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
                    "A JSON-RPC message must be an object");
       return;
@@ -875,6 +1078,7 @@ handle_message (TetherConnection *self,
     {
       json_t *id = json_object_get (message, "id");
 
+      self->stats.invalid_messages++;
       /* Never answer what looks like a response: two confused peers
        * would bounce errors at each other for ever. */
       if (json_object_get (message, "method") == NULL &&
@@ -894,9 +1098,12 @@ handle_message (TetherConnection *self,
         handle_response (self, message);
     }
   else
-    reply_error (self, batch, valid_id (json_object_get (message, "id")) ? json_object_get (message, "id") : NULL,
+    {
+      self->stats.invalid_messages++;
+      reply_error (self, batch, valid_id (json_object_get (message, "id")) ? json_object_get (message, "id") : NULL,
                  TETHER_REMOTE_ERROR_INVALID_REQUEST,
                  "Neither a request nor a response");
+    }
 }
 
 static void
@@ -918,6 +1125,7 @@ on_ws_message (SoupWebsocketConnection *ws,
 
   if (type != SOUP_WEBSOCKET_DATA_TEXT)
     {
+      self->stats.invalid_messages++;
       reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
                    "Binary frames are not used: send JSON-RPC as text");
       goto out;
@@ -926,6 +1134,7 @@ on_ws_message (SoupWebsocketConnection *ws,
   message = _tether_json_parse (data, len, self->limits.max_depth, &error);
   if (message == NULL)
     {
+      self->stats.invalid_messages++;
       /* Too deep is a well-formed but refused request; bad JSON is -32700. */
       reply_error (self, NULL, NULL,
                    g_error_matches (error, TETHER_ERROR, TETHER_ERROR_TOO_DEEP)
@@ -942,6 +1151,7 @@ on_ws_message (SoupWebsocketConnection *ws,
 
       if (json_array_size (message) == 0)
         {
+          self->stats.invalid_messages++;
           reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
                        "An empty batch is not a valid request");
           json_decref (message);
@@ -1033,6 +1243,7 @@ connection_teardown (TetherConnection *self,
       : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "The connection was closed");
   self->state = STATE_CLOSED;
   _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
+  _tether_scheduler_remove (self->scheduler, &self->idle_deadline);
 
   /* pending_complete removes from the table; loop until empty. */
   while (g_hash_table_size (self->pending) > 0)
@@ -1130,11 +1341,16 @@ on_guard_violation (TetherGuardStream *guard,
                     gpointer           user_data)
 {
   TetherConnection *self = user_data;
-  g_autofree char *who = tether_identity_to_string (self->identity);
 
-  g_message ("Closing connection from %s: %s", who, reason);
+  /* Inside libsoup's read: only report here; the failed read makes
+   * libsoup close, and on_ws_closed tears down. */
   if (self->close_error == NULL)
     self->close_error = g_error_new_literal (TETHER_ERROR, code, reason);
+  self->stats.invalid_messages++;
+  connection_report (self,
+                     code == TETHER_ERROR_MESSAGE_TOO_LARGE ? TETHER_MISBEHAVIOR_MESSAGE_TOO_LARGE
+                                                            : TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION,
+                     reason, "disconnecting");
 }
 
 static void
@@ -1142,11 +1358,34 @@ handshake_deadline_cb (TetherDeadline *deadline)
 {
   TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, handshake_deadline));
   g_autoptr(GError) error = NULL;
-  g_autofree char *who = tether_identity_to_string (self->identity);
 
   error = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
                        "No rpc.tether.hello within %u ms", self->limits.handshake_timeout_ms);
-  g_message ("Closing connection from %s: %s", who, error->message);
+  connection_report (self, TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT, error->message, "disconnecting");
+  connection_teardown (self, error);
+}
+
+/* Nothing at all (pongs included: the guard counts every byte) arrived
+ * within the idle timeout: the peer is gone or playing dead. */
+static void
+idle_deadline_cb (TetherDeadline *deadline)
+{
+  TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, idle_deadline));
+  guint64 read = _tether_guard_stream_get_bytes_read (self->guard);
+  g_autoptr(GError) error = NULL;
+
+  if (read != self->idle_bytes)
+    {
+      self->idle_bytes = read;
+      _tether_scheduler_add (self->scheduler, &self->idle_deadline,
+                             g_get_monotonic_time () + (gint64) self->limits.idle_timeout_ms * 1000,
+                             idle_deadline_cb);
+      return;
+    }
+
+  error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "Nothing received for %u ms", self->limits.idle_timeout_ms);
+  connection_report (self, TETHER_MISBEHAVIOR_IDLE_TIMEOUT, error->message, "disconnecting");
   connection_teardown (self, error);
 }
 
@@ -1154,7 +1393,8 @@ void
 _tether_connection_start (TetherConnection        *self,
                           SoupWebsocketConnection *ws,
                           TetherGuardStream       *guard,
-                          TetherIdentity          *identity)
+                          TetherIdentity          *identity,
+                          gint64                   handshake_deadline)
 {
   const char *protocol;
 
@@ -1164,9 +1404,18 @@ _tether_connection_start (TetherConnection        *self,
   self->guard = g_object_ref (guard);
   self->identity = g_object_ref (identity);
 
-  /* libsoup checks frames, the guard whole messages; we ping ourselves. */
+  /* libsoup checks frames, the guard whole messages. */
   soup_websocket_connection_set_max_incoming_payload_size (ws, self->limits.max_message_size);
-  soup_websocket_connection_set_keepalive_interval (ws, 0);
+  /* libsoup's pings keep a live peer talking (seconds granularity); the
+   * idle check is ours, on the guard's byte count. */
+  soup_websocket_connection_set_keepalive_interval (ws, (self->limits.keepalive_interval_ms + 999) / 1000);
+  if (self->limits.idle_timeout_ms > 0)
+    {
+      self->idle_bytes = _tether_guard_stream_get_bytes_read (guard);
+      _tether_scheduler_add (self->scheduler, &self->idle_deadline,
+                             g_get_monotonic_time () + (gint64) self->limits.idle_timeout_ms * 1000,
+                             idle_deadline_cb);
+    }
   _tether_guard_stream_set_max_message_size (guard, self->limits.max_message_size);
 
   protocol = soup_websocket_connection_get_protocol (ws);
@@ -1182,8 +1431,7 @@ _tether_connection_start (TetherConnection        *self,
     {
       self->state = STATE_HELLO;
       _tether_scheduler_add (self->scheduler, &self->handshake_deadline,
-                             g_get_monotonic_time () + self->limits.handshake_timeout_ms * 1000,
-                             handshake_deadline_cb);
+                             handshake_deadline, handshake_deadline_cb);
     }
   else
     {
@@ -1274,6 +1522,7 @@ _tether_connection_dispose (GObject *object)
   self->state = STATE_CLOSED;
   disconnect_ws (self);
   _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
+  _tether_scheduler_remove (self->scheduler, &self->idle_deadline);
   if (self->guard != NULL)
     _tether_guard_stream_abort (self->guard);
   g_clear_object (&self->ws);
@@ -1292,6 +1541,8 @@ _tether_connection_finalize (GObject *object)
   g_hash_table_unref (self->incoming);
   g_clear_object (&self->identity);
   g_clear_error (&self->close_error);
+  g_array_unref (self->strikes);
+  g_clear_pointer (&self->total_quota, _tether_quota_unref);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);
 
@@ -1312,12 +1563,14 @@ _tether_connection_init (TetherConnection *self)
 {
   self->pending = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->incoming = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->strikes = g_array_new (FALSE, FALSE, sizeof (gint64));
 }
 
 TetherConnection *
 _tether_connection_new (TetherConnectionRole              role,
                         TetherScheduler                  *scheduler,
                         const TetherLimits               *limits,
+                        TetherQuota                      *total_quota,
                         TetherMethodTable                *methods,
                         const TetherConnectionOwnerFuncs *owner_funcs,
                         gpointer                          owner)
@@ -1328,9 +1581,61 @@ _tether_connection_new (TetherConnectionRole              role,
   self->context = g_main_context_ref_thread_default ();
   self->scheduler = _tether_scheduler_ref (scheduler);
   self->limits = *limits;
+  self->total_quota = total_quota != NULL ? _tether_quota_ref (total_quota) : NULL;
   self->methods = methods;
   self->owner_funcs = owner_funcs;
   self->owner = owner;
 
   return self;
+}
+
+void
+_tether_connection_add_statistics (TetherConnection *self,
+                                   TetherStatistics *stats)
+{
+  guint64 read = self->guard != NULL ? _tether_guard_stream_get_bytes_read (self->guard) : 0;
+  guint64 written = self->guard != NULL ? _tether_guard_stream_get_bytes_written (self->guard) : 0;
+  gint64 window_start = g_get_monotonic_time () - (gint64) self->limits.strike_window_ms * 1000;
+  guint strikes = 0;
+
+  for (guint i = 0; i < self->strikes->len; i++)
+    if (g_array_index (self->strikes, gint64, i) >= window_start)
+      strikes++;
+
+  stats->calls_received += self->stats.calls_received;
+  stats->calls_sent += self->stats.calls_sent;
+  stats->pending_calls += g_hash_table_size (self->pending);
+  stats->invocations += g_hash_table_size (self->incoming);
+  stats->timed_out += self->stats.timed_out;
+  stats->rejected += self->stats.rejected;
+  stats->unsolicited_responses += self->stats.unsolicited_responses;
+  stats->invalid_messages += self->stats.invalid_messages;
+  stats->bytes_received += read;
+  stats->bytes_sent += written;
+  stats->bytes_queued += self->state != STATE_CLOSED && self->bytes_handed > written
+                           ? self->bytes_handed - written : 0;
+  stats->strikes += strikes;
+  stats->connections += 1;
+  stats->peers_cut_off += self->stats.peers_cut_off;
+}
+
+TetherQuota *
+_tether_quota_new (guint max)
+{
+  TetherQuota *quota = g_rc_box_new0 (TetherQuota);
+
+  quota->max = max;
+  return quota;
+}
+
+TetherQuota *
+_tether_quota_ref (TetherQuota *quota)
+{
+  return g_rc_box_acquire (quota);
+}
+
+void
+_tether_quota_unref (TetherQuota *quota)
+{
+  g_rc_box_release (quota);
 }

@@ -47,6 +47,7 @@ struct _TetherInvocation
   json_t           *id;       /* NULL for a notification */
   char             *id_key;
   gint64            deadline;
+  gint64            hard_deadline; /* leases stop here */
   GCancellable     *cancellable;
   gpointer          batch;
   gboolean          replied;
@@ -167,6 +168,8 @@ _tether_invocation_new (TetherConnection *conn,
   self->id = id;
   self->id_key = id_key;
   self->deadline = deadline;
+  self->hard_deadline = g_get_monotonic_time () +
+                        (gint64) _tether_connection_get_incoming_max_timeout (conn) * 1000;
   self->batch = batch;
 
   if (id != NULL)
@@ -509,4 +512,56 @@ tether_invocation_has_replied (TetherInvocation *self)
 {
   g_return_val_if_fail (TETHER_IS_INVOCATION (self), FALSE);
   return self->replied;
+}
+
+/**
+ * tether_invocation_extend_deadline:
+ * @self: a #TetherInvocation
+ * @timeout_msec: how long from now the caller should keep waiting
+ * @error: return location for a #GError
+ *
+ * Asks the caller for more time: a lease, for a call that waits on a
+ * person (a question shown to the user). The caller extends its deadline
+ * to @timeout_msec from now, but never past its own maximum for the call
+ * ([property@Tether.Server:max-callback-timeout] for a callback), nor past
+ * the deadline of the call that caused the callback; this invocation's
+ * deadline moves the same way, within this side's maximum. Call it again
+ * while the person is still deciding. Nothing is ever infinite.
+ *
+ * Fails if the call was already answered, is a notification, or the
+ * caller speaks plain JSON-RPC (it cannot be told).
+ *
+ * Returns: %TRUE if the extension was sent
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_invocation_extend_deadline (TetherInvocation  *self,
+                                   guint              timeout_msec,
+                                   GError           **error)
+{
+  gint64 deadline;
+
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (self->replied || self->id == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
+                           self->id == NULL ? "A notification has no deadline to extend"
+                                            : "The call was already answered or cancelled");
+      return FALSE;
+    }
+
+  if (!_tether_connection_send_extend (self->conn, self->id, timeout_msec, error))
+    return FALSE;
+
+  deadline = MIN (g_get_monotonic_time () + (gint64) timeout_msec * 1000, self->hard_deadline);
+  if (deadline > self->deadline)
+    {
+      self->deadline = deadline;
+      _tether_scheduler_add (_tether_connection_get_scheduler (self->conn), &self->deadline_entry,
+                             deadline, invocation_deadline_cb);
+    }
+  return TRUE;
 }

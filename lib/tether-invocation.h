@@ -62,5 +62,9 @@ void            tether_invocation_return_gerror     (TetherInvocation     *self,
                                                      const GError         *error);
 TETHER_AVAILABLE_IN_ALL
 gboolean        tether_invocation_has_replied       (TetherInvocation     *self);
+TETHER_AVAILABLE_IN_ALL
+gboolean        tether_invocation_extend_deadline   (TetherInvocation     *self,
+                                                     guint                 timeout_msec,
+                                                     GError              **error);
 
 G_END_DECLS

@@ -230,3 +230,37 @@ tether_peer_close (TetherPeer *self)
   g_return_if_fail (TETHER_IS_PEER (self));
   _tether_connection_close (self->conn, NULL);
 }
+
+/**
+ * tether_peer_get_statistics:
+ * @self: a #TetherPeer
+ *
+ * Returns: (transfer full): a snapshot of this peer's counters
+ *
+ * Since: 0.1
+ */
+TetherStatistics *
+tether_peer_get_statistics (TetherPeer *self)
+{
+  TetherStatistics stats = { 0 };
+
+  g_return_val_if_fail (TETHER_IS_PEER (self), NULL);
+  _tether_connection_add_statistics (self->conn, &stats);
+  return tether_statistics_copy (&stats);
+}
+
+/**
+ * tether_peer_is_quarantined:
+ * @self: a #TetherPeer
+ *
+ * Returns: whether the peer is quarantined now (see
+ *   [property@Tether.Server:misbehavior-action])
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_peer_is_quarantined (TetherPeer *self)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), FALSE);
+  return _tether_connection_is_quarantined (self->conn);
+}

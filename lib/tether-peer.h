@@ -42,5 +42,9 @@ TETHER_AVAILABLE_IN_ALL
 guint           tether_peer_get_n_pending_calls (TetherPeer          *self);
 TETHER_AVAILABLE_IN_ALL
 void            tether_peer_close              (TetherPeer           *self);
+TETHER_AVAILABLE_IN_ALL
+TetherStatistics *tether_peer_get_statistics   (TetherPeer           *self);
+TETHER_AVAILABLE_IN_ALL
+gboolean        tether_peer_is_quarantined     (TetherPeer           *self);
 
 G_END_DECLS

@@ -30,6 +30,7 @@
 
 #include <string.h>
 #include <unistd.h>
+#include "tether-enum-types.h"
 #include <sys/stat.h>
 #include <gio/gunixsocketaddress.h>
 
@@ -64,6 +65,8 @@ typedef struct
   GSocketAddress      *remote;
   GCancellable        *cancellable;
   TetherIdentity      *identity;
+  char                *peer_key;      /* counted in connections_per_peer */
+  char                *tls_address;   /* counted in tls_per_address */
 } Handshake;
 
 struct _TetherServer
@@ -79,6 +82,11 @@ struct _TetherServer
   GHashTable        *handshakes;    /* Handshake* set */
   GHashTable        *connections;   /* TetherConnection* → TetherPeer* */
   gboolean           closed;
+  TetherQuota       *callback_quota; /* pending callbacks, all peers */
+  GHashTable        *per_peer;       /* identity key → connections (GUINT) */
+  GHashTable        *tls_per_address;/* address → TLS handshakes (GUINT) */
+  guint              tls_handshakes;
+  TetherStatistics   closed_stats;   /* counters of connections gone */
 
   GTlsCertificate   *tls_certificate;
   GTlsDatabase      *tls_client_database;
@@ -93,6 +101,17 @@ struct _TetherServer
   guint              max_depth;
   guint              max_pending_callbacks;
   guint              max_unsent_bytes;
+  guint              max_total_callbacks;
+  guint              max_invocations_per_peer;
+  guint              max_strikes;
+  guint              strike_window;
+  TetherMisbehaviorAction misbehavior_action;
+  guint              quarantine_duration;
+  guint              idle_timeout;
+  guint              keepalive_interval;
+  guint              max_connections_per_peer;
+  guint              max_tls_handshakes;
+  guint              max_tls_handshakes_per_address;
 };
 
 G_DEFINE_FINAL_TYPE (TetherServer, tether_server, G_TYPE_OBJECT)
@@ -111,6 +130,17 @@ enum {
   PROP_MAX_DEPTH,
   PROP_MAX_PENDING_CALLBACKS,
   PROP_MAX_UNSENT_BYTES,
+  PROP_MAX_TOTAL_CALLBACKS,
+  PROP_MAX_INVOCATIONS_PER_PEER,
+  PROP_MAX_STRIKES,
+  PROP_STRIKE_WINDOW,
+  PROP_MISBEHAVIOR_ACTION,
+  PROP_QUARANTINE_DURATION,
+  PROP_IDLE_TIMEOUT,
+  PROP_KEEPALIVE_INTERVAL,
+  PROP_MAX_CONNECTIONS_PER_PEER,
+  PROP_MAX_TLS_HANDSHAKES,
+  PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
   N_PROPS
 };
 
@@ -120,6 +150,7 @@ enum {
   SIGNAL_PEER_CONNECTED,
   SIGNAL_PEER_DISCONNECTED,
   SIGNAL_AUTHORIZE_CALL,
+  SIGNAL_PEER_MISBEHAVED,
   N_SIGNALS
 };
 
@@ -140,6 +171,16 @@ static const struct
   { PROP_MAX_DEPTH, G_STRUCT_OFFSET (TetherServer, max_depth) },
   { PROP_MAX_PENDING_CALLBACKS, G_STRUCT_OFFSET (TetherServer, max_pending_callbacks) },
   { PROP_MAX_UNSENT_BYTES, G_STRUCT_OFFSET (TetherServer, max_unsent_bytes) },
+  { PROP_MAX_TOTAL_CALLBACKS, G_STRUCT_OFFSET (TetherServer, max_total_callbacks) },
+  { PROP_MAX_INVOCATIONS_PER_PEER, G_STRUCT_OFFSET (TetherServer, max_invocations_per_peer) },
+  { PROP_MAX_STRIKES, G_STRUCT_OFFSET (TetherServer, max_strikes) },
+  { PROP_STRIKE_WINDOW, G_STRUCT_OFFSET (TetherServer, strike_window) },
+  { PROP_QUARANTINE_DURATION, G_STRUCT_OFFSET (TetherServer, quarantine_duration) },
+  { PROP_IDLE_TIMEOUT, G_STRUCT_OFFSET (TetherServer, idle_timeout) },
+  { PROP_KEEPALIVE_INTERVAL, G_STRUCT_OFFSET (TetherServer, keepalive_interval) },
+  { PROP_MAX_CONNECTIONS_PER_PEER, G_STRUCT_OFFSET (TetherServer, max_connections_per_peer) },
+  { PROP_MAX_TLS_HANDSHAKES, G_STRUCT_OFFSET (TetherServer, max_tls_handshakes) },
+  { PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS, G_STRUCT_OFFSET (TetherServer, max_tls_handshakes_per_address) },
 };
 
 static guint *
@@ -166,6 +207,73 @@ server_limits (TetherServer *self,
   limits->max_pending_calls = self->max_pending_callbacks;
   limits->max_unsent_bytes = self->max_unsent_bytes;
   limits->handshake_timeout_ms = self->handshake_timeout;
+  limits->max_invocations = self->max_invocations_per_peer;
+  limits->idle_timeout_ms = self->idle_timeout;
+  limits->keepalive_interval_ms = self->keepalive_interval;
+  limits->max_strikes = self->max_strikes;
+  limits->strike_window_ms = self->strike_window;
+  limits->misbehavior_action = self->misbehavior_action;
+  limits->quarantine_ms = self->quarantine_duration;
+}
+
+/* Every action taken against a peer: one log line naming it and the
+ * evidence, and the signal, so an operator learns who it was. */
+static void
+server_report (TetherServer      *self,
+               TetherPeer        *peer,
+               TetherIdentity    *identity,
+               TetherMisbehavior  reason,
+               const char        *details,
+               const char        *action)
+{
+  g_autofree char *who = tether_identity_to_string (identity);
+  g_autoptr(GEnumClass) reasons = g_type_class_ref (TETHER_TYPE_MISBEHAVIOR);
+
+  g_message ("Peer %s misbehaved (%s): %s; %s", who,
+             g_enum_get_value (reasons, reason)->value_nick, details, action);
+  g_signal_emit (self, signals[SIGNAL_PEER_MISBEHAVED], 0, peer, identity, reason, details);
+}
+
+/* Counts per key (identity or address) in @table; FALSE if at @max. */
+static gboolean
+count_acquire (GHashTable *table,
+               const char *key,
+               guint       max)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (table, key));
+
+  if (n >= max)
+    return FALSE;
+  g_hash_table_insert (table, g_strdup (key), GUINT_TO_POINTER (n + 1));
+  return TRUE;
+}
+
+static void
+count_release (GHashTable *table,
+               const char *key)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (table, key));
+
+  if (n <= 1)
+    g_hash_table_remove (table, key);
+  else
+    g_hash_table_insert (table, g_strdup (key), GUINT_TO_POINTER (n - 1));
+}
+
+/* Who a connection counts against: the uid on unix:, the verified
+ * certificate on wss:// when there is one, else the IP address. */
+static char *
+identity_key (TetherIdentity *identity)
+{
+  const char *address = tether_identity_get_address (identity);
+  const char *colon;
+
+  if (tether_identity_get_uid (identity) >= 0)
+    return g_strdup_printf ("uid:%" G_GINT64_FORMAT, tether_identity_get_uid (identity));
+  if (tether_identity_get_certificate_sha256 (identity) != NULL && tether_identity_is_authenticated (identity))
+    return g_strdup_printf ("cert:%s", tether_identity_get_certificate_sha256 (identity));
+  colon = strrchr (address, ':');
+  return g_strdup_printf ("ip:%.*s", colon ? (int) (colon - address) : (int) strlen (address), address);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -207,23 +315,60 @@ connection_closed (gpointer          owner,
     return;
 
   g_debug ("Peer disconnected: %s", error ? error->message : "closed");
+  _tether_connection_add_statistics (conn, &self->closed_stats);
+  self->closed_stats.connections--;
+  {
+    const char *key = g_object_get_data (G_OBJECT (conn), "tether-peer-key");
+
+    if (key != NULL)
+      count_release (self->per_peer, key);
+  }
   if (g_object_get_data (G_OBJECT (peer), "tether-announced") != NULL)
     g_signal_emit (self, signals[SIGNAL_PEER_DISCONNECTED], 0, peer);
   g_object_unref (conn);
+}
+
+static void
+connection_misbehaved (gpointer           owner,
+                       TetherConnection  *conn,
+                       TetherMisbehavior  reason,
+                       const char        *details,
+                       const char        *action)
+{
+  TetherServer *self = owner;
+
+  server_report (self, g_hash_table_lookup (self->connections, conn),
+                 _tether_connection_get_identity (conn), reason, details, action);
 }
 
 static const TetherConnectionOwnerFuncs server_owner_funcs = {
   .authorize = connection_authorize,
   .ready = connection_ready,
   .closed = connection_closed,
+  .misbehaved = connection_misbehaved,
 };
 
 /* ---------------------------------------------------------------------- */
 /* Accepting                                                              */
 
 static void
+handshake_release_tls (Handshake *hs)
+{
+  if (hs->tls_address != NULL)
+    {
+      count_release (hs->server->tls_per_address, hs->tls_address);
+      hs->server->tls_handshakes--;
+      g_clear_pointer (&hs->tls_address, g_free);
+    }
+}
+
+static void
 handshake_free (Handshake *hs)
 {
+  handshake_release_tls (hs);
+  if (hs->peer_key != NULL)
+    count_release (hs->server->per_peer, hs->peer_key);
+  g_free (hs->peer_key);
   if (hs->server != NULL)
     _tether_scheduler_remove (hs->server->scheduler, &hs->deadline);
   if (hs->remote != NULL)
@@ -257,10 +402,14 @@ static void
 handshake_deadline_cb (TetherDeadline *deadline)
 {
   Handshake *hs = (Handshake *) deadline;
-  g_autofree char *reason = g_strdup_printf ("not completed within %u ms",
+  g_autofree char *reason = g_strdup_printf ("%s not completed within %u ms",
+                                             hs->tls != NULL && hs->guard == NULL ? "TLS handshake"
+                                                                                  : "WebSocket upgrade",
                                              hs->server->handshake_timeout);
 
-  handshake_fail (hs, reason);
+  server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
+                 reason, "disconnecting");
+  g_hash_table_remove (hs->server->handshakes, hs);
 }
 
 /* SoupServer found a WebSocket upgrade on one of our guarded streams. */
@@ -286,12 +435,14 @@ websocket_cb (SoupServer              *soup,
 
   server_limits (self, &limits);
   conn = _tether_connection_new (TETHER_CONNECTION_ROLE_SERVER, self->scheduler, &limits,
-                                 self->methods, &server_owner_funcs, self);
+                                 self->callback_quota, self->methods, &server_owner_funcs, self);
+  /* The connection now holds the identity's count. */
+  g_object_set_data_full (G_OBJECT (conn), "tether-peer-key", g_steal_pointer (&hs->peer_key), g_free);
   peer = _tether_peer_new (conn);
   g_hash_table_insert (self->connections, conn, peer);
 
   /* The handshake's hello deadline takes over from here. */
-  _tether_connection_start (conn, ws, hs->guard, hs->identity);
+  _tether_connection_start (conn, ws, hs->guard, hs->identity, hs->deadline.when);
   /* The guard holds the streams now; the handshake lets go of them. */
   g_clear_object (&hs->guard);
   g_clear_object (&hs->tls);
@@ -333,10 +484,33 @@ tls_handshake_cb (GObject      *source,
       return;
     }
 
+  handshake_release_tls (hs);
   g_clear_object (&hs->identity);
   hs->identity = _tether_identity_new_from_socket (TETHER_TRANSPORT_TLS, hs->socket_conn,
                                                    g_tls_connection_get_peer_certificate (tls),
                                                    g_tls_connection_get_peer_certificate_errors (tls) == 0);
+
+  /* A verified certificate is who this is now: count it, not the address. */
+  {
+    g_autofree char *key = identity_key (hs->identity);
+
+    if (g_strcmp0 (key, hs->peer_key) != 0)
+      {
+        count_release (hs->server->per_peer, hs->peer_key);
+        g_clear_pointer (&hs->peer_key, g_free);
+        if (!count_acquire (hs->server->per_peer, key, hs->server->max_connections_per_peer))
+          {
+            g_autofree char *details = g_strdup_printf ("more than %u connections",
+                                                        hs->server->max_connections_per_peer);
+
+            server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
+                           details, "refusing the connection");
+            g_hash_table_remove (hs->server->handshakes, hs);
+            return;
+          }
+        hs->peer_key = g_steal_pointer (&key);
+      }
+  }
   start_http (hs, hs->tls);
 }
 
@@ -379,6 +553,46 @@ incoming_cb (GSocketService    *service,
     hs->remote = g_unix_socket_address_new ("");
   _tether_socket_set_nodelay (g_socket_connection_get_socket (connection));
   hs->identity = _tether_identity_new_from_socket (listener->kind, connection, NULL, FALSE);
+
+  /* Refused at once, before any work: too many connections for this
+   * identity, or too many TLS handshakes (each holds a glib-networking
+   * pool thread) in all or from this address. */
+  {
+    g_autofree char *key = identity_key (hs->identity);
+    const char *refusal = NULL;
+    g_autofree char *details = NULL;
+
+    if (listener->kind == TETHER_TRANSPORT_TLS)
+      {
+        g_autofree char *address = g_strdup (key + strlen ("ip:"));
+
+        if (self->tls_handshakes >= self->max_tls_handshakes)
+          refusal = "TLS handshakes in progress on the server";
+        else if (!count_acquire (self->tls_per_address, address, self->max_tls_handshakes_per_address))
+          refusal = "TLS handshakes in progress from this address";
+        else
+          {
+            self->tls_handshakes++;
+            hs->tls_address = g_steal_pointer (&address);
+          }
+      }
+    if (refusal == NULL)
+      {
+        if (count_acquire (self->per_peer, key, self->max_connections_per_peer))
+          hs->peer_key = g_steal_pointer (&key);
+        else
+          refusal = "connections from this peer";
+      }
+    if (refusal != NULL)
+      {
+        details = g_strdup_printf ("too many %s", refusal);
+        self->closed_stats.rejected++;
+        server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
+                       details, "refusing the connection");
+        handshake_free (hs);
+        return TRUE;
+      }
+  }
 
   g_hash_table_add (self->handshakes, hs);
   _tether_scheduler_add (self->scheduler, &hs->deadline,
@@ -792,6 +1006,9 @@ tether_server_finalize (GObject *object)
   g_ptr_array_unref (self->uris);
   g_hash_table_unref (self->handshakes);
   g_hash_table_unref (self->connections);
+  g_hash_table_unref (self->per_peer);
+  g_hash_table_unref (self->tls_per_address);
+  _tether_quota_unref (self->callback_quota);
   g_clear_object (&self->soup);
   _tether_method_table_free (self->methods);
   g_clear_object (&self->tls_certificate);
@@ -828,6 +1045,9 @@ tether_server_get_property (GObject    *object,
     case PROP_ALLOW_INSECURE_REMOTE:
       g_value_set_boolean (value, self->allow_insecure_remote);
       break;
+    case PROP_MISBEHAVIOR_ACTION:
+      g_value_set_enum (value, self->misbehavior_action);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -847,6 +1067,8 @@ tether_server_set_property (GObject      *object,
       if (*field != g_value_get_uint (value))
         {
           *field = g_value_get_uint (value);
+          if (prop_id == PROP_MAX_TOTAL_CALLBACKS)
+            self->callback_quota->max = *field;
           g_object_notify_by_pspec (object, pspec);
         }
       return;
@@ -867,6 +1089,13 @@ tether_server_set_property (GObject      *object,
           if (self->allow_insecure_remote)
             g_warning ("allow-insecure-remote is set: plaintext ws:// beyond loopback "
                        "has no verification guarantees");
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    case PROP_MISBEHAVIOR_ACTION:
+      if (self->misbehavior_action != (TetherMisbehaviorAction) g_value_get_enum (value))
+        {
+          self->misbehavior_action = g_value_get_enum (value);
           g_object_notify_by_pspec (object, pspec);
         }
       break;
@@ -1015,7 +1244,151 @@ tether_server_class_init (TetherServerClass *klass)
   properties[PROP_MAX_UNSENT_BYTES] =
     g_param_spec_uint ("max-unsent-bytes", NULL, NULL, 4096, G_MAXINT32, 4 * 1024 * 1024, limit);
 
+  /**
+   * TetherServer:max-total-callbacks:
+   *
+   * How many callbacks may wait for an answer from all peers together;
+   * the next one fails at once with %TETHER_ERROR_RESOURCE_EXHAUSTED.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_TOTAL_CALLBACKS] =
+    g_param_spec_uint ("max-total-callbacks", NULL, NULL, 1, 10000000, 4096, limit);
+
+  /**
+   * TetherServer:max-invocations-per-peer:
+   *
+   * How many calls from one peer may be in progress at once; the next is
+   * answered -32003 at once.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_INVOCATIONS_PER_PEER] =
+    g_param_spec_uint ("max-invocations-per-peer", NULL, NULL, 1, 1000000, 64, limit);
+
+  /**
+   * TetherServer:max-strikes:
+   *
+   * How many of a peer's callbacks may time out within
+   * [property@Tether.Server:strike-window] before
+   * [property@Tether.Server:misbehavior-action] is taken; 0 never strikes
+   * a peer out.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_STRIKES] =
+    g_param_spec_uint ("max-strikes", NULL, NULL, 0, 1000, 3, limit);
+
+  /**
+   * TetherServer:strike-window:
+   *
+   * The window, in milliseconds, in which strikes count.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_STRIKE_WINDOW] =
+    g_param_spec_uint ("strike-window", NULL, NULL, 1, 86400000, 60000, limit);
+
+  /**
+   * TetherServer:misbehavior-action:
+   *
+   * What happens to a peer that struck out: disconnected (the default) or
+   * quarantined.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MISBEHAVIOR_ACTION] =
+    g_param_spec_enum ("misbehavior-action", NULL, NULL, TETHER_TYPE_MISBEHAVIOR_ACTION,
+                       TETHER_MISBEHAVIOR_ACTION_DISCONNECT, limit);
+
+  /**
+   * TetherServer:quarantine-duration:
+   *
+   * How long, in milliseconds, a quarantined peer's callbacks fail and
+   * its calls are refused.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_QUARANTINE_DURATION] =
+    g_param_spec_uint ("quarantine-duration", NULL, NULL, 1, 86400000, 60000, limit);
+
+  /**
+   * TetherServer:idle-timeout:
+   *
+   * A connection from which nothing at all arrives (keepalive pongs
+   * included) for this many milliseconds is closed; 0 disables it.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_IDLE_TIMEOUT] =
+    g_param_spec_uint ("idle-timeout", NULL, NULL, 0, 86400000, 60000, limit);
+
+  /**
+   * TetherServer:keepalive-interval:
+   *
+   * How often, in milliseconds, a WebSocket ping is sent (libsoup counts
+   * whole seconds: rounded up); 0 sends none. Keep it below
+   * [property@Tether.Server:idle-timeout].
+   *
+   * Since: 0.1
+   */
+  properties[PROP_KEEPALIVE_INTERVAL] =
+    g_param_spec_uint ("keepalive-interval", NULL, NULL, 0, 86400000, 20000, limit);
+
+  /**
+   * TetherServer:max-connections-per-peer:
+   *
+   * How many connections one peer identity may hold, handshakes
+   * included: the uid on `unix:`, the verified client certificate on
+   * `wss://`, else the IP address.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_CONNECTIONS_PER_PEER] =
+    g_param_spec_uint ("max-connections-per-peer", NULL, NULL, 1, 1000000, 16, limit);
+
+  /**
+   * TetherServer:max-tls-handshakes:
+   *
+   * How many TLS handshakes may be in progress at once. glib-networking
+   * runs each in a thread of a shared pool, so this bounds the threads a
+   * TLS slowloris can hold.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_TLS_HANDSHAKES] =
+    g_param_spec_uint ("max-tls-handshakes", NULL, NULL, 1, 100000, 64, limit);
+
+  /**
+   * TetherServer:max-tls-handshakes-per-address:
+   *
+   * How many TLS handshakes one IP address may have in progress.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS] =
+    g_param_spec_uint ("max-tls-handshakes-per-address", NULL, NULL, 1, 100000, 8, limit);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * TetherServer::peer-misbehaved:
+   * @self: the server
+   * @peer: (nullable): the peer, or %NULL if it never got past the
+   *   handshake
+   * @identity: who it is, as the transport proved it
+   * @reason: what it did
+   * @details: the evidence, for people
+   *
+   * The server acted against a peer: cut it off, quarantined it, or
+   * refused its connection. A log line with the same facts is written.
+   *
+   * Since: 0.1
+   */
+  signals[SIGNAL_PEER_MISBEHAVED] =
+    g_signal_new ("peer-misbehaved", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 4, TETHER_TYPE_PEER, TETHER_TYPE_IDENTITY,
+                  TETHER_TYPE_MISBEHAVIOR, G_TYPE_STRING);
 
   /**
    * TetherServer::peer-connected:
@@ -1075,6 +1448,9 @@ tether_server_init (TetherServer *self)
   g_ptr_array_add (self->uris, NULL);
   self->handshakes = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) handshake_free, NULL);
   self->connections = g_hash_table_new_full (NULL, NULL, g_object_unref, g_object_unref);
+  self->per_peer = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->tls_per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->callback_quota = _tether_quota_new (4096);
 
   self->soup = soup_server_new (NULL, NULL);
   /* Compression is never negotiated (compression bombs, DESIGN.md). */
@@ -1100,4 +1476,33 @@ TetherServer *
 tether_server_new (void)
 {
   return g_object_new (TETHER_TYPE_SERVER, NULL);
+}
+
+/**
+ * tether_server_get_statistics:
+ * @self: a #TetherServer
+ *
+ * Sums the counters of every connection the server has had, live or
+ * closed; `pending_calls`, `invocations`, `bytes_queued`, `strikes` and
+ * `connections` count live connections only.
+ *
+ * Returns: (transfer full): a snapshot of the server's counters
+ *
+ * Since: 0.1
+ */
+TetherStatistics *
+tether_server_get_statistics (TetherServer *self)
+{
+  TetherStatistics *stats;
+  GHashTableIter iter;
+  gpointer key;
+
+  g_return_val_if_fail (TETHER_IS_SERVER (self), NULL);
+
+  stats = tether_statistics_copy (&self->closed_stats);
+  stats->connections = 0;
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    _tether_connection_add_statistics (key, stats);
+  return stats;
 }

@@ -46,6 +46,8 @@ TETHER_AVAILABLE_IN_ALL
 GPtrArray          *tether_server_get_peers        (TetherServer        *self);
 TETHER_AVAILABLE_IN_ALL
 void                tether_server_close            (TetherServer        *self);
+TETHER_AVAILABLE_IN_ALL
+TetherStatistics   *tether_server_get_statistics   (TetherServer        *self);
 
 TETHER_AVAILABLE_IN_ALL
 void                tether_server_set_tls_certificate (TetherServer     *self,

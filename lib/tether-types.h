@@ -58,6 +58,113 @@ typedef enum
 } TetherTransportKind;
 
 /**
+ * TetherMisbehavior:
+ * @TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS: the peer let callbacks time out
+ *   repeatedly (strikes).
+ * @TETHER_MISBEHAVIOR_STOPPED_READING: the peer's unsent backlog passed
+ *   its bound.
+ * @TETHER_MISBEHAVIOR_MESSAGE_TOO_LARGE: a message was larger than
+ *   allowed, or compressed.
+ * @TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION: the peer broke the WebSocket or
+ *   Tether protocol.
+ * @TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT: TLS, the upgrade or the hello did
+ *   not finish in time.
+ * @TETHER_MISBEHAVIOR_IDLE_TIMEOUT: nothing arrived within the idle
+ *   timeout, keepalive pings included.
+ * @TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS: the peer's identity already
+ *   had the maximum number of connections, or of TLS handshakes in
+ *   progress.
+ *
+ * Why a peer was acted against; see [signal@Tether.Server::peer-misbehaved].
+ *
+ * Since: 0.1
+ */
+typedef enum
+{
+  TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS,
+  TETHER_MISBEHAVIOR_STOPPED_READING,
+  TETHER_MISBEHAVIOR_MESSAGE_TOO_LARGE,
+  TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION,
+  TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
+  TETHER_MISBEHAVIOR_IDLE_TIMEOUT,
+  TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
+} TetherMisbehavior;
+
+/**
+ * TetherMisbehaviorAction:
+ * @TETHER_MISBEHAVIOR_ACTION_DISCONNECT: close the peer's connection.
+ * @TETHER_MISBEHAVIOR_ACTION_QUARANTINE: keep the connection, but fail the
+ *   peer's new callbacks and refuse its calls (-32003) for
+ *   [property@Tether.Server:quarantine-duration].
+ *
+ * What the server does to a peer that struck out.
+ *
+ * Since: 0.1
+ */
+typedef enum
+{
+  TETHER_MISBEHAVIOR_ACTION_DISCONNECT,
+  TETHER_MISBEHAVIOR_ACTION_QUARANTINE,
+} TetherMisbehaviorAction;
+
+/**
+ * TetherStatistics:
+ * @calls_received: requests received (calls on a server, callbacks on a
+ *   client)
+ * @calls_sent: requests sent
+ * @pending_calls: requests sent and not answered yet
+ * @invocations: requests received and not answered yet
+ * @timed_out: requests sent whose deadline passed
+ * @rejected: requests refused at once because a limit was reached, in
+ *   either direction
+ * @unsolicited_responses: responses for ids never sent or already
+ *   answered; ignored
+ * @invalid_messages: messages that were not valid JSON-RPC
+ * @bytes_received: bytes read from the socket (after TLS)
+ * @bytes_sent: bytes written to the socket (before TLS)
+ * @bytes_queued: bytes handed to the connection and not written yet
+ * @strikes: callback timeouts within the current strike window
+ * @connections: connections counted (1 for a peer; live connections for a
+ *   server)
+ * @peers_cut_off: peers disconnected or quarantined for misbehaving
+ *
+ * A snapshot of counters, for one peer or summed over a server. Counters
+ * of a server include its closed connections.
+ *
+ * Since: 0.1
+ */
+typedef struct _TetherStatistics TetherStatistics;
+
+struct _TetherStatistics
+{
+  guint64 calls_received;
+  guint64 calls_sent;
+  guint64 pending_calls;
+  guint64 invocations;
+  guint64 timed_out;
+  guint64 rejected;
+  guint64 unsolicited_responses;
+  guint64 invalid_messages;
+  guint64 bytes_received;
+  guint64 bytes_sent;
+  guint64 bytes_queued;
+  guint64 strikes;
+  guint64 connections;
+  guint64 peers_cut_off;
+};
+
+#define TETHER_TYPE_STATISTICS (tether_statistics_get_type ())
+
+TETHER_AVAILABLE_IN_ALL
+GType             tether_statistics_get_type (void) G_GNUC_CONST;
+TETHER_AVAILABLE_IN_ALL
+TetherStatistics *tether_statistics_copy     (const TetherStatistics *self);
+TETHER_AVAILABLE_IN_ALL
+void              tether_statistics_free     (TetherStatistics       *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TetherStatistics, tether_statistics_free)
+
+/**
  * TetherMethodHandler:
  * @invocation: (transfer none): the incoming call
  * @user_data: (closure): data given when the method was added
