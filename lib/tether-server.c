@@ -67,6 +67,7 @@ typedef struct
   TetherIdentity      *identity;
   char                *peer_key;      /* counted in connections_per_peer */
   char                *tls_address;   /* counted in tls_per_address */
+  gboolean             refused;       /* already reported; the deadline drops it quietly */
 } Handshake;
 
 struct _TetherServer
@@ -91,6 +92,7 @@ struct _TetherServer
   GTlsCertificate   *tls_certificate;
   GTlsDatabase      *tls_client_database;
   gboolean           allow_insecure_remote;
+  char             **allowed_origins;
 
   guint              default_timeout;
   guint              max_timeout;
@@ -121,6 +123,7 @@ enum {
   PROP_TLS_CERTIFICATE,
   PROP_TLS_CLIENT_DATABASE,
   PROP_ALLOW_INSECURE_REMOTE,
+  PROP_ALLOWED_ORIGINS,
   PROP_DEFAULT_TIMEOUT,
   PROP_MAX_TIMEOUT,
   PROP_CALLBACK_TIMEOUT,
@@ -402,7 +405,14 @@ static void
 handshake_deadline_cb (TetherDeadline *deadline)
 {
   Handshake *hs = (Handshake *) deadline;
-  g_autofree char *reason = g_strdup_printf ("%s not completed within %u ms",
+  g_autofree char *reason = NULL;
+
+  if (hs->refused)
+    {
+      g_hash_table_remove (hs->server->handshakes, hs);
+      return;
+    }
+  reason = g_strdup_printf ("%s not completed within %u ms",
                                              hs->tls != NULL && hs->guard == NULL ? "TLS handshake"
                                                                                   : "WebSocket upgrade",
                                              hs->server->handshake_timeout);
@@ -410,6 +420,41 @@ handshake_deadline_cb (TetherDeadline *deadline)
   server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
                  reason, "disconnecting");
   g_hash_table_remove (hs->server->handshakes, hs);
+}
+
+/* Browsers send Origin with every WebSocket upgrade; other clients
+ * don't. A web page must not reach a local service's methods just because
+ * its user browsed there: refuse any Origin not explicitly allowed. */
+static void
+early_cb (SoupServer        *soup,
+          SoupServerMessage *msg,
+          const char        *path,
+          GHashTable        *query,
+          gpointer           user_data)
+{
+  TetherServer *self = user_data;
+  const char *origin = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                     "Origin");
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+  Handshake *hs = remote ? g_object_get_data (G_OBJECT (remote), "tether-handshake") : NULL;
+  g_autofree char *details = NULL;
+
+  if (origin == NULL ||
+      (self->allowed_origins != NULL && g_strv_contains ((const char * const *) self->allowed_origins, origin)))
+    return;
+
+  /* The 403 goes out and libsoup closes; the handshake's deadline then
+   * drops what is left. */
+  soup_server_message_set_status (msg, SOUP_STATUS_FORBIDDEN, NULL);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+  details = g_strdup_printf ("WebSocket upgrade from the web origin “%s”, which is not in "
+                             "allowed-origins", origin);
+  if (hs != NULL && !hs->refused)
+    {
+      hs->refused = TRUE;
+      server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION, details,
+                     "refusing the connection");
+    }
 }
 
 /* SoupServer found a WebSocket upgrade on one of our guarded streams. */
@@ -1013,6 +1058,7 @@ tether_server_finalize (GObject *object)
   _tether_method_table_free (self->methods);
   g_clear_object (&self->tls_certificate);
   g_clear_object (&self->tls_client_database);
+  g_strfreev (self->allowed_origins);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);
 
@@ -1047,6 +1093,9 @@ tether_server_get_property (GObject    *object,
       break;
     case PROP_MISBEHAVIOR_ACTION:
       g_value_set_enum (value, self->misbehavior_action);
+      break;
+    case PROP_ALLOWED_ORIGINS:
+      g_value_set_boxed (value, self->allowed_origins);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1091,6 +1140,11 @@ tether_server_set_property (GObject      *object,
                        "has no verification guarantees");
           g_object_notify_by_pspec (object, pspec);
         }
+      break;
+    case PROP_ALLOWED_ORIGINS:
+      g_strfreev (self->allowed_origins);
+      self->allowed_origins = g_value_dup_boxed (value);
+      g_object_notify_by_pspec (object, pspec);
       break;
     case PROP_MISBEHAVIOR_ACTION:
       if (self->misbehavior_action != (TetherMisbehaviorAction) g_value_get_enum (value))
@@ -1148,6 +1202,21 @@ tether_server_class_init (TetherServerClass *klass)
    */
   properties[PROP_ALLOW_INSECURE_REMOTE] =
     g_param_spec_boolean ("allow-insecure-remote", NULL, NULL, FALSE, rw);
+
+  /**
+   * TetherServer:allowed-origins:
+   *
+   * The web origins (such as `https://app.example.org`) whose pages may
+   * open a WebSocket to this server. Browsers send an `Origin` header;
+   * an upgrade carrying one that is not listed is refused with 403, so
+   * that a web page cannot call a local service because its user
+   * browsed there. Clients that are not browsers send no `Origin` and are
+   * not affected. Default: none.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_ALLOWED_ORIGINS] =
+    g_param_spec_boxed ("allowed-origins", NULL, NULL, G_TYPE_STRV, rw);
 
   /**
    * TetherServer:default-timeout:
@@ -1458,6 +1527,7 @@ tether_server_init (TetherServer *self)
   {
     const char *protocols[] = { TETHER_SUBPROTOCOL, NULL };
 
+    soup_server_add_early_handler (self->soup, NULL, early_cb, self, NULL);
     soup_server_add_websocket_handler (self->soup, NULL, NULL, (char **) protocols,
                                        websocket_cb, self, NULL);
   }

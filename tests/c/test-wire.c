@@ -363,6 +363,62 @@ test_deep_nesting (Fixture       *f,
   run_case (f, &spec_cases[0]);
 }
 
+typedef struct
+{
+  SoupWebsocketConnection *ws;
+  GError                  *error;
+  gboolean                 done;
+} OriginResult;
+
+static void
+origin_connect_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  OriginResult *r = user_data;
+
+  r->ws = soup_session_websocket_connect_finish (SOUP_SESSION (source), result, &r->error);
+  r->done = TRUE;
+}
+
+static void
+connect_with_origin (Fixture      *f,
+                     const char   *origin,
+                     OriginResult *r)
+{
+  g_autofree char *http = g_strconcat ("http", tether_server_get_uris (f->server)[0] + 2, "/", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", http);
+
+  soup_session_websocket_connect_async (f->session, msg, origin, NULL, G_PRIORITY_DEFAULT,
+                                        NULL, origin_connect_cb, r);
+  TETHER_TEST_WAIT_UNTIL (r->done);
+}
+
+static void
+test_origin (Fixture       *f,
+             gconstpointer  user_data)
+{
+  OriginResult r = { 0 };
+  const char *allowed[] = { "https://app.example.org", NULL };
+
+  /* A web page's upgrade is refused with 403 unless its origin is listed. */
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*web origin*evil.example*");
+  connect_with_origin (f, "https://evil.example", &r);
+  g_test_assert_expected_messages ();
+  g_assert_error (r.error, SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_ERROR_NOT_WEBSOCKET);
+  g_assert_null (r.ws);
+  g_clear_error (&r.error);
+
+  g_object_set (f->server, "allowed-origins", allowed, NULL);
+  memset (&r, 0, sizeof r);
+  connect_with_origin (f, "https://app.example.org", &r);
+  g_assert_no_error (r.error);
+  g_assert_nonnull (r.ws);
+  soup_websocket_connection_close (r.ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+  TETHER_TEST_WAIT_UNTIL (soup_websocket_connection_get_state (r.ws) == SOUP_WEBSOCKET_STATE_CLOSED);
+  g_clear_object (&r.ws);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -380,6 +436,8 @@ main (int argc, char **argv)
 
       g_test_add (path, Fixture, &id_cases[i], fixture_set_up, run_case, fixture_tear_down);
     }
+  g_test_add ("/tether/wire/web-origin-refused", Fixture, NULL, fixture_set_up,
+              test_origin, fixture_tear_down);
   g_test_add ("/tether/wire/input/deep-nesting", Fixture, NULL, fixture_set_up,
               test_deep_nesting, fixture_tear_down);
 
