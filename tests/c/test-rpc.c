@@ -36,6 +36,9 @@ typedef struct
   guint         notifications;
   GError       *disconnect_error;
   gboolean      disconnected;
+  guint         misbehaved;
+  TetherMisbehavior last_misbehavior;
+  gboolean      extend_on_hold;  /* cli_hold asks for a lease */
 } Fixture;
 
 /* -- server methods ---------------------------------------------------- */
@@ -165,6 +168,13 @@ cli_hold (TetherInvocation *invocation,
   g_ptr_array_add (f->client_held, g_object_ref (invocation));
   g_cancellable_connect (tether_invocation_get_cancellable (invocation),
                          G_CALLBACK (client_held_cancelled_cb), f, NULL);
+  if (f->extend_on_hold)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (tether_invocation_extend_deadline (invocation, 5000, &error));
+      g_assert_no_error (error);
+    }
 }
 
 static void
@@ -193,6 +203,20 @@ peer_disconnected_cb (TetherServer *server,
                       Fixture      *f)
 {
   f->peers_disconnected++;
+}
+
+static void
+peer_misbehaved_cb (TetherServer      *server,
+                    TetherPeer        *peer,
+                    TetherIdentity    *identity,
+                    TetherMisbehavior  reason,
+                    const char        *details,
+                    Fixture           *f)
+{
+  g_assert_nonnull (identity);
+  g_assert_nonnull (details);
+  f->misbehaved++;
+  f->last_misbehavior = reason;
 }
 
 static void
@@ -316,6 +340,7 @@ fixture_set_up_server (Fixture           *f,
                                  srv_call_back, f, NULL);
   g_signal_connect (f->server, "peer-connected", G_CALLBACK (peer_connected_cb), f);
   g_signal_connect (f->server, "peer-disconnected", G_CALLBACK (peer_disconnected_cb), f);
+  g_signal_connect (f->server, "peer-misbehaved", G_CALLBACK (peer_misbehaved_cb), f);
 
   uri = listen_uri (f, data->kind);
   tether_server_listen (f->server, uri, &error);
@@ -368,16 +393,17 @@ static void
 fixture_tear_down (Fixture       *f,
                    gconstpointer  user_data)
 {
-  g_ptr_array_set_size (f->held, 0);
-  g_ptr_array_set_size (f->client_held, 0);
-
+  /* Close first: invocations still held then need no answer. */
   if (f->client != NULL)
     {
       tether_client_close (f->client);
       if (f->peers_connected > 0)
         TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == f->peers_connected);
-      g_assert_finalize_object (g_steal_pointer (&f->client));
     }
+  g_ptr_array_set_size (f->held, 0);
+  g_ptr_array_set_size (f->client_held, 0);
+  if (f->client != NULL)
+    g_assert_finalize_object (g_steal_pointer (&f->client));
   g_clear_object (&f->peer);
   tether_server_close (f->server);
   g_assert_finalize_object (g_steal_pointer (&f->server));
@@ -1019,6 +1045,290 @@ test_server_handshake_timeout (Fixture       *f,
   g_assert_cmpuint (f->peers_connected, ==, 1);
 }
 
+/* Limits are taken when a connection starts: reconnect to apply new ones. */
+static void
+reconnect (Fixture *f)
+{
+  guint connected = f->peers_connected;
+
+  if (tether_client_is_connected (f->client))
+    {
+      tether_client_close (f->client);
+      TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == connected);
+    }
+  f->disconnected = FALSE;
+  g_assert_null (client_connect (f->client));
+  TETHER_TEST_WAIT_UNTIL (f->peers_connected == connected + 1);
+}
+
+static void
+test_callback_quotas (Fixture       *f,
+                      gconstpointer  user_data)
+{
+  CallResult r[4] = { { 0 } };
+  g_autoptr(TetherStatistics) stats = NULL;
+
+  g_object_set (f->server, "max-pending-callbacks", 2, NULL);
+  reconnect (f);
+
+  /* Two callbacks wait on the client; the third fails at once. */
+  for (guint i = 0; i < 3; i++)
+    tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r[i]);
+  TETHER_TEST_WAIT_UNTIL (r[2].done);
+  g_assert_error (r[2].error, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED);
+  g_assert_false (r[0].done || r[1].done);
+  stats = tether_peer_get_statistics (f->peer);
+  g_assert_cmpuint (stats->pending_calls, ==, 2);
+  g_assert_cmpuint (stats->rejected, ==, 1);
+  g_assert_cmpuint (stats->calls_sent, ==, 2);
+  TETHER_TEST_WAIT_UNTIL (f->client_held->len == 2);
+  call_result_clear (&r[2]);
+
+  /* The server-wide quota holds across peers: at 2 in flight, the total
+   * of 2 refuses a third even though the peer has room. */
+  g_object_set (f->server, "max-pending-callbacks", 16, "max-total-callbacks", 2, NULL);
+  reconnect (f);
+  /* The first connection's two failed when it closed. */
+  TETHER_TEST_WAIT_UNTIL (r[0].done && r[1].done);
+  g_assert_error (r[0].error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  for (guint i = 0; i < 2; i++)
+    call_result_clear (&r[i]);
+  g_ptr_array_set_size (f->client_held, 0);
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r[0]);
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r[1]);
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r[2]);
+  TETHER_TEST_WAIT_UNTIL (r[2].done);
+  g_assert_error (r[2].error, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED);
+  g_assert_nonnull (strstr (r[2].error->message, "server"));
+  TETHER_TEST_WAIT_UNTIL (f->client_held->len == 2);
+
+  /* Answering one frees a slot in the total. */
+  tether_invocation_return_value (f->client_held->pdata[0], NULL);
+  TETHER_TEST_WAIT_UNTIL (r[0].done);
+  g_assert_no_error (r[0].error);
+  tether_peer_call_async (f->peer, "ping", NULL, -1, NULL, peer_call_cb, &r[3]);
+  TETHER_TEST_WAIT_UNTIL (r[3].done);
+  g_assert_no_error (r[3].error);
+
+  /* The one still held fails when the connection goes. */
+  tether_client_close (f->client);
+  TETHER_TEST_WAIT_UNTIL (r[1].done);
+  g_assert_error (r[1].error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+  for (guint i = 0; i < 4; i++)
+    call_result_clear (&r[i]);
+}
+
+static void
+test_invocation_cap (Fixture       *f,
+                     gconstpointer  user_data)
+{
+  CallResult r[3] = { { 0 } };
+
+  g_object_set (f->server, "max-invocations-per-peer", 2, NULL);
+  reconnect (f);
+
+  for (guint i = 0; i < 3; i++)
+    tether_client_call_async (f->client, "hold", NULL, -1, NULL, client_call_cb, &r[i]);
+  TETHER_TEST_WAIT_UNTIL (r[2].done);
+  g_assert_error (r[2].error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_RESOURCE_EXHAUSTED);
+  g_assert_cmpuint (f->held->len, ==, 2);
+  for (guint i = 0; i < 2; i++)
+    tether_invocation_return_value (f->held->pdata[i], NULL);
+  TETHER_TEST_WAIT_UNTIL (r[0].done && r[1].done);
+  for (guint i = 0; i < 3; i++)
+    call_result_clear (&r[i]);
+}
+
+static void
+test_strikes_disconnect (Fixture       *f,
+                         gconstpointer  user_data)
+{
+  CallResult r[2] = { { 0 } };
+  g_autoptr(TetherStatistics) stats = NULL;
+
+  g_object_set (f->server, "callback-timeout", 50, "max-strikes", 2, NULL);
+  reconnect (f);
+
+  /* A black hole: the client takes callbacks and never answers. */
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE,
+                         "*misbehaved (callback-timeouts): 2 callbacks timed out*disconnecting*");
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r[0]);
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r[1]);
+  TETHER_TEST_WAIT_UNTIL (r[0].done && r[1].done);
+  g_assert_error (r[0].error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  TETHER_TEST_WAIT_UNTIL (f->disconnected);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (f->misbehaved, ==, 1);
+  g_assert_cmpint (f->last_misbehavior, ==, TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == f->peers_connected);
+
+  stats = tether_server_get_statistics (f->server);
+  g_assert_cmpuint (stats->timed_out, >=, 2);
+  g_assert_cmpuint (stats->peers_cut_off, ==, 1);
+  for (guint i = 0; i < 2; i++)
+    call_result_clear (&r[i]);
+}
+
+static void
+test_strikes_quarantine (Fixture       *f,
+                         gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+
+  g_object_set (f->server, "callback-timeout", 50, "max-strikes", 1,
+                "misbehavior-action", TETHER_MISBEHAVIOR_ACTION_QUARANTINE,
+                "quarantine-duration", 300, NULL);
+  reconnect (f);
+
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*quarantined for 300 ms*");
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_test_assert_expected_messages ();
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  call_result_clear (&r);
+  g_assert_true (tether_peer_is_quarantined (f->peer));
+  g_assert_true (tether_client_is_connected (f->client));
+
+  /* Quarantined: callbacks fail at once, calls are refused. */
+  tether_peer_call_async (f->peer, "ping", NULL, -1, NULL, peer_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_error (r.error, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED);
+  call_result_clear (&r);
+  client_call (f, "echo", NULL, -1, &r);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_RESOURCE_EXHAUSTED);
+  call_result_clear (&r);
+
+  /* After the cooldown, business as usual. */
+  TETHER_TEST_WAIT_UNTIL (!tether_peer_is_quarantined (f->peer));
+  tether_peer_call_async (f->peer, "ping", NULL, -1, NULL, peer_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  call_result_clear (&r);
+}
+
+static void
+test_lease (Fixture       *f,
+            gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+  gint64 start;
+  gint64 elapsed;
+
+  g_object_set (f->server, "callback-timeout", 100, "max-callback-timeout", 400,
+                "max-strikes", 0, NULL);
+  reconnect (f);
+  f->extend_on_hold = TRUE;
+
+  /* The client's handler asks for 5 s; it answers after 250 ms, well past
+   * the 100 ms the callback had: the lease held. */
+  start = g_get_monotonic_time ();
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (f->client_held->len == 1);
+  tether_test_spin_ms (250);
+  g_assert_false (r.done);
+  tether_invocation_return_value (f->client_held->pdata[0], g_variant_new_boolean (TRUE));
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  call_result_clear (&r);
+
+  /* A handler that keeps asking never gets past the hard maximum (400 ms
+   * from the callback's start), whatever it asked for. */
+  start = g_get_monotonic_time ();
+  tether_peer_call_async (f->peer, "hold", NULL, -1, NULL, peer_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  elapsed = (g_get_monotonic_time () - start) / 1000;
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpint (elapsed, >=, 390);
+  g_assert_cmpint (elapsed, <, 2000);
+  call_result_clear (&r);
+  /* The client's own invocation saw the server give up. */
+  TETHER_TEST_WAIT_UNTIL (f->client_held_cancelled >= 1 ||
+                          tether_invocation_get_remaining_ms (f->client_held->pdata[1]) == 0);
+}
+
+static void
+test_idle_timeout (Fixture       *f,
+                   gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+
+  g_object_set (f->server, "idle-timeout", 300, "keepalive-interval", 0, NULL);
+  g_object_set (f->client, "keepalive-interval", 0, NULL);
+  reconnect (f);
+
+  /* Talking keeps the connection: 6 calls 100 ms apart span 600 ms. */
+  for (guint i = 0; i < 6; i++)
+    {
+      client_call (f, "echo", NULL, -1, &r);
+      g_assert_no_error (r.error);
+      call_result_clear (&r);
+      tether_test_spin_ms (100);
+    }
+  g_assert_true (tether_client_is_connected (f->client));
+
+  /* Silence closes it, and says why. */
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*misbehaved (idle-timeout)*");
+  TETHER_TEST_WAIT_UNTIL (f->disconnected);
+  g_test_assert_expected_messages ();
+  g_assert_cmpint (f->last_misbehavior, ==, TETHER_MISBEHAVIOR_IDLE_TIMEOUT);
+}
+
+static void
+test_keepalive (Fixture       *f,
+                gconstpointer  user_data)
+{
+  /* Pings every second (libsoup's granularity) are answered by the peer
+   * and count as life: a 1.5 s idle timeout never fires over 3.5 s. */
+  g_object_set (f->server, "idle-timeout", 1500, "keepalive-interval", 1000, NULL);
+  g_object_set (f->client, "keepalive-interval", 0, NULL);
+  reconnect (f);
+  tether_test_spin_ms (3500);
+  g_assert_true (tether_client_is_connected (f->client));
+  g_assert_cmpuint (f->misbehaved, ==, 0);
+}
+
+static void
+test_connections_per_peer (Fixture       *f,
+                           gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  TetherClient *second;
+  TetherClient *third;
+  g_autoptr(GError) error = NULL;
+
+  g_object_set (f->server, "max-connections-per-peer", 2, NULL);
+  second = fixture_new_client (f, data);
+  g_assert_null (client_connect (second));
+
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*too-many-connections*");
+  third = fixture_new_client (f, data);
+  error = client_connect (third);
+  g_test_assert_expected_messages ();
+  g_assert_nonnull (error);
+  g_assert_cmpint (f->last_misbehavior, ==, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS);
+
+  /* The first two still work. */
+  {
+    CallResult r = { 0 };
+
+    client_call (f, "echo", NULL, -1, &r);
+    g_assert_no_error (r.error);
+    call_result_clear (&r);
+  }
+
+  tether_client_close (second);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 1);
+  g_assert_finalize_object (second);
+  g_assert_finalize_object (third);
+
+  /* A slot freed: a new connection is accepted again. */
+  third = fixture_new_client (f, data);
+  g_assert_null (client_connect (third));
+  tether_client_close (third);
+  g_assert_finalize_object (third);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 2);
+}
+
 static const FixtureData unix_data = { TETHER_TRANSPORT_UNIX, FALSE };
 static const FixtureData tcp_data = { TETHER_TRANSPORT_TCP, FALSE };
 static const FixtureData tls_data = { TETHER_TRANSPORT_TLS, FALSE };
@@ -1065,6 +1375,24 @@ main (int argc, char **argv)
               test_tls_untrusted, fixture_tear_down);
   g_test_add ("/tether/rpc/ws/server-handshake-timeout", Fixture, &tcp_data, fixture_set_up,
               test_server_handshake_timeout, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/callback-quotas", Fixture, &unix_data, fixture_set_up,
+              test_callback_quotas, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/invocation-cap", Fixture, &unix_data, fixture_set_up,
+              test_invocation_cap, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/strikes-disconnect", Fixture, &unix_data, fixture_set_up,
+              test_strikes_disconnect, fixture_tear_down);
+  g_test_add ("/tether/rpc/ws/strikes-quarantine", Fixture, &tcp_data, fixture_set_up,
+              test_strikes_quarantine, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/lease", Fixture, &unix_data, fixture_set_up,
+              test_lease, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/idle-timeout", Fixture, &unix_data, fixture_set_up,
+              test_idle_timeout, fixture_tear_down);
+  g_test_add ("/tether/rpc/ws/keepalive", Fixture, &tcp_data, fixture_set_up,
+              test_keepalive, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/connections-per-peer", Fixture, &unix_data, fixture_set_up,
+              test_connections_per_peer, fixture_tear_down);
+  g_test_add ("/tether/rpc/wss/connections-per-peer", Fixture, &tls_data, fixture_set_up,
+              test_connections_per_peer, fixture_tear_down);
   g_test_add_func ("/tether/rpc/connect-refused", test_connect_refused);
   g_test_add_func ("/tether/rpc/insecure-listen-refused", test_insecure_listen);
   g_test_add_func ("/tether/rpc/connect-timeout", test_connect_timeout);
