@@ -175,7 +175,7 @@ connection_report (TetherConnection  *self,
     {
       g_autofree char *who = tether_identity_to_string (self->identity);
 
-      g_message ("%s misbehaved: %s; %s", who, details, action);
+      g_message ("Peer %s misbehaved: %s; %s", who, details, action);
     }
 }
 
