@@ -51,6 +51,8 @@ _tether_method_table_add (TetherMethodTable   *self,
   g_return_if_fail (!g_str_has_prefix (name, "rpc."));
   g_return_if_fail (handler != NULL);
   g_return_if_fail (signature == NULL || g_variant_type_string_is_valid (signature));
+  /* Parameters are built from JSON: the type must say exactly what. */
+  g_return_if_fail (signature == NULL || g_variant_type_is_definite ((const GVariantType *) signature));
 
   if (signature != NULL && param_names != NULL)
     {
