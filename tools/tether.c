@@ -21,6 +21,7 @@ usage (void)
 {
   g_printerr ("Usage:\n"
               "  tether serve URI... [--cert FILE --key FILE] [--client-ca FILE]\n"
+              "                      [--limit NAME=VALUE]...\n"
               "  tether call URI METHOD [JSON-PARAMS] [--timeout MS] [--cacert FILE]\n"
               "                         [--cert FILE --key FILE]\n"
               "  tether demo\n"
@@ -86,9 +87,65 @@ quit_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* --limit NAME=VALUE sets any numeric or boolean property of the server,
+ * so every limit is reachable from the command line. */
+static gboolean
+apply_limits (GObject  *object,
+              char    **limits,
+              GError  **error)
+{
+  for (guint i = 0; limits != NULL && limits[i] != NULL; i++)
+    {
+      g_auto(GStrv) kv = g_strsplit (limits[i], "=", 2);
+      GParamSpec *pspec = kv[1] ? g_object_class_find_property (G_OBJECT_GET_CLASS (object), kv[0]) : NULL;
+      g_auto(GValue) value = G_VALUE_INIT;
+      char *end = NULL;
+
+      if (pspec == NULL || !(pspec->flags & G_PARAM_WRITABLE))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "--limit %s: no such setting (see the properties in docs/limits.md)",
+                       limits[i]);
+          return FALSE;
+        }
+      g_value_init (&value, pspec->value_type);
+      if (pspec->value_type == G_TYPE_UINT)
+        {
+          guint64 v = g_ascii_strtoull (kv[1], &end, 10);
+          g_value_set_uint (&value, (guint) MIN (v, G_MAXUINT));
+        }
+      else if (pspec->value_type == G_TYPE_BOOLEAN)
+        {
+          g_value_set_boolean (&value, g_strcmp0 (kv[1], "true") == 0 || g_strcmp0 (kv[1], "1") == 0);
+          end = kv[1] + strlen (kv[1]);
+        }
+      else if (G_TYPE_IS_ENUM (pspec->value_type))
+        {
+          g_autoptr(GEnumClass) klass = g_type_class_ref (pspec->value_type);
+          GEnumValue *ev = g_enum_get_value_by_nick (klass, kv[1]);
+
+          if (ev != NULL)
+            {
+              g_value_set_enum (&value, ev->value);
+              end = kv[1] + strlen (kv[1]);
+            }
+        }
+      if (end == NULL || *end != '\0' || end == kv[1] ||
+          g_param_value_validate (pspec, &value))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "--limit %s: invalid value", limits[i]);
+          return FALSE;
+        }
+      g_object_set_property (object, kv[0], &value);
+    }
+  return TRUE;
+}
+
 static int
 cmd_serve (int argc, char **argv)
 {
+  g_auto(GStrv) limits = NULL;
   g_autofree char *cert = NULL;
   g_autofree char *key = NULL;
   g_autofree char *client_ca = NULL;
@@ -97,6 +154,7 @@ cmd_serve (int argc, char **argv)
     { "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert, "TLS certificate (PEM)", "FILE" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "TLS private key (PEM)", "FILE" },
     { "client-ca", 0, 0, G_OPTION_ARG_FILENAME, &client_ca, "CA that verifies client certificates", "FILE" },
+    { "limit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &limits, "Set a server limit, e.g. max-pending-callbacks=16 (repeatable)", "NAME=VALUE" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &uris, NULL, "URI…" },
     { NULL }
   };
@@ -135,6 +193,12 @@ cmd_serve (int argc, char **argv)
           return 1;
         }
       tether_server_set_tls_client_database (server, database);
+    }
+
+  if (!apply_limits (G_OBJECT (server), limits, &error))
+    {
+      g_printerr ("tether serve: %s\n", error->message);
+      return 2;
     }
 
   demo_service_add_methods (server, serve_log, NULL);
