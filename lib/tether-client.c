@@ -27,6 +27,7 @@
  * Since: 0.1
  */
 
+#include "tether-auth-private.h"
 #include "tether-client.h"
 #include "tether-connection-private.h"
 #include "tether-error.h"
@@ -35,6 +36,8 @@
 #include "tether-method-table-private.h"
 #include "tether-transport-private.h"
 #include "tether-version.h"
+
+#include <string.h>
 
 struct _TetherClient
 {
@@ -65,6 +68,10 @@ struct _TetherClient
   guint              idle_timeout;
   guint              keepalive_interval;
   TetherStatistics   closed_stats;   /* counters of earlier connections */
+  char              *username;
+  char              *password;
+  gboolean           require_channel_binding;
+  char              *pinned_sha256;
 };
 
 G_DEFINE_FINAL_TYPE (TetherClient, tether_client, G_TYPE_OBJECT)
@@ -89,6 +96,8 @@ enum {
   PROP_MAX_INVOCATIONS,
   PROP_IDLE_TIMEOUT,
   PROP_KEEPALIVE_INTERVAL,
+  PROP_REQUIRE_CHANNEL_BINDING,
+  PROP_TLS_PINNED_SHA256,
   N_PROPS
 };
 
@@ -181,9 +190,12 @@ static const TetherConnectionOwnerFuncs client_owner_funcs = {
 
 typedef struct
 {
-  TetherConnection *conn;
-  TetherIdentity   *identity;
-  gint64            deadline;  /* one window: socket, TLS, upgrade, hello */
+  TetherConnection  *conn;
+  TetherIdentity    *identity;
+  gint64             deadline;  /* one window: socket, TLS, upgrade, hello */
+  TetherAuthSession *auth;
+  gboolean           tls;
+  guint              auth_steps;
 } ConnectData;
 
 static void
@@ -196,6 +208,7 @@ connect_data_free (ConnectData *data)
     }
   g_clear_object (&data->conn);
   g_clear_object (&data->identity);
+  g_clear_pointer (&data->auth, _tether_auth_free);
   g_free (data);
 }
 
@@ -214,6 +227,128 @@ connect_complete (TetherClient *self,
   g_object_unref (task);
 }
 
+static gint64
+remaining_ms (ConnectData *data)
+{
+  return MAX (0, (data->deadline - g_get_monotonic_time ()) / 1000);
+}
+
+/* The server's answers during the hello map to what a caller can match:
+ * channel binding, authentication, or the handshake in general. */
+static GError *
+hello_error (TetherClient *self,
+             GError       *error)
+{
+  GError *wrapped;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    wrapped = g_error_new (error->domain, error->code,
+                           "Connecting to %s: no answer to the hello in time", self->uri);
+  else if (g_error_matches (error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_CHANNEL_BINDING_FAILED))
+    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED,
+                           "Channel binding failed: the server saw another TLS channel than "
+                           "ours (a man in the middle?): %s", error->message);
+  else if (g_error_matches (error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_UNAUTHENTICATED))
+    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
+                           "The server refused the credentials: %s", error->message);
+  else if (error->domain == TETHER_ERROR)
+    wrapped = g_error_copy (error);
+  else
+    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                           "The server refused the hello: %s", error->message);
+  g_error_free (error);
+  return wrapped;
+}
+
+static void auth_reply_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+/* One answer from the server during the hello: the hello's own reply or
+ * an rpc.tether.auth reply. Consumes @reply. */
+static void
+handle_auth_answer (GTask  *task,
+                    json_t *auth)
+{
+  TetherClient *self = g_task_get_source_object (task);
+  ConnectData *data = g_task_get_task_data (task);
+  json_t *status = json_is_object (auth) ? json_object_get (auth, "status") : NULL;
+  json_t *server_data = json_is_object (auth) ? json_object_get (auth, "data") : NULL;
+  g_autofree char *output = NULL;
+  GError *error = NULL;
+  TetherAuthStatus st;
+
+  if (!json_is_string (status) || ++data->auth_steps > 8)
+    {
+      /* We asked to authenticate and the server ignored it: over TLS that
+       * is a server that will not bind to the channel. No downgrade. */
+      connect_complete (self, task,
+                        g_error_new (TETHER_ERROR,
+                                     data->tls && self->require_channel_binding
+                                       ? TETHER_ERROR_CHANNEL_BINDING_FAILED
+                                       : TETHER_ERROR_UNAUTHENTICATED,
+                                     "The server did not take part in authentication%s",
+                                     data->tls ? " bound to the TLS channel" : ""));
+      return;
+    }
+
+  st = _tether_auth_step (data->auth, json_is_string (server_data) ? json_string_value (server_data) : "",
+                          &output, &error);
+  if (st == TETHER_AUTH_FAILED)
+    {
+      connect_complete (self, task, error);
+      return;
+    }
+
+  if (strcmp (json_string_value (status), "ok") == 0)
+    {
+      /* Mutual: the server's final proof verified on our side too. */
+      if (st != TETHER_AUTH_OK)
+        {
+          connect_complete (self, task,
+                            g_error_new_literal (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
+                                                 "The server claimed success without proving "
+                                                 "that it knows the credentials"));
+          return;
+        }
+      g_set_object (&self->server_identity, data->identity);
+      self->conn = g_steal_pointer (&data->conn);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
+      connect_complete (self, task, NULL);
+      return;
+    }
+
+  {
+    g_autoptr(GVariant) params = NULL;
+    GVariantDict dict;
+
+    g_variant_dict_init (&dict, NULL);
+    g_variant_dict_insert (&dict, "data", "s", output != NULL ? output : "");
+    params = g_variant_ref_sink (g_variant_dict_end (&dict));
+    _tether_connection_call_async (data->conn, NULL, NULL, "rpc.tether.auth", params,
+                                   remaining_ms (data), NULL, g_task_get_cancellable (task),
+                                   auth_reply_cb, task);
+  }
+}
+
+static void
+auth_reply_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  TetherClient *self = g_task_get_source_object (task);
+  GError *error = NULL;
+  json_t *reply = _tether_connection_call_json_finish (result, &error);
+
+  if (reply == NULL)
+    {
+      connect_complete (self, task, hello_error (self, error));
+      return;
+    }
+  handle_auth_answer (task, reply);
+  json_decref (reply);
+}
+
 static void
 hello_cb (GObject      *source,
           GAsyncResult *result,
@@ -228,19 +363,7 @@ hello_cb (GObject      *source,
 
   if (reply == NULL)
     {
-      GError *wrapped;
-
-      /* A timeout is a timeout wherever in the window it happens. */
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||
-          g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        wrapped = g_error_new (error->domain, error->code,
-                               "Connecting to %s: no answer to the hello in time", self->uri);
-      else
-        wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
-                               "The server refused the hello: %s", error->message);
-
-      g_error_free (error);
-      connect_complete (self, task, wrapped);
+      connect_complete (self, task, hello_error (self, error));
       return;
     }
 
@@ -250,6 +373,13 @@ hello_cb (GObject      *source,
       connect_complete (self, task,
                         g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
                                      "The server speaks another protocol version"));
+      return;
+    }
+
+  if (data->auth != NULL)
+    {
+      handle_auth_answer (task, json_object_get (reply, "auth"));
+      json_decref (reply);
       return;
     }
   json_decref (reply);
@@ -281,21 +411,59 @@ transport_cb (GObject      *source,
       return;
     }
 
+  /* A pinned certificate is checked on top of verification, not instead. */
+  if (self->pinned_sha256 != NULL &&
+      g_ascii_strcasecmp (self->pinned_sha256,
+                          tether_identity_get_certificate_sha256 (data->identity) ?: "") != 0)
+    {
+      _tether_guard_stream_abort (guard);
+      connect_complete (self, task,
+                        g_error_new (TETHER_ERROR, TETHER_ERROR_PEER_NOT_TRUSTED,
+                                     "The server's certificate (sha256 %s) is not the pinned one",
+                                     tether_identity_get_certificate_sha256 (data->identity) ?: "none"));
+      return;
+    }
+
   client_limits (self, &limits);
   data->conn = _tether_connection_new (TETHER_CONNECTION_ROLE_CLIENT, self->scheduler, &limits,
-                                       NULL, self->methods, &client_owner_funcs, self);
+                                       NULL, NULL, self->methods, &client_owner_funcs, self);
   _tether_connection_start (data->conn, ws, guard, data->identity, data->deadline);
+  data->tls = G_IS_TLS_CONNECTION (_tether_guard_stream_get_base (guard));
 
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "version", "x", (gint64) TETHER_PROTOCOL_VERSION);
   g_variant_dict_insert (&dict, "implementation", "s", "tether/" TETHER_VERSION_S);
   g_variant_dict_insert_value (&dict, "features",
-                               g_variant_new_strv ((const char *[]) { "cancel", "deadline" }, 2));
+                               g_variant_new_strv ((const char *[]) { "cancel", "deadline", "lease" }, 3));
+
+  /* With credentials, the first SASL step rides in the hello. Over TLS
+   * only the channel-bound mechanism is used. */
+  if (self->username != NULL)
+    {
+      g_autoptr(GBytes) binding = _tether_connection_get_channel_binding (data->conn, &error);
+      const char *mechanism = data->tls ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256";
+      g_autofree char *first = NULL;
+      GVariantDict auth;
+
+      if (error == NULL)
+        data->auth = _tether_auth_client_new (mechanism, self->username, self->password,
+                                              binding, &error);
+      if (data->auth == NULL ||
+          _tether_auth_step (data->auth, "", &first, &error) == TETHER_AUTH_FAILED)
+        {
+          connect_complete (self, task, error);
+          return;
+        }
+      g_variant_dict_init (&auth, NULL);
+      g_variant_dict_insert (&auth, "mechanism", "s", mechanism);
+      g_variant_dict_insert (&auth, "data", "s", first != NULL ? first : "");
+      g_variant_dict_insert_value (&dict, "auth", g_variant_dict_end (&auth));
+    }
   params = g_variant_ref_sink (g_variant_dict_end (&dict));
 
   _tether_connection_call_async (data->conn, NULL, NULL, "rpc.tether.hello", params,
-                                 MAX (0, (data->deadline - g_get_monotonic_time ()) / 1000),
-                                 NULL, g_task_get_cancellable (task), hello_cb, task);
+                                 remaining_ms (data), NULL, g_task_get_cancellable (task),
+                                 hello_cb, task);
 }
 
 /**
@@ -711,6 +879,11 @@ tether_client_finalize (GObject *object)
   TetherClient *self = TETHER_CLIENT (object);
 
   g_clear_pointer (&self->uri, g_free);
+  g_clear_pointer (&self->username, g_free);
+  if (self->password != NULL)
+    memset (self->password, 0, strlen (self->password));
+  g_clear_pointer (&self->password, g_free);
+  g_clear_pointer (&self->pinned_sha256, g_free);
   g_clear_object (&self->server_identity);
   g_clear_object (&self->tls_database);
   g_clear_object (&self->tls_certificate);
@@ -756,6 +929,12 @@ tether_client_get_property (GObject    *object,
     case PROP_CONNECTED:
       g_value_set_boolean (value, self->conn != NULL);
       break;
+    case PROP_REQUIRE_CHANNEL_BINDING:
+      g_value_set_boolean (value, self->require_channel_binding);
+      break;
+    case PROP_TLS_PINNED_SHA256:
+      g_value_set_string (value, self->pinned_sha256);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -790,6 +969,15 @@ tether_client_set_property (GObject      *object,
       break;
     case PROP_TLS_CERTIFICATE:
       tether_client_set_tls_certificate (self, g_value_get_object (value));
+      break;
+    case PROP_REQUIRE_CHANNEL_BINDING:
+      self->require_channel_binding = g_value_get_boolean (value);
+      g_object_notify_by_pspec (object, pspec);
+      break;
+    case PROP_TLS_PINNED_SHA256:
+      g_free (self->pinned_sha256);
+      self->pinned_sha256 = g_value_dup_string (value);
+      g_object_notify_by_pspec (object, pspec);
       break;
     case PROP_EXPECTED_SERVER_UID:
       if (self->expected_server_uid != g_value_get_int64 (value))
@@ -1019,6 +1207,32 @@ tether_client_class_init (TetherClientClass *klass)
   properties[PROP_KEEPALIVE_INTERVAL] =
     g_param_spec_uint ("keepalive-interval", NULL, NULL, 0, 86400000, 20000, limit);
 
+  /**
+   * TetherClient:require-channel-binding:
+   *
+   * With credentials on `wss://`, insist that authentication is bound to
+   * this TLS channel (SCRAM-SHA-256-PLUS, `tls-exporter`): a server that
+   * does not take part, or a man in the middle that terminates TLS, is
+   * refused with %TETHER_ERROR_CHANNEL_BINDING_FAILED. Default: %TRUE.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_REQUIRE_CHANNEL_BINDING] =
+    g_param_spec_boolean ("require-channel-binding", NULL, NULL, TRUE, rw | G_PARAM_CONSTRUCT);
+
+  /**
+   * TetherClient:tls-pinned-sha256:
+   *
+   * The SHA-256 fingerprint (hex, of the DER certificate) the server's
+   * certificate must have, checked on top of normal verification. A
+   * mismatch fails with %TETHER_ERROR_PEER_NOT_TRUSTED before anything is
+   * sent.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_TLS_PINNED_SHA256] =
+    g_param_spec_string ("tls-pinned-sha256", NULL, NULL, NULL, rw);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -1087,4 +1301,34 @@ tether_client_get_statistics (TetherClient *self)
   if (self->conn != NULL)
     _tether_connection_add_statistics (self->conn, stats);
   return stats;
+}
+
+/**
+ * tether_client_set_credentials:
+ * @self: a #TetherClient
+ * @username: (nullable): the user name, or %NULL to authenticate by the
+ *   transport alone
+ * @password: (nullable): the password
+ *
+ * Authenticates as @username in the hello of later connections, with
+ * SCRAM-SHA-256-PLUS bound to the TLS channel on `wss://` (SCRAM-SHA-256
+ * elsewhere, where the server allows it). Authentication is mutual: the
+ * server proves it knows the user's secrets too.
+ *
+ * Since: 0.1
+ */
+void
+tether_client_set_credentials (TetherClient *self,
+                               const char   *username,
+                               const char   *password)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  g_return_if_fail ((username == NULL) == (password == NULL));
+
+  g_free (self->username);
+  self->username = g_strdup (username);
+  if (self->password != NULL)
+    memset (self->password, 0, strlen (self->password));
+  g_free (self->password);
+  self->password = g_strdup (password);
 }

@@ -70,6 +70,10 @@ TETHER_AVAILABLE_IN_ALL
 void            tether_client_close               (TetherClient        *self);
 TETHER_AVAILABLE_IN_ALL
 TetherStatistics *tether_client_get_statistics    (TetherClient        *self);
+TETHER_AVAILABLE_IN_ALL
+void            tether_client_set_credentials     (TetherClient        *self,
+                                                   const char          *username,
+                                                   const char          *password);
 
 TETHER_AVAILABLE_IN_ALL
 void            tether_client_set_tls_database    (TetherClient        *self,

@@ -34,6 +34,20 @@ typedef struct
   guint max;
 } TetherQuota;
 
+/* Who may authenticate how (server): shared by the server and its
+ * connections, and changed by the server at any time. */
+typedef struct
+{
+  GHashTable *users;            /* name → "SCRAM-SHA-256$…" secrets */
+  char       *fake_salt_key;    /* per server, random */
+  gboolean    allow_plain_scram;
+  gboolean    allow_anonymous;
+} TetherAuthPolicy;
+
+TetherAuthPolicy *_tether_auth_policy_new   (void);
+TetherAuthPolicy *_tether_auth_policy_ref   (TetherAuthPolicy *policy);
+void              _tether_auth_policy_unref (TetherAuthPolicy *policy);
+
 typedef struct
 {
   /* Outgoing calls (or callbacks, on the server). */
@@ -80,6 +94,7 @@ TetherConnection *_tether_connection_new            (TetherConnectionRole       
                                                      TetherScheduler                   *scheduler,
                                                      const TetherLimits                *limits,
                                                      TetherQuota                       *total_quota,
+                                                     TetherAuthPolicy                  *auth_policy,
                                                      TetherMethodTable                 *methods,
                                                      const TetherConnectionOwnerFuncs  *owner_funcs,
                                                      gpointer                           owner);
@@ -106,6 +121,10 @@ guint             _tether_connection_get_n_pending  (TetherConnection        *se
 void              _tether_connection_add_statistics (TetherConnection        *self,
                                                      TetherStatistics        *stats);
 gboolean          _tether_connection_is_quarantined (TetherConnection        *self);
+/* The TLS channel's tls-exporter binding, or NULL without TLS. */
+GBytes           *_tether_connection_get_channel_binding (TetherConnection  *self,
+                                                     GError                 **error);
+
 
 /* One entry point for every outgoing call: client calls, server callbacks,
  * callbacks made under an invocation (@parent: its deadline and

@@ -7,9 +7,10 @@
 
 #include <string.h>
 
+#include "tether-auth-private.h"
 #include "tether-connection-private.h"
 #include "tether-error.h"
-#include "tether-identity.h"
+#include "tether-identity-private.h"
 #include "tether-invocation-private.h"
 #include "tether-json-private.h"
 #include "tether-version.h"
@@ -18,6 +19,7 @@ typedef enum
 {
   STATE_NEW,
   STATE_HELLO,    /* server: tether.v1 peer, waiting for rpc.tether.hello */
+  STATE_AUTH,     /* server: SASL under way in rpc.tether.auth steps */
   STATE_OPEN,
   STATE_CLOSING,  /* close frame sent, waiting for the peer's */
   STATE_CLOSED,
@@ -75,12 +77,18 @@ struct _TetherConnection
   GHashTable                        *incoming;    /* id key → TetherInvocation* (unowned) */
 
   TetherQuota                       *total_quota; /* server: all its peers' callbacks */
+  TetherAuthPolicy                  *auth_policy; /* server */
+  TetherAuthSession                 *auth;        /* server: SASL in progress */
   TetherDeadline                     handshake_deadline;
   TetherDeadline                     idle_deadline;
   guint64                            idle_bytes;  /* bytes read at the last idle check */
   GArray                            *strikes;     /* gint64 times of timed-out callbacks */
   gint64                             quarantined_until;
   gboolean                           warned_unsolicited;
+  /* Ids we stopped waiting for (deadline, cancel): an answer for one of
+   * them is late, not unsolicited. A small ring: late answers come soon. */
+  guint64                            abandoned[32];
+  guint                              abandoned_next;
   TetherStatistics                   stats;       /* counters kept here; bytes from the guard */
   TetherDeadline                     close_deadline;
   gboolean                           closing;     /* polite close in progress */
@@ -155,7 +163,7 @@ ws_frame_overhead (TetherConnection *self,
 static gboolean
 connection_can_send (TetherConnection *self)
 {
-  return (self->state == STATE_HELLO || self->state == STATE_OPEN) &&
+  return (self->state == STATE_HELLO || self->state == STATE_AUTH || self->state == STATE_OPEN) &&
          self->ws != NULL &&
          soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN;
 }
@@ -434,6 +442,26 @@ connection_strike (TetherConnection *self,
 }
 
 static void
+remember_abandoned (TetherConnection *self,
+                    guint64           id)
+{
+  self->abandoned[self->abandoned_next++ % G_N_ELEMENTS (self->abandoned)] = id;
+}
+
+static gboolean
+was_abandoned (TetherConnection *self,
+               guint64           id)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (self->abandoned); i++)
+    if (self->abandoned[i] == id)
+      {
+        self->abandoned[i] = 0;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+static void
 pending_deadline_cb (TetherDeadline *deadline)
 {
   PendingCall *pc = (PendingCall *) deadline;
@@ -442,6 +470,7 @@ pending_deadline_cb (TetherDeadline *deadline)
 
   g_object_ref (self);
   self->stats.timed_out++;
+  remember_abandoned (self, pc->id);
   pending_complete (pc, NULL,
                     g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                                  "No answer to %s within its deadline", method));
@@ -461,6 +490,7 @@ pending_cancelled_idle (gpointer user_data)
   /* The reply (or the deadline) may have won the race. */
   if (pc == NULL || pc->task != task)
     return G_SOURCE_REMOVE;
+  remember_abandoned (self, id);
 
   pending_complete (pc, NULL,
                     g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -723,6 +753,12 @@ handle_response (TetherConnection *self,
       pc = g_hash_table_lookup (self->pending, &key);
     }
 
+  if (pc == NULL && json_is_integer (id) && was_abandoned (self, (guint64) json_integer_value (id)))
+    {
+      g_debug ("Ignoring a late answer to call %" G_GINT64_FORMAT, (gint64) json_integer_value (id));
+      return;
+    }
+
   if (pc == NULL)
     {
       g_autofree char *text = id != NULL ? _tether_json_dump (id, NULL) : g_strdup ("(none)");
@@ -736,7 +772,7 @@ handle_response (TetherConnection *self,
 
           self->warned_unsolicited = TRUE;
           g_message ("Ignoring a response from %s for id %s, which is not pending "
-                     "(late, duplicate or invented; further ones are only counted)", who, text);
+                     "(a duplicate or invented; further ones are only counted)", who, text);
         }
       else
         g_debug ("Ignoring a response for unknown id %s", text);
@@ -858,13 +894,133 @@ _tether_connection_get_incoming_max_timeout (TetherConnection *self)
 static json_t *
 hello_reply (TetherConnection *self)
 {
-  return json_pack ("{s:i, s:s, s:[ss], s:{s:I, s:i}}",
-                    "version", TETHER_PROTOCOL_VERSION,
-                    "implementation", "tether/" TETHER_VERSION_S,
-                    "features", "cancel", "deadline",
-                    "limits",
-                      "max_message_size", (json_int_t) self->limits.max_message_size,
-                      "max_depth", (int) self->limits.max_depth);
+  json_t *reply = json_pack ("{s:i, s:s, s:[sss], s:{s:I, s:i}}",
+                             "version", TETHER_PROTOCOL_VERSION,
+                             "implementation", "tether/" TETHER_VERSION_S,
+                             "features", "cancel", "deadline", "lease",
+                             "limits",
+                               "max_message_size", (json_int_t) self->limits.max_message_size,
+                               "max_depth", (int) self->limits.max_depth);
+  json_t *mechanisms = json_array ();
+  gboolean tls = G_IS_TLS_CONNECTION (_tether_guard_stream_get_base (self->guard));
+  gboolean users = self->auth_policy != NULL && g_hash_table_size (self->auth_policy->users) > 0;
+
+  /* What this side can do, so that a client notices a downgrade. */
+  if (tls && users)
+    json_array_append_new (mechanisms, json_string ("SCRAM-SHA-256-PLUS"));
+  if (!tls && users && self->auth_policy->allow_plain_scram)
+    json_array_append_new (mechanisms, json_string ("SCRAM-SHA-256"));
+  if (tether_identity_is_authenticated (self->identity))
+    json_array_append_new (mechanisms, json_string ("EXTERNAL"));
+  if (self->auth_policy != NULL && self->auth_policy->allow_anonymous)
+    json_array_append_new (mechanisms, json_string ("ANONYMOUS"));
+  json_object_set_new (reply, "mechanisms", mechanisms);
+  json_object_set_new (reply, "channel_binding",
+                       tls ? json_pack ("[s]", "tls-exporter") : json_array ());
+  return reply;
+}
+
+GBytes *
+_tether_connection_get_channel_binding (TetherConnection  *self,
+                                        GError           **error)
+{
+  GIOStream *base = _tether_guard_stream_get_base (self->guard);
+  g_autoptr(GByteArray) data = NULL;
+
+  if (!G_IS_TLS_CONNECTION (base))
+    return NULL;
+
+  /* tls-exporter (RFC 9266): TLS 1.3, or TLS 1.2 with extended master
+   * secret. tls-unique is never used. */
+  data = g_byte_array_new ();
+  if (!g_tls_connection_get_channel_binding_data (G_TLS_CONNECTION (base),
+                                                  G_TLS_CHANNEL_BINDING_TLS_EXPORTER,
+                                                  data, error))
+    return NULL;
+  return g_byte_array_free_to_bytes (g_steal_pointer (&data));
+}
+
+static const char *
+policy_lookup (const char *username,
+               gpointer    user_data)
+{
+  TetherAuthPolicy *policy = user_data;
+
+  return g_hash_table_lookup (policy->users, username);
+}
+
+/* Authentication failed: the peer is told why (-32004, or -32008 naming
+ * channel binding), the server logs it, and the connection closes once the
+ * answer is out. */
+static void
+auth_fail (TetherConnection *self,
+           Batch            *batch,
+           json_t           *id,
+           const GError     *error)
+{
+  g_autofree char *who = tether_identity_to_string (self->identity);
+
+  g_message ("Authentication of %s failed: %s", who, error->message);
+  reply_error (self, batch, id,
+               g_error_matches (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED)
+                 ? TETHER_REMOTE_ERROR_CHANNEL_BINDING_FAILED
+                 : TETHER_REMOTE_ERROR_UNAUTHENTICATED,
+               error->message);
+  g_clear_pointer (&self->auth, _tether_auth_free);
+  if (self->close_error == NULL)
+    self->close_error = g_error_copy (error);
+  connection_teardown (self, NULL);
+}
+
+/* The hello is done (with or without authentication): the peer is in. */
+static void
+hello_complete (TetherConnection *self,
+                const char       *username,
+                const char       *mechanism)
+{
+  if (mechanism != NULL)
+    {
+      TetherIdentity *identity = _tether_identity_new_authenticated (self->identity, username,
+                                                                     mechanism);
+
+      g_object_unref (self->identity);
+      self->identity = identity;
+    }
+  g_clear_pointer (&self->auth, _tether_auth_free);
+  _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
+  self->state = STATE_OPEN;
+  if (self->owner_funcs != NULL)
+    self->owner_funcs->ready (self->owner, self);
+}
+
+/* One SASL step on the server. Returns the "auth" member of the answer,
+ * or NULL after failing the connection. */
+static json_t *
+server_auth_step (TetherConnection *self,
+                  Batch            *batch,
+                  json_t           *id,
+                  const char       *data,
+                  const char      **done_mechanism)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *output = NULL;
+  TetherAuthStatus status = _tether_auth_step (self->auth, data, &output, &error);
+  json_t *auth;
+
+  if (status == TETHER_AUTH_FAILED)
+    {
+      auth_fail (self, batch, id, error);
+      return NULL;
+    }
+  auth = json_pack ("{s:s}", "status", status == TETHER_AUTH_OK ? "ok" : "continue");
+  if (output != NULL)
+    json_object_set_new (auth, "data", json_string (output));
+  if (status == TETHER_AUTH_OK)
+    {
+      json_object_set_new (auth, "username", json_string (_tether_auth_get_username (self->auth)));
+      *done_mechanism = _tether_auth_get_mechanism (self->auth);
+    }
+  return auth;
 }
 
 static void
@@ -874,6 +1030,13 @@ handle_hello (TetherConnection *self,
               json_t           *params)
 {
   json_t *version = json_is_object (params) ? json_object_get (params, "version") : NULL;
+  json_t *auth = json_is_object (params) ? json_object_get (params, "auth") : NULL;
+  json_t *mechanism = json_is_object (auth) ? json_object_get (auth, "mechanism") : NULL;
+  json_t *data = json_is_object (auth) ? json_object_get (auth, "data") : NULL;
+  json_t *reply;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *username = NULL;
+  const char *done = NULL;
 
   if (self->role != TETHER_CONNECTION_ROLE_SERVER || self->state != STATE_HELLO)
     {
@@ -884,25 +1047,119 @@ handle_hello (TetherConnection *self,
 
   if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
     {
-      g_autoptr(GError) error =
-        g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
-                     "Unsupported protocol version (this server speaks %d)",
-                     TETHER_PROTOCOL_VERSION);
-
+      error = g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
+                           "Unsupported protocol version (this server speaks %d)",
+                           TETHER_PROTOCOL_VERSION);
       reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST, error->message);
       connection_teardown (self, error);
       return;
     }
 
-  _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
-  self->state = STATE_OPEN;
+  reply = hello_reply (self);
+
+  if (auth != NULL)
+    {
+      const char *mech = json_is_string (mechanism) ? json_string_value (mechanism) : "";
+      gboolean offered = FALSE;
+      json_t *m;
+      gsize i;
+
+      json_array_foreach (json_object_get (reply, "mechanisms"), i, m)
+        offered = offered || strcmp (json_string_value (m), mech) == 0;
+
+      if (!offered)
+        {
+          error = g_error_new (TETHER_ERROR,
+                               g_str_has_suffix (mech, "-PLUS") ? TETHER_ERROR_CHANNEL_BINDING_FAILED
+                                                                : TETHER_ERROR_UNAUTHENTICATED,
+                               "SASL mechanism “%s” is not offered here", mech);
+          json_decref (reply);
+          auth_fail (self, batch, id, error);
+          return;
+        }
+
+      if (strcmp (mech, "EXTERNAL") == 0 || strcmp (mech, "ANONYMOUS") == 0)
+        {
+          /* EXTERNAL asserts the transport's proof (kernel uid or verified
+           * certificate); ANONYMOUS asserts nothing. */
+          json_object_set_new (reply, "auth", json_pack ("{s:s}", "status", "ok"));
+          done = mech;
+          if (strcmp (mech, "EXTERNAL") == 0)
+            username = tether_identity_get_uid (self->identity) >= 0
+              ? g_strdup_printf ("uid:%" G_GINT64_FORMAT, tether_identity_get_uid (self->identity))
+              : g_strdup_printf ("cert:%s", tether_identity_get_certificate_sha256 (self->identity));
+        }
+      else
+        {
+          g_autoptr(GBytes) binding = _tether_connection_get_channel_binding (self, &error);
+          json_t *step;
+
+          if (error == NULL)
+            self->auth = _tether_auth_server_new (mech, binding, policy_lookup, self->auth_policy,
+                                                  self->auth_policy->fake_salt_key, &error);
+          if (self->auth == NULL)
+            {
+              json_decref (reply);
+              auth_fail (self, batch, id, error);
+              return;
+            }
+          step = server_auth_step (self, batch, id, json_is_string (data) ? json_string_value (data) : "",
+                                   &done);
+          if (step == NULL)
+            {
+              json_decref (reply);
+              return;
+            }
+          json_object_set_new (reply, "auth", step);
+          if (done != NULL)
+            username = g_strdup (_tether_auth_get_username (self->auth));
+        }
+    }
 
   if (batch != NULL)
     batch->refs++;
-  _tether_connection_send_reply (self, batch, id, hello_reply (self), 0, NULL);
+  _tether_connection_send_reply (self, batch, id, reply, 0, NULL);
 
-  if (self->owner_funcs != NULL)
-    self->owner_funcs->ready (self->owner, self);
+  if (auth == NULL || done != NULL)
+    hello_complete (self, username, done);
+  else
+    self->state = STATE_AUTH;
+}
+
+static void
+handle_auth (TetherConnection *self,
+             Batch            *batch,
+             json_t           *id,
+             json_t           *params)
+{
+  json_t *data = json_is_object (params) ? json_object_get (params, "data") : NULL;
+  g_autofree char *username = NULL;
+  const char *done = NULL;
+  json_t *step;
+
+  if (self->state != STATE_AUTH || self->auth == NULL)
+    {
+      reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                   "rpc.tether.auth only continues a SASL exchange begun in the hello");
+      return;
+    }
+
+  step = server_auth_step (self, batch, id, json_is_string (data) ? json_string_value (data) : "",
+                           &done);
+  if (step == NULL)
+    return;
+  if (done != NULL)
+    username = g_strdup (_tether_auth_get_username (self->auth));
+
+  if (batch != NULL)
+    batch->refs++;
+  _tether_connection_send_reply (self, batch, id, step, 0, NULL);
+  if (done != NULL)
+    {
+      g_autofree char *mechanism = g_strdup (done);
+
+      hello_complete (self, username, mechanism);
+    }
 }
 
 static gboolean
@@ -958,17 +1215,20 @@ handle_request (TetherConnection *self,
         handle_extend (self, params);
       else if (self->tether && strcmp (name, "rpc.tether.hello") == 0 && !is_notification)
         handle_hello (self, batch, id, params);
+      else if (self->tether && strcmp (name, "rpc.tether.auth") == 0 && !is_notification)
+        handle_auth (self, batch, id, params);
       else if (!is_notification)
         reply_error (self, batch, id, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND,
                      "Method not found");
       return;
     }
 
-  if (self->state == STATE_HELLO)
+  if (self->state == STATE_HELLO || self->state == STATE_AUTH)
     {
       if (!is_notification)
         reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                     "rpc.tether.hello must come first");
+                     self->state == STATE_HELLO ? "rpc.tether.hello must come first"
+                                                : "Authentication is not finished");
       return;
     }
 
@@ -1094,7 +1354,7 @@ handle_message (TetherConnection *self,
     handle_request (self, batch, message);
   else if (json_object_get (message, "result") != NULL || json_object_get (message, "error") != NULL)
     {
-      if (self->state != STATE_HELLO)
+      if (self->state == STATE_OPEN)
         handle_response (self, message);
     }
   else
@@ -1118,7 +1378,7 @@ on_ws_message (SoupWebsocketConnection *ws,
   gsize len;
   const char *data = g_bytes_get_data (bytes, &len);
 
-  if (self->state != STATE_HELLO && self->state != STATE_OPEN)
+  if (self->state != STATE_HELLO && self->state != STATE_AUTH && self->state != STATE_OPEN)
     return;
 
   g_object_ref (self);
@@ -1164,7 +1424,7 @@ on_ws_message (SoupWebsocketConnection *ws,
       batch->conn = g_object_ref (self);
       json_array_foreach (message, i, element)
         {
-          if (self->state != STATE_HELLO && self->state != STATE_OPEN)
+          if (self->state != STATE_HELLO && self->state != STATE_AUTH && self->state != STATE_OPEN)
             break;
           handle_message (self, batch, element);
         }
@@ -1543,6 +1803,8 @@ _tether_connection_finalize (GObject *object)
   g_clear_error (&self->close_error);
   g_array_unref (self->strikes);
   g_clear_pointer (&self->total_quota, _tether_quota_unref);
+  g_clear_pointer (&self->auth_policy, _tether_auth_policy_unref);
+  g_clear_pointer (&self->auth, _tether_auth_free);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);
 
@@ -1571,6 +1833,7 @@ _tether_connection_new (TetherConnectionRole              role,
                         TetherScheduler                  *scheduler,
                         const TetherLimits               *limits,
                         TetherQuota                      *total_quota,
+                        TetherAuthPolicy                 *auth_policy,
                         TetherMethodTable                *methods,
                         const TetherConnectionOwnerFuncs *owner_funcs,
                         gpointer                          owner)
@@ -1582,6 +1845,7 @@ _tether_connection_new (TetherConnectionRole              role,
   self->scheduler = _tether_scheduler_ref (scheduler);
   self->limits = *limits;
   self->total_quota = total_quota != NULL ? _tether_quota_ref (total_quota) : NULL;
+  self->auth_policy = auth_policy != NULL ? _tether_auth_policy_ref (auth_policy) : NULL;
   self->methods = methods;
   self->owner_funcs = owner_funcs;
   self->owner = owner;
@@ -1638,4 +1902,36 @@ void
 _tether_quota_unref (TetherQuota *quota)
 {
   g_rc_box_release (quota);
+}
+
+static void
+auth_policy_clear (TetherAuthPolicy *policy)
+{
+  g_hash_table_unref (policy->users);
+  g_free (policy->fake_salt_key);
+}
+
+TetherAuthPolicy *
+_tether_auth_policy_new (void)
+{
+  TetherAuthPolicy *policy = g_rc_box_new0 (TetherAuthPolicy);
+  guint8 key[32];
+
+  policy->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (guint i = 0; i < sizeof key; i++)
+    key[i] = g_random_int_range (0, 256);
+  policy->fake_salt_key = g_base64_encode (key, sizeof key);
+  return policy;
+}
+
+TetherAuthPolicy *
+_tether_auth_policy_ref (TetherAuthPolicy *policy)
+{
+  return g_rc_box_acquire (policy);
+}
+
+void
+_tether_auth_policy_unref (TetherAuthPolicy *policy)
+{
+  g_rc_box_release_full (policy, (GDestroyNotify) auth_policy_clear);
 }

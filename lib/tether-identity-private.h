@@ -12,4 +12,9 @@ TetherIdentity *_tether_identity_new_from_socket (TetherTransportKind  transport
                                                   GTlsCertificate     *peer_certificate,
                                                   gboolean             certificate_verified);
 
+/* The same transport facts, plus who authenticated in the hello. */
+TetherIdentity *_tether_identity_new_authenticated (TetherIdentity *transport,
+                                                   const char     *username,
+                                                   const char     *mechanism);
+
 G_END_DECLS

@@ -36,6 +36,8 @@ struct _TetherIdentity
   char                *address;
   GTlsCertificate     *certificate;
   char                *certificate_sha256;
+  char                *username;
+  char                *auth_mechanism;
 };
 
 G_DEFINE_FINAL_TYPE (TetherIdentity, tether_identity, G_TYPE_OBJECT)
@@ -50,6 +52,8 @@ enum {
   PROP_ADDRESS,
   PROP_CERTIFICATE,
   PROP_CERTIFICATE_SHA256,
+  PROP_USERNAME,
+  PROP_AUTH_MECHANISM,
   N_PROPS
 };
 
@@ -63,6 +67,8 @@ tether_identity_finalize (GObject *object)
   g_clear_pointer (&self->address, g_free);
   g_clear_object (&self->certificate);
   g_clear_pointer (&self->certificate_sha256, g_free);
+  g_clear_pointer (&self->username, g_free);
+  g_clear_pointer (&self->auth_mechanism, g_free);
 
   G_OBJECT_CLASS (tether_identity_parent_class)->finalize (object);
 }
@@ -100,6 +106,12 @@ tether_identity_get_property (GObject    *object,
       break;
     case PROP_CERTIFICATE_SHA256:
       g_value_set_string (value, self->certificate_sha256);
+      break;
+    case PROP_USERNAME:
+      g_value_set_string (value, self->username);
+      break;
+    case PROP_AUTH_MECHANISM:
+      g_value_set_string (value, self->auth_mechanism);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -200,6 +212,29 @@ tether_identity_class_init (TetherIdentityClass *klass)
   properties[PROP_CERTIFICATE_SHA256] =
     g_param_spec_string ("certificate-sha256", NULL, NULL, NULL, flags);
 
+  /**
+   * TetherIdentity:username:
+   *
+   * The user name the peer authenticated as in the hello (SASL), if it
+   * did.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_USERNAME] =
+    g_param_spec_string ("username", NULL, NULL, NULL, flags);
+
+  /**
+   * TetherIdentity:auth-mechanism:
+   *
+   * The SASL mechanism the peer authenticated with in the hello
+   * (`SCRAM-SHA-256-PLUS`, `SCRAM-SHA-256`, `EXTERNAL`, `ANONYMOUS`), if
+   * any.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_AUTH_MECHANISM] =
+    g_param_spec_string ("auth-mechanism", NULL, NULL, NULL, flags);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -283,6 +318,60 @@ _tether_identity_new_from_socket (TetherTransportKind  transport,
     }
 
   return self;
+}
+
+TetherIdentity *
+_tether_identity_new_authenticated (TetherIdentity *transport,
+                                    const char     *username,
+                                    const char     *mechanism)
+{
+  TetherIdentity *self = g_object_new (TETHER_TYPE_IDENTITY, NULL);
+
+  self->transport = transport->transport;
+  self->uid = transport->uid;
+  self->gid = transport->gid;
+  self->pid = transport->pid;
+  self->address = g_strdup (transport->address);
+  g_set_object (&self->certificate, transport->certificate);
+  self->certificate_sha256 = g_strdup (transport->certificate_sha256);
+  self->username = g_strdup (username);
+  self->auth_mechanism = g_strdup (mechanism);
+  /* ANONYMOUS proves nothing; the transport's own proof still stands. */
+  self->authenticated = transport->authenticated ||
+                        (username != NULL && g_strcmp0 (mechanism, "ANONYMOUS") != 0);
+  return self;
+}
+
+/**
+ * tether_identity_get_username:
+ * @self: a #TetherIdentity
+ *
+ * Returns: (transfer none) (nullable): the user name authenticated in the
+ *   hello
+ *
+ * Since: 0.1
+ */
+const char *
+tether_identity_get_username (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), NULL);
+  return self->username;
+}
+
+/**
+ * tether_identity_get_auth_mechanism:
+ * @self: a #TetherIdentity
+ *
+ * Returns: (transfer none) (nullable): the SASL mechanism used in the
+ *   hello
+ *
+ * Since: 0.1
+ */
+const char *
+tether_identity_get_auth_mechanism (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), NULL);
+  return self->auth_mechanism;
 }
 
 /**
@@ -441,6 +530,8 @@ tether_identity_to_string (TetherIdentity *self)
     default:
       g_assert_not_reached ();
     }
+  if (self->username != NULL)
+    g_string_append_printf (str, " user=%s (%s)", self->username, self->auth_mechanism);
   if (self->certificate_sha256 != NULL)
     g_string_append_printf (str, " cert=sha256:%.16s%s", self->certificate_sha256,
                             self->authenticated ? "" : " (unverified)");

@@ -32,6 +32,10 @@ GTlsCertificate     *tether_identity_get_certificate        (TetherIdentity *sel
 TETHER_AVAILABLE_IN_ALL
 const char          *tether_identity_get_certificate_sha256 (TetherIdentity *self);
 TETHER_AVAILABLE_IN_ALL
+const char          *tether_identity_get_username           (TetherIdentity *self);
+TETHER_AVAILABLE_IN_ALL
+const char          *tether_identity_get_auth_mechanism     (TetherIdentity *self);
+TETHER_AVAILABLE_IN_ALL
 char                *tether_identity_to_string              (TetherIdentity *self);
 
 G_END_DECLS

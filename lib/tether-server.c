@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <gio/gunixsocketaddress.h>
 
+#include "tether-auth-private.h"
 #include "tether-connection-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
@@ -84,6 +85,7 @@ struct _TetherServer
   GHashTable        *connections;   /* TetherConnection* → TetherPeer* */
   gboolean           closed;
   TetherQuota       *callback_quota; /* pending callbacks, all peers */
+  TetherAuthPolicy  *auth_policy;
   GHashTable        *per_peer;       /* identity key → connections (GUINT) */
   GHashTable        *tls_per_address;/* address → TLS handshakes (GUINT) */
   guint              tls_handshakes;
@@ -124,6 +126,8 @@ enum {
   PROP_TLS_CLIENT_DATABASE,
   PROP_ALLOW_INSECURE_REMOTE,
   PROP_ALLOWED_ORIGINS,
+  PROP_ALLOW_PLAIN_SCRAM,
+  PROP_ALLOW_ANONYMOUS,
   PROP_DEFAULT_TIMEOUT,
   PROP_MAX_TIMEOUT,
   PROP_CALLBACK_TIMEOUT,
@@ -480,7 +484,8 @@ websocket_cb (SoupServer              *soup,
 
   server_limits (self, &limits);
   conn = _tether_connection_new (TETHER_CONNECTION_ROLE_SERVER, self->scheduler, &limits,
-                                 self->callback_quota, self->methods, &server_owner_funcs, self);
+                                 self->callback_quota, self->auth_policy, self->methods,
+                                 &server_owner_funcs, self);
   /* The connection now holds the identity's count. */
   g_object_set_data_full (G_OBJECT (conn), "tether-peer-key", g_steal_pointer (&hs->peer_key), g_free);
   peer = _tether_peer_new (conn);
@@ -1054,6 +1059,7 @@ tether_server_finalize (GObject *object)
   g_hash_table_unref (self->per_peer);
   g_hash_table_unref (self->tls_per_address);
   _tether_quota_unref (self->callback_quota);
+  _tether_auth_policy_unref (self->auth_policy);
   g_clear_object (&self->soup);
   _tether_method_table_free (self->methods);
   g_clear_object (&self->tls_certificate);
@@ -1096,6 +1102,12 @@ tether_server_get_property (GObject    *object,
       break;
     case PROP_ALLOWED_ORIGINS:
       g_value_set_boxed (value, self->allowed_origins);
+      break;
+    case PROP_ALLOW_PLAIN_SCRAM:
+      g_value_set_boolean (value, self->auth_policy->allow_plain_scram);
+      break;
+    case PROP_ALLOW_ANONYMOUS:
+      g_value_set_boolean (value, self->auth_policy->allow_anonymous);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1140,6 +1152,14 @@ tether_server_set_property (GObject      *object,
                        "has no verification guarantees");
           g_object_notify_by_pspec (object, pspec);
         }
+      break;
+    case PROP_ALLOW_PLAIN_SCRAM:
+      self->auth_policy->allow_plain_scram = g_value_get_boolean (value);
+      g_object_notify_by_pspec (object, pspec);
+      break;
+    case PROP_ALLOW_ANONYMOUS:
+      self->auth_policy->allow_anonymous = g_value_get_boolean (value);
+      g_object_notify_by_pspec (object, pspec);
       break;
     case PROP_ALLOWED_ORIGINS:
       g_strfreev (self->allowed_origins);
@@ -1202,6 +1222,29 @@ tether_server_class_init (TetherServerClass *klass)
    */
   properties[PROP_ALLOW_INSECURE_REMOTE] =
     g_param_spec_boolean ("allow-insecure-remote", NULL, NULL, FALSE, rw);
+
+  /**
+   * TetherServer:allow-plain-scram:
+   *
+   * Offers SCRAM-SHA-256 (not bound to a TLS channel) on transports
+   * without TLS. Over TLS only SCRAM-SHA-256-PLUS is ever offered.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_ALLOW_PLAIN_SCRAM] =
+    g_param_spec_boolean ("allow-plain-scram", NULL, NULL, FALSE, rw);
+
+  /**
+   * TetherServer:allow-anonymous:
+   *
+   * Accepts the ANONYMOUS SASL mechanism in the hello. A peer that sends
+   * no authentication at all is anonymous anyway (unless its transport
+   * proved who it is); this only allows saying so explicitly.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_ALLOW_ANONYMOUS] =
+    g_param_spec_boolean ("allow-anonymous", NULL, NULL, FALSE, rw);
 
   /**
    * TetherServer:allowed-origins:
@@ -1520,6 +1563,7 @@ tether_server_init (TetherServer *self)
   self->per_peer = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->tls_per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->callback_quota = _tether_quota_new (4096);
+  self->auth_policy = _tether_auth_policy_new ();
 
   self->soup = soup_server_new (NULL, NULL);
   /* Compression is never negotiated (compression bombs, DESIGN.md). */
@@ -1575,4 +1619,97 @@ tether_server_get_statistics (TetherServer *self)
   while (g_hash_table_iter_next (&iter, &key, NULL))
     _tether_connection_add_statistics (key, stats);
   return stats;
+}
+
+/**
+ * tether_server_add_user:
+ * @self: a #TetherServer
+ * @username: the user name
+ * @secrets: the user's SCRAM secrets, as made by
+ *   tether_scram_secrets_from_password():
+ *   `SCRAM-SHA-256$ITERATIONS:SALT$STOREDKEY:SERVERKEY` (base64 fields)
+ * @error: return location for a #GError
+ *
+ * Adds or replaces a user who may authenticate with SCRAM-SHA-256-PLUS
+ * (or SCRAM-SHA-256 where [property@Tether.Server:allow-plain-scram]
+ * allows it). The server never holds a password, only what verifies one.
+ *
+ * Returns: %TRUE if @secrets were valid
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_server_add_user (TetherServer  *self,
+                        const char    *username,
+                        const char    *secrets,
+                        GError       **error)
+{
+  g_auto(GStrv) fields = NULL;
+
+  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (username != NULL && *username != '\0', FALSE);
+  g_return_val_if_fail (secrets != NULL, FALSE);
+
+  fields = g_strsplit_set (secrets, "$:", -1);
+  if (!g_str_has_prefix (secrets, "SCRAM-SHA-256$") || g_strv_length (fields) != 5 ||
+      g_ascii_strtoull (fields[1], NULL, 10) < 4096)
+    {
+      g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+                   "Invalid SCRAM secrets for “%s” (expected SCRAM-SHA-256$ITERATIONS:SALT$"
+                   "STOREDKEY:SERVERKEY with at least 4096 iterations)", username);
+      return FALSE;
+    }
+  g_hash_table_replace (self->auth_policy->users, g_strdup (username), g_strdup (secrets));
+  return TRUE;
+}
+
+/**
+ * tether_server_load_users:
+ * @self: a #TetherServer
+ * @path: a users file: one `USERNAME:SECRETS` line per user (as written
+ *   by `tether passwd`); empty lines and lines starting with `#` are
+ *   skipped
+ * @error: return location for a #GError
+ *
+ * Adds every user of @path with tether_server_add_user().
+ *
+ * Returns: %TRUE if the whole file was valid
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_server_load_users (TetherServer  *self,
+                          const char    *path,
+                          GError       **error)
+{
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (!g_file_get_contents (path, &contents, NULL, error))
+    return FALSE;
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *line = g_strstrip (lines[i]);
+      char *colon = strchr (line, ':');
+
+      if (*line == '\0' || *line == '#')
+        continue;
+      if (colon == NULL)
+        {
+          g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, "%s:%u: expected USERNAME:SECRETS",
+                       path, i + 1);
+          return FALSE;
+        }
+      *colon = '\0';
+      if (!tether_server_add_user (self, line, colon + 1, error))
+        {
+          g_prefix_error (error, "%s:%u: ", path, i + 1);
+          return FALSE;
+        }
+    }
+  return TRUE;
 }

@@ -48,6 +48,15 @@ TETHER_AVAILABLE_IN_ALL
 void                tether_server_close            (TetherServer        *self);
 TETHER_AVAILABLE_IN_ALL
 TetherStatistics   *tether_server_get_statistics   (TetherServer        *self);
+TETHER_AVAILABLE_IN_ALL
+gboolean            tether_server_add_user         (TetherServer        *self,
+                                                    const char          *username,
+                                                    const char          *secrets,
+                                                    GError             **error);
+TETHER_AVAILABLE_IN_ALL
+gboolean            tether_server_load_users       (TetherServer        *self,
+                                                    const char          *path,
+                                                    GError             **error);
 
 TETHER_AVAILABLE_IN_ALL
 void                tether_server_set_tls_certificate (TetherServer     *self,

@@ -164,6 +164,11 @@ void              tether_statistics_free     (TetherStatistics       *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TetherStatistics, tether_statistics_free)
 
+TETHER_AVAILABLE_IN_ALL
+char             *tether_scram_secrets_from_password (const char  *password,
+                                                      guint        iterations,
+                                                      GError     **error);
+
 /**
  * TetherMethodHandler:
  * @invocation: (transfer none): the incoming call

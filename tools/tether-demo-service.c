@@ -400,6 +400,11 @@ handle_whoami (TetherInvocation *invocation,
     }
   if (tether_identity_get_address (identity)[0] != '\0')
     g_variant_dict_insert (&dict, "address", "s", tether_identity_get_address (identity));
+  if (tether_identity_get_username (identity) != NULL)
+    {
+      g_variant_dict_insert (&dict, "username", "s", tether_identity_get_username (identity));
+      g_variant_dict_insert (&dict, "mechanism", "s", tether_identity_get_auth_mechanism (identity));
+    }
   if (tether_identity_get_certificate_sha256 (identity) != NULL)
     g_variant_dict_insert (&dict, "certificate_sha256", "s",
                            tether_identity_get_certificate_sha256 (identity));

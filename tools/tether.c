@@ -21,9 +21,11 @@ usage (void)
 {
   g_printerr ("Usage:\n"
               "  tether serve URI... [--cert FILE --key FILE] [--client-ca FILE]\n"
-              "                      [--limit NAME=VALUE]...\n"
+              "                      [--users FILE] [--limit NAME=VALUE]...\n"
               "  tether call URI METHOD [JSON-PARAMS] [--timeout MS] [--cacert FILE]\n"
-              "                         [--cert FILE --key FILE]\n"
+              "                         [--cert FILE --key FILE] [--user NAME --password-file FILE]\n"
+              "                         [--pin SHA256]\n"
+              "  tether passwd FILE USER   (reads the password on stdin)\n"
               "  tether demo\n"
               "\n"
               "URIs: unix:/PATH, ws://HOST:PORT, wss://HOST:PORT (port 0 picks one).\n");
@@ -146,6 +148,7 @@ static int
 cmd_serve (int argc, char **argv)
 {
   g_auto(GStrv) limits = NULL;
+  g_autofree char *users = NULL;
   g_autofree char *cert = NULL;
   g_autofree char *key = NULL;
   g_autofree char *client_ca = NULL;
@@ -154,6 +157,7 @@ cmd_serve (int argc, char **argv)
     { "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert, "TLS certificate (PEM)", "FILE" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "TLS private key (PEM)", "FILE" },
     { "client-ca", 0, 0, G_OPTION_ARG_FILENAME, &client_ca, "CA that verifies client certificates", "FILE" },
+    { "users", 0, 0, G_OPTION_ARG_FILENAME, &users, "Users who may authenticate (written by tether passwd)", "FILE" },
     { "limit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &limits, "Set a server limit, e.g. max-pending-callbacks=16 (repeatable)", "NAME=VALUE" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &uris, NULL, "URI…" },
     { NULL }
@@ -199,6 +203,11 @@ cmd_serve (int argc, char **argv)
     {
       g_printerr ("tether serve: %s\n", error->message);
       return 2;
+    }
+  if (users != NULL && !tether_server_load_users (server, users, &error))
+    {
+      g_printerr ("tether serve: %s\n", error->message);
+      return 1;
     }
 
   demo_service_add_methods (server, serve_log, NULL);
@@ -315,11 +324,17 @@ cmd_call (int argc, char **argv)
   g_autofree char *key = NULL;
   int timeout = -1;
   g_auto(GStrv) args = NULL;
+  g_autofree char *user = NULL;
+  g_autofree char *password_file = NULL;
+  g_autofree char *pin = NULL;
   GOptionEntry entries[] = {
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "Deadline in milliseconds", "MS" },
     { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &cacert, "CA that verifies the server", "FILE" },
     { "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert, "Client certificate (PEM)", "FILE" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "Client private key (PEM)", "FILE" },
+    { "user", 0, 0, G_OPTION_ARG_STRING, &user, "Authenticate as this user", "NAME" },
+    { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file, "File holding the password", "FILE" },
+    { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "The server certificate's SHA-256 (hex)", "SHA256" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, "URI METHOD [JSON]" },
     { NULL }
   };
@@ -383,6 +398,25 @@ cmd_call (int argc, char **argv)
     }
   tether_client_add_method (client, "progress", handle_progress_print, NULL, NULL);
   tether_client_add_method (client, "confirm", handle_confirm_yes, NULL, NULL);
+  if (pin != NULL)
+    g_object_set (client, "tls-pinned-sha256", pin, NULL);
+  if ((user == NULL) != (password_file == NULL))
+    {
+      g_printerr ("tether call: --user and --password-file go together\n");
+      return 2;
+    }
+  if (user != NULL)
+    {
+      g_autofree char *password = NULL;
+
+      if (!g_file_get_contents (password_file, &password, NULL, &error))
+        {
+          g_printerr ("tether call: %s\n", error->message);
+          return 1;
+        }
+      g_strchomp (password);
+      tether_client_set_credentials (client, user, password);
+    }
 
   tether_client_connect_async (client, NULL, connect_done_cb, &connected);
   wait_for (&connected);
@@ -610,6 +644,73 @@ cmd_demo (void)
   return 0;
 }
 
+/* tether passwd FILE USER: adds or replaces USER's SCRAM secrets in
+ * FILE; the password is read from stdin and never stored. */
+static int
+cmd_passwd (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *secrets = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_auto(GStrv) lines = NULL;
+  char password[1024];
+  gsize len;
+
+  if (argc != 3 || strchr (argv[2], ':') != NULL || argv[2][0] == '\0')
+    {
+      g_printerr ("Usage: tether passwd FILE USER   (the password is read from stdin;\n"
+                  "       a user name cannot contain ':')\n");
+      return 2;
+    }
+  if (fgets (password, sizeof password, stdin) == NULL)
+    {
+      g_printerr ("tether passwd: no password on stdin\n");
+      return 1;
+    }
+  len = strlen (password);
+  while (len > 0 && (password[len - 1] == '\n' || password[len - 1] == '\r'))
+    password[--len] = '\0';
+  if (len == 0)
+    {
+      g_printerr ("tether passwd: empty password\n");
+      return 1;
+    }
+  secrets = tether_scram_secrets_from_password (password, 600000, &error);
+  memset (password, 0, sizeof password);
+  if (secrets == NULL)
+    {
+      g_printerr ("tether passwd: %s\n", error->message);
+      return 1;
+    }
+
+  if (g_file_get_contents (argv[1], &contents, NULL, NULL))
+    {
+      lines = g_strsplit (contents, "\n", -1);
+      for (guint i = 0; lines[i] != NULL; i++)
+        {
+          const char *colon = strchr (lines[i], ':');
+
+          if (lines[i][0] == '\0')
+            continue;
+          if (colon != NULL && (gsize) (colon - lines[i]) == strlen (argv[2]) &&
+              strncmp (lines[i], argv[2], colon - lines[i]) == 0)
+            continue;
+          g_string_append_printf (out, "%s\n", lines[i]);
+        }
+    }
+  g_string_append_printf (out, "%s:%s\n", argv[2], secrets);
+
+  /* Secrets verify passwords: keep the file private. */
+  if (!g_file_set_contents_full (argv[1], out->str, out->len,
+                                 G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+    {
+      g_printerr ("tether passwd: %s\n", error->message);
+      return 1;
+    }
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -628,6 +729,8 @@ main (int argc, char **argv)
     ret = cmd_serve (argc - 1, argv + 1);
   else if (strcmp (argv[1], "call") == 0)
     ret = cmd_call (argc - 1, argv + 1);
+  else if (strcmp (argv[1], "passwd") == 0)
+    ret = cmd_passwd (argc - 1, argv + 1);
   else if (strcmp (argv[1], "demo") == 0)
     ret = cmd_demo ();
   else

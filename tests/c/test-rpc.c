@@ -7,6 +7,8 @@
 
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <glib/gstdio.h>
 
 #include "tether-test-common.h"
@@ -348,10 +350,11 @@ fixture_set_up_server (Fixture           *f,
 }
 
 static TetherClient *
-fixture_new_client (Fixture           *f,
-                    const FixtureData *data)
+fixture_new_client_for (Fixture           *f,
+                        const FixtureData *data,
+                        const char        *uri)
 {
-  TetherClient *client = tether_client_new (tether_server_get_uris (f->server)[0]);
+  TetherClient *client = tether_client_new (uri);
 
   if (data->kind == TETHER_TRANSPORT_TLS)
     {
@@ -365,6 +368,13 @@ fixture_new_client (Fixture           *f,
         }
     }
   return client;
+}
+
+static TetherClient *
+fixture_new_client (Fixture           *f,
+                    const FixtureData *data)
+{
+  return fixture_new_client_for (f, data, tether_server_get_uris (f->server)[0]);
 }
 
 static void
@@ -1329,6 +1339,248 @@ test_connections_per_peer (Fixture       *f,
   TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 2);
 }
 
+/* -- authentication ---------------------------------------------------- */
+
+typedef struct
+{
+  GSubprocess      *process;
+  GDataInputStream *out;
+  char             *line;
+  gboolean          done;
+} Child;
+
+static void
+child_line_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Child *child = user_data;
+
+  child->line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result,
+                                                      NULL, NULL);
+  child->done = TRUE;
+}
+
+static void
+child_setup (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* Starts an attacker process and returns the port from its
+ * "listening on PORT" line. */
+static guint16
+child_start (Child              *child,
+             const char * const *argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *port;
+
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+
+  memset (child, 0, sizeof *child);
+  /* The attacker dies with the test, whatever happens to the test. */
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  child->process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  child->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (child->process));
+  g_data_input_stream_read_line_async (child->out, G_PRIORITY_DEFAULT, NULL, child_line_cb, child);
+  TETHER_TEST_WAIT_UNTIL (child->done);
+  g_assert_nonnull (child->line);
+  port = strrchr (child->line, ' ');
+  g_assert_nonnull (port);
+  return atoi (port + 1);
+}
+
+static void
+child_stop (Child *child)
+{
+  g_subprocess_force_exit (child->process);
+  g_subprocess_wait (child->process, NULL, NULL);
+  g_clear_object (&child->out);
+  g_clear_object (&child->process);
+  g_clear_pointer (&child->line, g_free);
+}
+
+static void
+add_alice (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *secrets = tether_scram_secrets_from_password ("s3cret", 4096, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (tether_server_add_user (f->server, "alice", secrets, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_auth_scram_plus (Fixture       *f,
+                      gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+  TetherIdentity *identity;
+  g_autoptr(GError) wrong = NULL;
+  g_autoptr(GError) unknown = NULL;
+
+  add_alice (f);
+
+  /* Anonymous on wss:// without a client certificate. */
+  client_call (f, "authenticated-echo", NULL, -1, &r);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_UNAUTHENTICATED);
+  call_result_clear (&r);
+
+  /* With credentials: SCRAM-SHA-256-PLUS bound to this TLS channel. */
+  tether_client_set_credentials (f->client, "alice", "s3cret");
+  reconnect (f);
+  identity = tether_peer_get_identity (f->peer);
+  g_assert_cmpstr (tether_identity_get_username (identity), ==, "alice");
+  g_assert_cmpstr (tether_identity_get_auth_mechanism (identity), ==, "SCRAM-SHA-256-PLUS");
+  g_assert_true (tether_identity_is_authenticated (identity));
+  client_call (f, "authenticated-echo", NULL, -1, &r);
+  g_assert_no_error (r.error);
+  call_result_clear (&r);
+
+  /* A wrong password and an unknown user fail alike (no enumeration). */
+  tether_client_close (f->client);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == f->peers_connected);
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*Authentication of*failed*");
+  tether_client_set_credentials (f->client, "alice", "guess");
+  wrong = client_connect (f->client);
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*Authentication of*failed*");
+  tether_client_set_credentials (f->client, "mallory", "guess");
+  unknown = client_connect (f->client);
+  g_test_assert_expected_messages ();
+  g_assert_error (wrong, TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED);
+  g_assert_error (unknown, TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED);
+  g_assert_cmpstr (wrong->message, ==, unknown->message);
+  tether_client_set_credentials (f->client, NULL, NULL);
+}
+
+static void
+test_auth_plain_scram (Fixture       *f,
+                       gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  add_alice (f);
+  tether_client_close (f->client);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == f->peers_connected);
+
+  /* Without TLS, unbound SCRAM only where the server allows it. */
+  tether_client_set_credentials (f->client, "alice", "s3cret");
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*not offered here*");
+  error = client_connect (f->client);
+  g_test_assert_expected_messages ();
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+
+  g_object_set (f->server, "allow-plain-scram", TRUE, NULL);
+  reconnect (f);
+  g_assert_cmpstr (tether_identity_get_auth_mechanism (tether_peer_get_identity (f->peer)), ==,
+                   "SCRAM-SHA-256");
+  g_assert_cmpstr (tether_identity_get_username (tether_peer_get_identity (f->peer)), ==, "alice");
+}
+
+static void
+test_auth_man_in_the_middle (Fixture       *f,
+                             gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  g_autofree char *cert = g_build_filename (f->dir, "relay.pem", NULL);
+  g_autofree char *key = g_build_filename (f->dir, "relay-key.pem", NULL);
+  g_autofree char *ca = g_build_filename (f->dir, "ca.pem", NULL);
+  const char *server_uri = tether_server_get_uris (f->server)[0];
+  g_autofree char *upstream = g_strdup (strrchr (server_uri, ':') + 1);
+  const char *argv[] = { TETHER_TEST_BUILDDIR "/mitm-relay", cert, key, ca, upstream, NULL };
+  g_autofree char *relay_uri = NULL;
+  g_autoptr(GError) error = NULL;
+  TetherClient *client;
+  Child relay;
+
+  add_alice (f);
+  relay_uri = g_strdup_printf ("wss://127.0.0.1:%u", child_start (&relay, argv));
+
+  /* Through the relay the client's TLS channel is not the server's: the
+   * SCRAM-PLUS binding cannot match, the server logs it and says so, and
+   * the client gets an error that names channel binding. */
+  client = fixture_new_client_for (f, data, relay_uri);
+  tether_client_set_credentials (client, "alice", "s3cret");
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*Authentication of*Channel binding mismatch*");
+  error = client_connect (client);
+  g_test_assert_expected_messages ();
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED);
+  g_assert_nonnull (strstr (error->message, "hannel binding"));
+  g_clear_error (&error);
+  g_assert_finalize_object (client);
+
+  /* The relay does work: without credentials the same path connects
+   * (TLS alone cannot tell it is there). */
+  client = fixture_new_client_for (f, data, relay_uri);
+  g_assert_null (client_connect (client));
+  tether_client_close (client);
+  g_assert_finalize_object (client);
+
+  /* And without the relay the same credentials pass. */
+  client = fixture_new_client (f, data);
+  tether_client_set_credentials (client, "alice", "s3cret");
+  g_assert_null (client_connect (client));
+  tether_client_close (client);
+  g_assert_finalize_object (client);
+
+  child_stop (&relay);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected + 1 == f->peers_connected);
+}
+
+static void
+test_auth_no_downgrade (Fixture       *f,
+                        gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  g_autofree char *cert = g_build_filename (f->dir, "relay.pem", NULL);
+  g_autofree char *key = g_build_filename (f->dir, "relay-key.pem", NULL);
+  const char *argv[] = { "/usr/bin/python3", TETHER_TEST_SRCDIR "/attackers/no-binding-server.py",
+                         cert, key, NULL };
+  g_autofree char *uri = NULL;
+  g_autoptr(GError) error = NULL;
+  TetherClient *client;
+  Child server;
+
+  /* A server (trusted certificate) that claims not to support channel
+   * binding and ignores the client's bound authentication: refused. */
+  uri = g_strdup_printf ("wss://127.0.0.1:%u", child_start (&server, argv));
+  client = fixture_new_client_for (f, data, uri);
+  tether_client_set_credentials (client, "alice", "s3cret");
+  error = client_connect (client);
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED);
+  g_assert_false (tether_client_is_connected (client));
+  g_assert_finalize_object (client);
+  child_stop (&server);
+}
+
+static void
+test_pinning (Fixture       *f,
+              gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  const char *real = tether_identity_get_certificate_sha256 (tether_client_get_server_identity (f->client));
+  g_autoptr(GError) error = NULL;
+  TetherClient *client;
+
+  client = fixture_new_client (f, data);
+  g_object_set (client, "tls-pinned-sha256", real, NULL);
+  g_assert_null (client_connect (client));
+  tether_client_close (client);
+  g_assert_finalize_object (client);
+
+  client = fixture_new_client (f, data);
+  g_object_set (client, "tls-pinned-sha256",
+                "0000000000000000000000000000000000000000000000000000000000000000", NULL);
+  error = client_connect (client);
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_PEER_NOT_TRUSTED);
+  g_assert_finalize_object (client);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected + 1 == f->peers_connected);
+}
+
 static const FixtureData unix_data = { TETHER_TRANSPORT_UNIX, FALSE };
 static const FixtureData tcp_data = { TETHER_TRANSPORT_TCP, FALSE };
 static const FixtureData tls_data = { TETHER_TRANSPORT_TLS, FALSE };
@@ -1393,6 +1645,16 @@ main (int argc, char **argv)
               test_connections_per_peer, fixture_tear_down);
   g_test_add ("/tether/rpc/wss/connections-per-peer", Fixture, &tls_data, fixture_set_up,
               test_connections_per_peer, fixture_tear_down);
+  g_test_add ("/tether/rpc/wss/auth-scram-plus", Fixture, &tls_data, fixture_set_up,
+              test_auth_scram_plus, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/auth-plain-scram", Fixture, &unix_data, fixture_set_up,
+              test_auth_plain_scram, fixture_tear_down);
+  g_test_add ("/tether/rpc/wss/auth-man-in-the-middle", Fixture, &tls_data, fixture_set_up,
+              test_auth_man_in_the_middle, fixture_tear_down);
+  g_test_add ("/tether/rpc/wss/auth-no-downgrade", Fixture, &tls_data, fixture_set_up,
+              test_auth_no_downgrade, fixture_tear_down);
+  g_test_add ("/tether/rpc/wss/pinning", Fixture, &tls_data, fixture_set_up,
+              test_pinning, fixture_tear_down);
   g_test_add_func ("/tether/rpc/connect-refused", test_connect_refused);
   g_test_add_func ("/tether/rpc/insecure-listen-refused", test_insecure_listen);
   g_test_add_func ("/tether/rpc/connect-timeout", test_connect_timeout);

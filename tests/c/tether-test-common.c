@@ -172,6 +172,9 @@ tether_test_make_certificates (const char *dir)
   make_ca (dir, "ca.pem", "Tether Test CA", &ca, &ca_key);
   make_leaf (dir, "server", "localhost", TRUE, ca, ca_key);
   make_leaf (dir, "client", "Tether Test Client", FALSE, ca, ca_key);
+  /* A second server certificate from the same CA: what a TLS-terminating
+   * man in the middle the client trusts would present. */
+  make_leaf (dir, "relay", "localhost", TRUE, ca, ca_key);
   make_ca (dir, "other-ca.pem", "Unrelated CA", &other, &other_key);
   make_leaf (dir, "other-server", "localhost", TRUE, other, other_key);
 

@@ -26,7 +26,9 @@ void     tether_test_spin_ms            (guint       ms);
 /* Writes a test CA and certificates signed by it into @dir, generated
  * fresh by GnuTLS (no private key is ever committed):
  * ca.pem, server.pem + server-key.pem (SAN localhost, 127.0.0.1),
- * client.pem + client-key.pem, and other-ca.pem (an unrelated CA). */
+ * client.pem + client-key.pem, relay.pem + relay-key.pem (another server
+ * certificate from the same CA), and other-ca.pem + other-server.pem (an
+ * unrelated CA). */
 void     tether_test_make_certificates  (const char *dir);
 
 G_END_DECLS
