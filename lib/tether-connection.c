@@ -1669,6 +1669,12 @@ _tether_connection_start (TetherConnection        *self,
   /* libsoup's pings keep a live peer talking (seconds granularity); the
    * idle check is ours, on the guard's byte count. */
   soup_websocket_connection_set_keepalive_interval (ws, (self->limits.keepalive_interval_ms + 999) / 1000);
+  if (self->limits.idle_timeout_ms > 0 && self->limits.keepalive_interval_ms > 0 &&
+      ((self->limits.keepalive_interval_ms + 999) / 1000) * 1000 >= self->limits.idle_timeout_ms)
+    g_warning ("keepalive-interval (%u ms, sent every %u s) does not fit in idle-timeout (%u ms): "
+               "live peers that stay quiet will be cut off",
+               self->limits.keepalive_interval_ms, (self->limits.keepalive_interval_ms + 999) / 1000,
+               self->limits.idle_timeout_ms);
   if (self->limits.idle_timeout_ms > 0)
     {
       self->idle_bytes = _tether_guard_stream_get_bytes_read (guard);

@@ -773,6 +773,10 @@ tether_server_listen (TetherServer  *self,
 
   g_main_context_push_thread_default (self->context);
   listener->service = g_socket_service_new ();
+  /* GLib's default backlog of 10 overflows under a burst of connections
+   * (an attack, or just many clients): the kernel then refuses or delays
+   * legitimate ones before Tether can apply its own limits. */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (listener->service), 1024);
   ok = g_socket_listener_add_address (G_SOCKET_LISTENER (listener->service), address,
                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
                                       NULL, &effective, error);

@@ -64,9 +64,10 @@ typedef enum
  * @TETHER_MISBEHAVIOR_STOPPED_READING: the peer's unsent backlog passed
  *   its bound.
  * @TETHER_MISBEHAVIOR_MESSAGE_TOO_LARGE: a message was larger than
- *   allowed, or compressed.
+ *   allowed.
  * @TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION: the peer broke the WebSocket or
- *   Tether protocol.
+ *   Tether protocol: a compressed frame (never negotiated), a reserved
+ *   opcode or bit, a web origin not allowed.
  * @TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT: TLS, the upgrade or the hello did
  *   not finish in time.
  * @TETHER_MISBEHAVIOR_IDLE_TIMEOUT: nothing arrived within the idle

@@ -8,6 +8,31 @@
 #include "tether-demo-service.h"
 
 static DemoLogFunc demo_log;
+
+/* Timers on the thread-default context, the one the server runs on (the
+ * GLib convenience functions would use the global default context). */
+static guint
+timeout_add (guint       ms,
+             GSourceFunc func,
+             gpointer    data)
+{
+  GSource *source = ms == 0 ? g_idle_source_new () : g_timeout_source_new (ms);
+  guint id;
+
+  g_source_set_callback (source, func, data, NULL);
+  id = g_source_attach (source, g_main_context_get_thread_default ());
+  g_source_unref (source);
+  return id;
+}
+
+static void
+source_remove (guint id)
+{
+  GSource *source = g_main_context_find_source_by_id (g_main_context_get_thread_default (), id);
+
+  if (source != NULL)
+    g_source_destroy (source);
+}
 static gpointer demo_log_data;
 
 static void G_GNUC_PRINTF (1, 2)
@@ -166,7 +191,7 @@ static void work_next (Work *work);
 static void
 work_free (Work *work)
 {
-  g_clear_handle_id (&work->timer, g_source_remove);
+  g_clear_handle_id (&work->timer, source_remove);
   g_cancellable_disconnect (tether_invocation_get_cancellable (work->invocation), work->cancel_id);
   g_object_unref (work->invocation);
   g_free (work);
@@ -207,6 +232,13 @@ work_step_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+work_free_idle (gpointer data)
+{
+  work_free (data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 work_cancelled_cb (GCancellable *cancellable,
                    Work         *work)
@@ -215,11 +247,11 @@ work_cancelled_cb (GCancellable *cancellable,
    * cancellation); only a step still waiting on its delay needs us. */
   if (work->timer != 0)
     {
-      g_clear_handle_id (&work->timer, g_source_remove);
+      g_clear_handle_id (&work->timer, source_remove);
       say ("work: cancelled at step %" G_GINT64_FORMAT, work->step);
       tether_invocation_return_error_literal (work->invocation, TETHER_REMOTE_ERROR_CANCELLED,
                                               "Cancelled");
-      g_idle_add_once ((GSourceOnceFunc) work_free, work);
+      timeout_add (0, work_free_idle, work);
     }
 }
 
@@ -236,7 +268,7 @@ work_next (Work *work)
       work_free (work);
       return;
     }
-  work->timer = g_timeout_add (work->delay_ms, work_step_cb, work);
+  work->timer = timeout_add (work->delay_ms, work_step_cb, work);
 }
 
 static void
@@ -310,7 +342,7 @@ typedef struct
 static void
 sleep_free (Sleep *sleep)
 {
-  g_clear_handle_id (&sleep->timer, g_source_remove);
+  g_clear_handle_id (&sleep->timer, source_remove);
   g_object_unref (sleep->invocation);
   g_free (sleep);
 }
@@ -346,7 +378,7 @@ sleep_cancelled_cb (GCancellable *cancellable,
 {
   gint64 after = (g_get_monotonic_time () - sleep->started) / 1000;
 
-  g_clear_handle_id (&sleep->timer, g_source_remove);
+  g_clear_handle_id (&sleep->timer, source_remove);
   say ("sleep: stopped after %" G_GINT64_FORMAT " ms of %" G_GINT64_FORMAT " ms (%s)",
        after, sleep->ms,
        tether_invocation_has_replied (sleep->invocation)
@@ -356,7 +388,7 @@ sleep_cancelled_cb (GCancellable *cancellable,
   tether_invocation_return_error_literal (sleep->invocation, TETHER_REMOTE_ERROR_CANCELLED,
                                           "Cancelled");
   /* Not from inside the cancellable's own handler. */
-  g_idle_add (sleep_cancelled_idle, sleep);
+  timeout_add (0, sleep_cancelled_idle, sleep);
 }
 
 static void
@@ -373,7 +405,7 @@ handle_sleep (TetherInvocation *invocation,
   sleep->invocation = g_object_ref (invocation);
   sleep->ms = ms;
   sleep->started = g_get_monotonic_time ();
-  sleep->timer = g_timeout_add (ms, sleep_done_cb, sleep);
+  sleep->timer = timeout_add (ms, sleep_done_cb, sleep);
   sleep->cancel_id = g_cancellable_connect (tether_invocation_get_cancellable (invocation),
                                             G_CALLBACK (sleep_cancelled_cb), sleep, NULL);
 }
