@@ -5,7 +5,6 @@
 
 #include "tether-auth-private.h"
 #include "tether-error.h"
-#include "tether-types.h"
 
 struct _TetherAuthSession
 {
@@ -480,27 +479,3 @@ _tether_scram_secrets_from_password (const char  *password,
   return g_strdup_printf ("SCRAM-SHA-256$%u:%s$%s:%s", iterations, salt64, stored64, server64);
 }
 
-/**
- * tether_scram_secrets_from_password:
- * @password: the password
- * @iterations: PBKDF2 iterations, at least 4096 (600000 is a sound
- *   default today)
- * @error: return location for a #GError
- *
- * Derives what a server needs to verify @password with SCRAM-SHA-256,
- * and no more: `SCRAM-SHA-256$ITERATIONS:SALT$STOREDKEY:SERVERKEY`
- * (PostgreSQL's format; base64 fields) with a fresh random salt. Give it
- * to tether_server_add_user(); the password itself is not kept.
- *
- * Returns: (transfer full): the secrets, or %NULL with @error set
- *
- * Since: 0.1
- */
-char *
-tether_scram_secrets_from_password (const char  *password,
-                                    guint        iterations,
-                                    GError     **error)
-{
-  g_return_val_if_fail (password != NULL, NULL);
-  return _tether_scram_secrets_from_password (password, iterations, error);
-}

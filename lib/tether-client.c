@@ -710,6 +710,10 @@ tether_client_add_method_full (TetherClient        *self,
  * @self: a #TetherClient
  * @name: the method name
  *
+ * Removes a method added with [method@Tether.Client.add_method] or
+ * [method@Tether.Client.add_method_full]; calls to it are answered -32601
+ * from then on.
+ *
  * Returns: %TRUE if there was such a method
  *
  * Since: 0.1
@@ -726,6 +730,8 @@ tether_client_remove_method (TetherClient *self,
  * tether_client_get_server_identity:
  * @self: a #TetherClient
  *
+ * Gets who serves the connection, as the transport proved it.
+ *
  * Returns: (transfer none) (nullable): who serves the connection, once
  *   connected: the uid on `unix:`, the certificate on `wss://`
  *
@@ -741,6 +747,8 @@ tether_client_get_server_identity (TetherClient *self)
 /**
  * tether_client_is_connected:
  * @self: a #TetherClient
+ *
+ * Tells whether the client is connected.
  *
  * Returns: %TRUE between a successful connect and the connection closing
  *
@@ -776,6 +784,8 @@ tether_client_close (TetherClient *self)
  * tether_client_get_uri:
  * @self: a #TetherClient
  *
+ * Gets [property@Tether.Client:uri], the URI the client connects to.
+ *
  * Returns: (transfer none): the URI the client connects to
  *
  * Since: 0.1
@@ -810,6 +820,8 @@ tether_client_set_tls_database (TetherClient *self,
  * tether_client_get_tls_database:
  * @self: a #TetherClient
  *
+ * Gets [property@Tether.Client:tls-database].
+ *
  * Returns: (transfer none) (nullable): the database that verifies the server
  *
  * Since: 0.1
@@ -842,6 +854,8 @@ tether_client_set_tls_certificate (TetherClient    *self,
 /**
  * tether_client_get_tls_certificate:
  * @self: a #TetherClient
+ *
+ * Gets [property@Tether.Client:tls-certificate].
  *
  * Returns: (transfer none) (nullable): the client certificate
  *

@@ -346,6 +346,8 @@ _tether_identity_new_authenticated (TetherIdentity *transport,
  * tether_identity_get_username:
  * @self: a #TetherIdentity
  *
+ * Gets the user name the peer authenticated as in the hello.
+ *
  * Returns: (transfer none) (nullable): the user name authenticated in the
  *   hello
  *
@@ -361,6 +363,8 @@ tether_identity_get_username (TetherIdentity *self)
 /**
  * tether_identity_get_auth_mechanism:
  * @self: a #TetherIdentity
+ *
+ * Gets the SASL mechanism the peer authenticated with in the hello.
  *
  * Returns: (transfer none) (nullable): the SASL mechanism used in the
  *   hello
@@ -378,6 +382,8 @@ tether_identity_get_auth_mechanism (TetherIdentity *self)
  * tether_identity_get_transport:
  * @self: a #TetherIdentity
  *
+ * Gets the transport the peer connected over.
+ *
  * Returns: the transport of the connection
  *
  * Since: 0.1
@@ -392,6 +398,8 @@ tether_identity_get_transport (TetherIdentity *self)
 /**
  * tether_identity_is_authenticated:
  * @self: a #TetherIdentity
+ *
+ * Tells whether the peer is authenticated.
  *
  * Returns: whether the peer's identity was proven
  *
@@ -408,6 +416,8 @@ tether_identity_is_authenticated (TetherIdentity *self)
  * tether_identity_get_uid:
  * @self: a #TetherIdentity
  *
+ * Gets the peer's user id, as the kernel reported it on a Unix socket.
+ *
  * Returns: the peer's uid on `unix:`, or -1
  *
  * Since: 0.1
@@ -422,6 +432,8 @@ tether_identity_get_uid (TetherIdentity *self)
 /**
  * tether_identity_get_gid:
  * @self: a #TetherIdentity
+ *
+ * Gets the peer's group id, as the kernel reported it on a Unix socket.
  *
  * Returns: the peer's gid on `unix:`, or -1
  *
@@ -438,6 +450,8 @@ tether_identity_get_gid (TetherIdentity *self)
  * tether_identity_get_pid:
  * @self: a #TetherIdentity
  *
+ * Gets the peer's process id, as the kernel reported it on a Unix socket.
+ *
  * Returns: the peer's pid on `unix:` at connection time, or -1
  *
  * Since: 0.1
@@ -452,6 +466,8 @@ tether_identity_get_pid (TetherIdentity *self)
 /**
  * tether_identity_get_address:
  * @self: a #TetherIdentity
+ *
+ * Gets the peer's address, as the transport reported it.
  *
  * Returns: (transfer none): the peer's address
  *
@@ -468,6 +484,8 @@ tether_identity_get_address (TetherIdentity *self)
  * tether_identity_get_certificate:
  * @self: a #TetherIdentity
  *
+ * Gets the certificate the peer presented on TLS, if any.
+ *
  * Returns: (transfer none) (nullable): the peer's certificate
  *
  * Since: 0.1
@@ -482,6 +500,8 @@ tether_identity_get_certificate (TetherIdentity *self)
 /**
  * tether_identity_get_certificate_sha256:
  * @self: a #TetherIdentity
+ *
+ * Gets the SHA-256 hash of the peer's certificate, in hexadecimal.
  *
  * Returns: (transfer none) (nullable): the SHA-256 fingerprint of the
  *   peer's certificate, as lowercase hex

@@ -208,6 +208,8 @@ _tether_invocation_set_peer (TetherInvocation *self,
  * tether_invocation_get_method_name:
  * @self: a #TetherInvocation
  *
+ * Gets the name of the method called.
+ *
  * Returns: (transfer none): the name of the method called
  *
  * Since: 0.1
@@ -244,6 +246,8 @@ tether_invocation_get_parameters (TetherInvocation *self)
  * tether_invocation_is_notification:
  * @self: a #TetherInvocation
  *
+ * Tells whether the call is a notification, which takes no answer.
+ *
  * Returns: %TRUE if the caller expects no answer (a JSON-RPC notification)
  *
  * Since: 0.1
@@ -277,6 +281,8 @@ tether_invocation_get_peer (TetherInvocation *self)
  * tether_invocation_get_identity:
  * @self: a #TetherInvocation
  *
+ * Gets who made the call, as far as the caller granted it.
+ *
  * Returns: (transfer none): who made the call, as the transport proved it
  *
  * Since: 0.1
@@ -292,6 +298,8 @@ tether_invocation_get_identity (TetherInvocation *self)
  * tether_invocation_get_deadline:
  * @self: a #TetherInvocation
  *
+ * Gets the call's deadline.
+ *
  * Returns: the deadline, in the time base of g_get_monotonic_time()
  *
  * Since: 0.1
@@ -306,6 +314,8 @@ tether_invocation_get_deadline (TetherInvocation *self)
 /**
  * tether_invocation_get_remaining_ms:
  * @self: a #TetherInvocation
+ *
+ * Gets what is left of the call's budget.
  *
  * Returns: the milliseconds left before the deadline, 0 once it passed
  *
@@ -501,6 +511,8 @@ tether_invocation_return_gerror (TetherInvocation *self,
 /**
  * tether_invocation_has_replied:
  * @self: a #TetherInvocation
+ *
+ * Tells whether the call has been answered.
  *
  * Returns: whether the call was answered (or no longer needs an answer:
  *   cancelled, timed out, or its connection closed)

@@ -156,6 +156,8 @@ tether_peer_send_notification (TetherPeer  *self,
  * tether_peer_get_identity:
  * @self: a #TetherPeer
  *
+ * Gets who the peer is, as the transport proved it at accept.
+ *
  * Returns: (transfer none): who the client is, as the transport proved it
  *
  * Since: 0.1
@@ -170,6 +172,9 @@ tether_peer_get_identity (TetherPeer *self)
 /**
  * tether_peer_is_tether:
  * @self: a #TetherPeer
+ *
+ * Tells whether the peer speaks the `tether.v1` subprotocol, or is a plain
+ * JSON-RPC peer.
  *
  * Returns: %TRUE if the client speaks Tether's `tether.v1` subprotocol,
  *   %FALSE for a plain JSON-RPC 2.0 client
@@ -187,6 +192,8 @@ tether_peer_is_tether (TetherPeer *self)
  * tether_peer_is_closed:
  * @self: a #TetherPeer
  *
+ * Tells whether the peer's connection has closed.
+ *
  * Returns: whether the connection to the client is closed
  *
  * Since: 0.1
@@ -201,6 +208,8 @@ tether_peer_is_closed (TetherPeer *self)
 /**
  * tether_peer_get_n_pending_calls:
  * @self: a #TetherPeer
+ *
+ * Counts the callbacks to this peer waiting for an answer.
  *
  * Returns: the number of callbacks to this client waiting for an answer
  *
@@ -235,6 +244,8 @@ tether_peer_close (TetherPeer *self)
  * tether_peer_get_statistics:
  * @self: a #TetherPeer
  *
+ * Takes a snapshot of this peer's counters.
+ *
  * Returns: (transfer full): a snapshot of this peer's counters
  *
  * Since: 0.1
@@ -252,6 +263,8 @@ tether_peer_get_statistics (TetherPeer *self)
 /**
  * tether_peer_is_quarantined:
  * @self: a #TetherPeer
+ *
+ * Tells whether the peer is quarantined.
  *
  * Returns: whether the peer is quarantined now (see
  *   [property@Tether.Server:misbehavior-action])

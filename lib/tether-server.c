@@ -913,6 +913,8 @@ tether_server_remove_method (TetherServer *self,
  * tether_server_get_peers:
  * @self: a #TetherServer
  *
+ * Lists the connected peers.
+ *
  * Returns: (transfer container) (element-type TetherPeer): the connected
  *   peers that completed their handshake
  *
@@ -994,6 +996,8 @@ tether_server_set_tls_certificate (TetherServer    *self,
  * tether_server_get_tls_certificate:
  * @self: a #TetherServer
  *
+ * Gets [property@Tether.Server:tls-certificate].
+ *
  * Returns: (transfer none) (nullable): the server's TLS certificate
  *
  * Since: 0.1
@@ -1026,6 +1030,8 @@ tether_server_set_tls_client_database (TetherServer *self,
 /**
  * tether_server_get_tls_client_database:
  * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:tls-client-database].
  *
  * Returns: (transfer none) (nullable): the client certificate database
  *
@@ -1716,4 +1722,29 @@ tether_server_load_users (TetherServer  *self,
         }
     }
   return TRUE;
+}
+
+/**
+ * tether_scram_secrets_from_password:
+ * @password: the password
+ * @iterations: PBKDF2 iterations, at least 4096 (600000 is a sound
+ *   default today)
+ * @error: return location for a #GError
+ *
+ * Derives what a server needs to verify @password with SCRAM-SHA-256,
+ * and no more: `SCRAM-SHA-256$ITERATIONS:SALT$STOREDKEY:SERVERKEY`
+ * (PostgreSQL's format; base64 fields) with a fresh random salt. Give it
+ * to tether_server_add_user(); the password itself is not kept.
+ *
+ * Returns: (transfer full): the secrets, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+char *
+tether_scram_secrets_from_password (const char  *password,
+                                    guint        iterations,
+                                    GError     **error)
+{
+  g_return_val_if_fail (password != NULL, NULL);
+  return _tether_scram_secrets_from_password (password, iterations, error);
 }

@@ -23,4 +23,12 @@
 #define TETHER_AVAILABLE_IN_ALL _TETHER_EXTERN
 #define TETHER_AVAILABLE_IN_0_1 _TETHER_EXTERN
 #define TETHER_DEPRECATED_IN_0_1 G_DEPRECATED _TETHER_EXTERN
+/**
+ * TETHER_DEPRECATED_IN_0_1_FOR:
+ * @f: the symbol to use instead
+ *
+ * Marks a symbol deprecated in Tether 0.1, in favour of @f.
+ *
+ * Since: 0.1
+ */
 #define TETHER_DEPRECATED_IN_0_1_FOR(f) G_DEPRECATED_FOR (f) _TETHER_EXTERN

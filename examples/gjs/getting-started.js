@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+import Tether from 'file:///usr/local/share/tether-1/gjs/tether.js';
+
+const client = new Tether.Client({uri: ARGV[0] ?? 'unix:/tmp/tether-demo.sock'});
+client.addMethod('progress', params => {
+    print(`progress: ${params.step} of ${params.of}`);
+    return true;
+});
+await client.open();
+const result = await client.call('work', {steps: 3, delay_ms: 200});
+print('result:', JSON.stringify(result));
+client.close();
