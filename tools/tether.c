@@ -159,10 +159,10 @@ cmd_serve (int argc, char **argv)
     { "client-ca", 0, 0, G_OPTION_ARG_FILENAME, &client_ca, "CA that verifies client certificates", "FILE" },
     { "users", 0, 0, G_OPTION_ARG_FILENAME, &users, "Users who may authenticate (written by tether passwd)", "FILE" },
     { "limit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &limits, "Set a server limit, e.g. max-pending-callbacks=16 (repeatable)", "NAME=VALUE" },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &uris, NULL, "URI…" },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &uris, NULL, "URI..." },
     { NULL }
   };
-  g_autoptr(GOptionContext) context = g_option_context_new ("URI… — serve the demo service");
+  g_autoptr(GOptionContext) context = g_option_context_new ("URI... - serve the demo service");
   g_autoptr(GError) error = NULL;
   g_autoptr(TetherServer) server = NULL;
   g_autoptr(GTlsCertificate) certificate = NULL;
@@ -302,7 +302,7 @@ handle_confirm_yes (TetherInvocation *invocation,
 
   if (params != NULL && g_variant_is_of_type (params, G_VARIANT_TYPE_VARDICT))
     g_variant_lookup (params, "question", "&s", &question);
-  g_printerr ("confirm: %s → yes\n", question);
+  g_printerr ("confirm: %s -> yes\n", question);
   tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
 }
 
@@ -338,7 +338,7 @@ cmd_call (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, "URI METHOD [JSON]" },
     { NULL }
   };
-  g_autoptr(GOptionContext) context = g_option_context_new ("URI METHOD [JSON-PARAMS] — call a method");
+  g_autoptr(GOptionContext) context = g_option_context_new ("URI METHOD [JSON-PARAMS] - call a method");
   g_autoptr(GError) error = NULL;
   g_autoptr(TetherClient) client = NULL;
   g_autoptr(GTlsCertificate) certificate = NULL;
@@ -474,7 +474,7 @@ demo_confirm (TetherInvocation *invocation,
   const char *question = "?";
 
   g_variant_lookup (params, "question", "&s", &question);
-  g_print ("      [client] the server asks: \"%s\" — answering yes\n", question);
+  g_print ("      [client] the server asks: \"%s\" - answering yes\n", question);
   tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
 }
 
@@ -505,13 +505,13 @@ demo_show (Outcome *outcome)
     {
       g_autofree char *text = variant_to_json_text (outcome->result);
 
-      g_print ("      → result %s\n", text);
+      g_print ("      -> result %s\n", text);
     }
   else if (outcome->error->domain == TETHER_REMOTE_ERROR)
-    g_print ("      → the server answered error %d: %s\n", outcome->error->code,
+    g_print ("      -> the server answered error %d: %s\n", outcome->error->code,
              outcome->error->message);
   else
-    g_print ("      → %s (%s)\n", outcome->error->message,
+    g_print ("      -> %s (%s)\n", outcome->error->message,
              g_error_matches (outcome->error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ? "G_IO_ERROR_TIMED_OUT"
              : g_error_matches (outcome->error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "G_IO_ERROR_CANCELLED"
              : g_quark_to_string (outcome->error->domain));
@@ -584,7 +584,7 @@ cmd_demo (void)
     g_print ("  The client connected; the kernel says the service is %s\n\n", who);
   }
 
-  g_print ("1. whoami — the service sees who called, as the kernel proved it:\n");
+  g_print ("1. whoami - the service sees who called, as the kernel proved it:\n");
   demo_call (client, "whoami", NULL, -1, NULL, &outcome);
   demo_show (&outcome);
 
@@ -601,7 +601,7 @@ cmd_demo (void)
   demo_call (client, "subtract", g_variant_dict_end (&dict), -1, NULL, &outcome);
   demo_show (&outcome);
 
-  g_print ("\n3. work {steps: 3} with a 2 s deadline — the service calls the client back\n"
+  g_print ("\n3. work {steps: 3} with a 2 s deadline - the service calls the client back\n"
            "   once per step; each callback inherits what is left of the call's deadline:\n");
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "steps", "x", (gint64) 3);
@@ -609,20 +609,20 @@ cmd_demo (void)
   demo_call (client, "work", g_variant_dict_end (&dict), 2000, NULL, &outcome);
   demo_show (&outcome);
 
-  g_print ("\n4. ask — the service asks the client's user a question through a callback:\n");
+  g_print ("\n4. ask - the service asks the client's user a question through a callback:\n");
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "question", "s", "Delete 3 temporary files?");
   demo_call (client, "ask", g_variant_dict_end (&dict), -1, NULL, &outcome);
   demo_show (&outcome);
 
-  g_print ("\n5. sleep {ms: 5000} with a 300 ms deadline — the deadline fires on both sides:\n");
+  g_print ("\n5. sleep {ms: 5000} with a 300 ms deadline - the deadline fires on both sides:\n");
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "ms", "x", (gint64) 5000);
   demo_call (client, "sleep", g_variant_dict_end (&dict), 300, NULL, &outcome);
   demo_show (&outcome);
   settle (50);
 
-  g_print ("\n6. sleep {ms: 5000}, cancelled by the client after 200 ms — rpc.cancel reaches\n"
+  g_print ("\n6. sleep {ms: 5000}, cancelled by the client after 200 ms - rpc.cancel reaches\n"
            "   the service, whose invocation is cancelled too:\n");
   cancellable = g_cancellable_new ();
   g_timeout_add (200, cancel_cb, cancellable);
