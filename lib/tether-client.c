@@ -28,7 +28,8 @@
  */
 
 #include "tether-auth-private.h"
-#include "tether-client.h"
+#include "tether-client-private.h"
+#include "tether-detached-private.h"
 #include "tether-connection-private.h"
 #include "tether-error.h"
 #include "tether-identity.h"
@@ -72,6 +73,7 @@ struct _TetherClient
   char              *password;
   gboolean           require_channel_binding;
   char              *pinned_sha256;
+  TetherCallbackListener *callback_listener;
 };
 
 G_DEFINE_FINAL_TYPE (TetherClient, tether_client, G_TYPE_OBJECT)
@@ -196,6 +198,8 @@ typedef struct
   TetherAuthSession *auth;
   gboolean           tls;
   guint              auth_steps;
+  TetherCallbackListener *listener; /* announced in the hello */
+  json_t            *detached;      /* the server's answer to that */
 } ConnectData;
 
 static void
@@ -209,6 +213,8 @@ connect_data_free (ConnectData *data)
   g_clear_object (&data->conn);
   g_clear_object (&data->identity);
   g_clear_pointer (&data->auth, _tether_auth_free);
+  g_clear_object (&data->listener);
+  g_clear_pointer (&data->detached, json_decref);
   g_free (data);
 }
 
@@ -310,6 +316,9 @@ handle_auth_answer (GTask  *task,
                                                  "that it knows the credentials"));
           return;
         }
+      if (data->listener != NULL)
+        _tether_callback_listener_take_session (data->listener, data->conn, data->identity,
+                                                self->uri, data->detached);
       g_set_object (&self->server_identity, data->identity);
       self->conn = g_steal_pointer (&data->conn);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
@@ -376,6 +385,10 @@ hello_cb (GObject      *source,
       return;
     }
 
+  /* The answer to our detached-callback address, if we announced one. */
+  if (data->listener != NULL && json_object_get (reply, "detached") != NULL)
+    data->detached = json_incref (json_object_get (reply, "detached"));
+
   if (data->auth != NULL)
     {
       handle_auth_answer (task, json_object_get (reply, "auth"));
@@ -384,6 +397,9 @@ hello_cb (GObject      *source,
     }
   json_decref (reply);
 
+  if (data->listener != NULL)
+    _tether_callback_listener_take_session (data->listener, data->conn, data->identity,
+                                            self->uri, data->detached);
   g_set_object (&self->server_identity, data->identity);
   self->conn = g_steal_pointer (&data->conn);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
@@ -435,6 +451,25 @@ transport_cb (GObject      *source,
   g_variant_dict_insert (&dict, "implementation", "s", "tether/" TETHER_VERSION_S);
   g_variant_dict_insert_value (&dict, "features",
                                g_variant_new_strv ((const char *[]) { "cancel", "deadline", "lease" }, 3));
+
+  /* Where the server may call us back after this connection closed. */
+  if (self->callback_listener != NULL)
+    {
+      const char * const *uris = tether_callback_listener_get_uris (self->callback_listener);
+
+      if (uris[0] != NULL)
+        {
+          GVariantDict detached;
+
+          g_variant_dict_init (&detached, NULL);
+          g_variant_dict_insert (&detached, "uri", "s", uris[0]);
+          g_variant_dict_insert_value (&dict, "detached", g_variant_dict_end (&detached));
+          data->listener = g_object_ref (self->callback_listener);
+        }
+      else
+        g_warning ("The callback listener listens nowhere: no detached callbacks for %s",
+                   self->uri);
+    }
 
   /* With credentials, the first SASL step rides in the hello. Over TLS
    * only the channel-bound mechanism is used. */
@@ -781,6 +816,62 @@ tether_client_close (TetherClient *self)
 }
 
 /**
+ * tether_client_set_callback_listener:
+ * @self: a #TetherClient
+ * @listener: (nullable): a listening #TetherCallbackListener, or %NULL for
+ *   none
+ *
+ * Announces @listener's first address
+ * ([method@Tether.CallbackListener.get_uris]) in the hello of later
+ * connections, so that the server may call back through it after the
+ * connection closed ([class@Tether.DetachedCallback]). The server only
+ * accepts an address that is the client's own — on `unix:` a socket owned
+ * by the client's uid, on `ws://` and `wss://` the IP address the client
+ * connects from — and only if it allows detached callbacks at all.
+ *
+ * The session the server grants in its answer is registered in @listener,
+ * which from then on accepts deliveries signed for it (and nothing else)
+ * until the session's validity ends, whether or not this connection is
+ * still open. A refusal does not fail the connection: it is logged as a
+ * warning, and no session is registered.
+ *
+ * Since: 0.1
+ */
+void
+tether_client_set_callback_listener (TetherClient           *self,
+                                     TetherCallbackListener *listener)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  g_return_if_fail (listener == NULL || TETHER_IS_CALLBACK_LISTENER (listener));
+
+  g_set_object (&self->callback_listener, listener);
+}
+
+/**
+ * tether_client_get_callback_listener:
+ * @self: a #TetherClient
+ *
+ * Gets the listener set with
+ * [method@Tether.Client.set_callback_listener].
+ *
+ * Returns: (transfer none) (nullable): the callback listener
+ *
+ * Since: 0.1
+ */
+TetherCallbackListener *
+tether_client_get_callback_listener (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+  return self->callback_listener;
+}
+
+TetherConnection *
+_tether_client_get_connection (TetherClient *self)
+{
+  return self->conn;
+}
+
+/**
  * tether_client_get_uri:
  * @self: a #TetherClient
  *
@@ -901,6 +992,7 @@ tether_client_finalize (GObject *object)
   g_clear_object (&self->server_identity);
   g_clear_object (&self->tls_database);
   g_clear_object (&self->tls_certificate);
+  g_clear_object (&self->callback_listener);
   _tether_method_table_free (self->methods);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);

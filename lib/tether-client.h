@@ -86,4 +86,10 @@ void            tether_client_set_tls_certificate (TetherClient        *self,
 TETHER_AVAILABLE_IN_ALL
 GTlsCertificate *tether_client_get_tls_certificate (TetherClient       *self);
 
+TETHER_AVAILABLE_IN_ALL
+void            tether_client_set_callback_listener (TetherClient      *self,
+                                                   TetherCallbackListener *listener);
+TETHER_AVAILABLE_IN_ALL
+TetherCallbackListener *tether_client_get_callback_listener (TetherClient *self);
+
 G_END_DECLS

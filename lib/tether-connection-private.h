@@ -88,6 +88,9 @@ typedef struct
    * means the connection logs itself. */
   void     (*misbehaved) (gpointer owner, TetherConnection *conn, TetherMisbehavior reason,
                           const char *details, const char *action);
+  /* Server: the hello carried a "detached" member (@request); returns the
+   * "detached" member of the hello's reply (a new reference), or NULL. */
+  json_t  *(*hello_detached) (gpointer owner, TetherConnection *conn, json_t *request);
 } TetherConnectionOwnerFuncs;
 
 TetherConnection *_tether_connection_new            (TetherConnectionRole               role,
@@ -137,6 +140,28 @@ void              _tether_connection_call_async     (TetherConnection        *se
                                                      GVariant                *params,
                                                      int                      timeout_msec,
                                                      TetherInvocation        *parent,
+                                                     GCancellable            *cancellable,
+                                                     GAsyncReadyCallback      callback,
+                                                     gpointer                 user_data);
+/* Signs an outgoing request (detached callbacks): given exactly what is
+ * sent — the method, the compact JSON of its params ("null" without) and
+ * the budget it carries — returns members to add to the request's "tether"
+ * object (a new reference), or NULL with @error set to fail the call. */
+typedef json_t   *(*TetherRequestSigner)               (const char              *method,
+                                                     const char              *params_json,
+                                                     gint64                   timeout_ms,
+                                                     gpointer                 user_data,
+                                                     GError                 **error);
+/* _tether_connection_call_async() with a @signer (may be NULL). */
+void              _tether_connection_call_full_async (TetherConnection       *self,
+                                                     gpointer                 source_object,
+                                                     gpointer                 source_tag,
+                                                     const char              *method,
+                                                     GVariant                *params,
+                                                     int                      timeout_msec,
+                                                     TetherInvocation        *parent,
+                                                     TetherRequestSigner      signer,
+                                                     gpointer                 signer_data,
                                                      GCancellable            *cancellable,
                                                      GAsyncReadyCallback      callback,
                                                      gpointer                 user_data);

@@ -538,6 +538,40 @@ params_to_json (GVariant *params)
   return value;
 }
 
+/* Adds the signer's members to the request's "tether" object, signing
+ * the params exactly as they will be sent. */
+static gboolean
+request_sign (json_t               *request,
+              TetherRequestSigner   signer,
+              gpointer              signer_data,
+              gint64                timeout_ms,
+              GError              **error)
+{
+  json_t *params = json_object_get (request, "params");
+  json_t *meta = json_object_get (request, "tether");
+  g_autofree char *params_json = params != NULL ? _tether_json_dump (params, NULL) : g_strdup ("null");
+  json_t *extra;
+
+  if (params_json == NULL)
+    {
+      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
+                           "The parameters cannot be written as JSON");
+      return FALSE;
+    }
+  extra = signer (json_string_value (json_object_get (request, "method")), params_json,
+                  timeout_ms, signer_data, error);
+  if (extra == NULL)
+    return FALSE;
+  if (meta == NULL)
+    {
+      meta = json_object ();
+      json_object_set_new (request, "tether", meta);
+    }
+  json_object_update (meta, extra);
+  json_decref (extra);
+  return TRUE;
+}
+
 void
 _tether_connection_call_async (TetherConnection    *self,
                                gpointer             source_object,
@@ -549,6 +583,25 @@ _tether_connection_call_async (TetherConnection    *self,
                                GCancellable        *cancellable,
                                GAsyncReadyCallback  callback,
                                gpointer             user_data)
+{
+  _tether_connection_call_full_async (self, source_object, source_tag, method, params,
+                                      timeout_msec, parent, NULL, NULL, cancellable,
+                                      callback, user_data);
+}
+
+void
+_tether_connection_call_full_async (TetherConnection    *self,
+                                    gpointer             source_object,
+                                    gpointer             source_tag,
+                                    const char          *method,
+                                    GVariant            *params,
+                                    int                  timeout_msec,
+                                    TetherInvocation    *parent,
+                                    TetherRequestSigner  signer,
+                                    gpointer             signer_data,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
@@ -647,6 +700,15 @@ _tether_connection_call_async (TetherConnection    *self,
   if (self->tether)
     json_object_set_new (request, "tether",
                          json_pack ("{s:I}", "timeout_ms", (json_int_t) remaining_ms));
+  if (signer != NULL && !request_sign (request, signer, signer_data, remaining_ms, &error))
+    {
+      json_decref (request);
+      pc->task = NULL;
+      g_object_unref (task);
+      pending_call_free (pc);
+      g_task_return_error (task, g_steal_pointer (&error));
+      goto out;
+    }
 
   if (!connection_send_json (self, request, &error))
     {
@@ -1116,6 +1178,17 @@ handle_hello (TetherConnection *self,
         }
     }
 
+  /* Detached callbacks: the owner decides, and answers in the reply. */
+  if (json_is_object (params) && json_object_get (params, "detached") != NULL &&
+      self->owner_funcs != NULL && self->owner_funcs->hello_detached != NULL)
+    {
+      json_t *answer = self->owner_funcs->hello_detached (self->owner, self,
+                                                          json_object_get (params, "detached"));
+
+      if (answer != NULL)
+        json_object_set_new (reply, "detached", answer);
+    }
+
   if (batch != NULL)
     batch->refs++;
   _tether_connection_send_reply (self, batch, id, reply, 0, NULL);
@@ -1213,6 +1286,15 @@ handle_request (TetherConnection *self,
         handle_rpc_cancel (self, params);
       else if (self->tether && strcmp (name, "rpc.tether.extend") == 0 && is_notification)
         handle_extend (self, params);
+      else if (self->tether && batch != NULL &&
+               (strcmp (name, "rpc.tether.hello") == 0 || strcmp (name, "rpc.tether.auth") == 0))
+        {
+          /* The handshake may close the connection on failure, which would
+           * lose a batch's answers: it is never batched. */
+          if (!is_notification)
+            reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                         "rpc.tether.hello and rpc.tether.auth cannot be batched");
+        }
       else if (self->tether && strcmp (name, "rpc.tether.hello") == 0 && !is_notification)
         handle_hello (self, batch, id, params);
       else if (self->tether && strcmp (name, "rpc.tether.auth") == 0 && !is_notification)
@@ -1305,6 +1387,10 @@ handle_request (TetherConnection *self,
     g_hash_table_insert (self->incoming, g_strdup (key), invocation);
   if (self->public != NULL)
     _tether_invocation_set_peer (invocation, self->public);
+  /* A signed request (a detached callback): its listener verifies the
+   * metadata and the params exactly as they arrived. */
+  if (json_is_object (meta) && json_object_get (meta, "detached") != NULL)
+    _tether_invocation_set_request_json (invocation, meta, params);
 
   if (entry->access == TETHER_ACCESS_CUSTOM && self->owner_funcs != NULL &&
       self->owner_funcs->authorize != NULL &&

@@ -22,5 +22,15 @@ void              _tether_invocation_cancel       (TetherInvocation *self,
                                                    gboolean          suppress_reply);
 void              _tether_invocation_set_peer     (TetherInvocation *self,
                                                    TetherPeer       *peer);
+/* A signed request (detached callbacks) keeps its "tether" object and its
+ * params (@params may be NULL) as they arrived, for the listener to
+ * verify. Takes new references. */
+void              _tether_invocation_set_request_json (TetherInvocation *self,
+                                                   json_t           *meta,
+                                                   json_t           *params);
+/* The request's "tether" object, if it was kept (borrowed), else NULL. */
+json_t           *_tether_invocation_get_request_meta (TetherInvocation *self);
+/* The compact JSON of the params as they arrived ("null" without). */
+char             *_tether_invocation_dup_params_json (TetherInvocation *self);
 
 G_END_DECLS

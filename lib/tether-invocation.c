@@ -51,6 +51,8 @@ struct _TetherInvocation
   GCancellable     *cancellable;
   gpointer          batch;
   gboolean          replied;
+  json_t           *request_meta;   /* signed requests only */
+  json_t           *request_params;
 };
 
 G_DEFINE_FINAL_TYPE (TetherInvocation, tether_invocation, G_TYPE_OBJECT)
@@ -132,6 +134,8 @@ tether_invocation_finalize (GObject *object)
   g_clear_pointer (&self->id, json_decref);
   g_clear_pointer (&self->id_key, g_free);
   g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->request_meta, json_decref);
+  g_clear_pointer (&self->request_params, json_decref);
 
   G_OBJECT_CLASS (tether_invocation_parent_class)->finalize (object);
 }
@@ -202,6 +206,31 @@ _tether_invocation_set_peer (TetherInvocation *self,
                              TetherPeer       *peer)
 {
   g_set_object (&self->peer, peer);
+}
+
+void
+_tether_invocation_set_request_json (TetherInvocation *self,
+                                     json_t           *meta,
+                                     json_t           *params)
+{
+  g_clear_pointer (&self->request_meta, json_decref);
+  g_clear_pointer (&self->request_params, json_decref);
+  self->request_meta = meta != NULL ? json_incref (meta) : NULL;
+  self->request_params = params != NULL ? json_incref (params) : NULL;
+}
+
+json_t *
+_tether_invocation_get_request_meta (TetherInvocation *self)
+{
+  return self->request_meta;
+}
+
+char *
+_tether_invocation_dup_params_json (TetherInvocation *self)
+{
+  if (self->request_params == NULL)
+    return g_strdup ("null");
+  return _tether_json_dump (self->request_params, NULL);
 }
 
 /**

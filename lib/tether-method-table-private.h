@@ -37,6 +37,12 @@ gboolean            _tether_method_table_remove (TetherMethodTable  *self,
                                                  const char         *name);
 const TetherMethod *_tether_method_table_lookup (TetherMethodTable  *self,
                                                  const char         *name);
+/* Answers every name the table does not hold (undeclared parameters,
+ * TETHER_ACCESS_ANY): the callback listener verifies before it looks up. */
+void                _tether_method_table_set_fallback (TetherMethodTable  *self,
+                                                 TetherMethodHandler handler,
+                                                 gpointer            user_data,
+                                                 GDestroyNotify      destroy);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TetherMethodTable, _tether_method_table_free)
 

@@ -3,7 +3,8 @@
 
 struct _TetherMethodTable
 {
-  GHashTable *methods; /* name → TetherMethod* */
+  GHashTable   *methods;  /* name → TetherMethod* */
+  TetherMethod *fallback; /* any other name, or NULL */
 };
 
 static void
@@ -32,6 +33,7 @@ void
 _tether_method_table_free (TetherMethodTable *self)
 {
   g_hash_table_unref (self->methods);
+  g_clear_pointer (&self->fallback, method_free);
   g_free (self);
 }
 
@@ -87,5 +89,24 @@ const TetherMethod *
 _tether_method_table_lookup (TetherMethodTable *self,
                              const char        *name)
 {
-  return g_hash_table_lookup (self->methods, name);
+  const TetherMethod *method = g_hash_table_lookup (self->methods, name);
+
+  return method != NULL ? method : self->fallback;
+}
+
+void
+_tether_method_table_set_fallback (TetherMethodTable   *self,
+                                   TetherMethodHandler  handler,
+                                   gpointer             user_data,
+                                   GDestroyNotify       destroy)
+{
+  g_clear_pointer (&self->fallback, method_free);
+  if (handler == NULL)
+    return;
+  self->fallback = g_new0 (TetherMethod, 1);
+  self->fallback->name = g_strdup ("*");
+  self->fallback->access = TETHER_ACCESS_ANY;
+  self->fallback->handler = handler;
+  self->fallback->user_data = user_data;
+  self->fallback->destroy = destroy;
 }

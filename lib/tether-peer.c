@@ -18,13 +18,15 @@
  * Since: 0.1
  */
 
+#include "tether-detached-callback.h"
 #include "tether-identity.h"
 #include "tether-peer-private.h"
 
 struct _TetherPeer
 {
-  GObject           parent_instance;
-  TetherConnection *conn;
+  GObject                 parent_instance;
+  TetherConnection       *conn;
+  TetherDetachedCallback *detached;
 };
 
 G_DEFINE_FINAL_TYPE (TetherPeer, tether_peer, G_TYPE_OBJECT)
@@ -37,6 +39,7 @@ tether_peer_dispose (GObject *object)
   if (self->conn != NULL && _tether_connection_get_public (self->conn) == self)
     _tether_connection_set_public (self->conn, NULL);
   g_clear_object (&self->conn);
+  g_clear_object (&self->detached);
 
   G_OBJECT_CLASS (tether_peer_parent_class)->dispose (object);
 }
@@ -66,6 +69,36 @@ TetherConnection *
 _tether_peer_get_connection (TetherPeer *self)
 {
   return self->conn;
+}
+
+void
+_tether_peer_set_detached_callback (TetherPeer             *self,
+                                    TetherDetachedCallback *detached)
+{
+  g_set_object (&self->detached, detached);
+}
+
+/**
+ * tether_peer_get_detached_callback:
+ * @self: a #TetherPeer
+ *
+ * Gets the way to call this client back after its connection closed: the
+ * [class@Tether.CallbackListener] it announced in its hello, if the server
+ * allows detached callbacks
+ * ([property@Tether.Server:allow-detached-callbacks]) and the address is
+ * the client's own. The object stays usable after the peer disconnected,
+ * until [property@Tether.Server:detached-callback-validity] runs out.
+ *
+ * Returns: (transfer full) (nullable): the detached callback, or %NULL if
+ *   the peer announced no listener or the server refused it
+ *
+ * Since: 0.1
+ */
+TetherDetachedCallback *
+tether_peer_get_detached_callback (TetherPeer *self)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), NULL);
+  return self->detached != NULL ? g_object_ref (self->detached) : NULL;
 }
 
 /**

@@ -46,5 +46,7 @@ TETHER_AVAILABLE_IN_ALL
 TetherStatistics *tether_peer_get_statistics   (TetherPeer           *self);
 TETHER_AVAILABLE_IN_ALL
 gboolean        tether_peer_is_quarantined     (TetherPeer           *self);
+TETHER_AVAILABLE_IN_ALL
+TetherDetachedCallback *tether_peer_get_detached_callback (TetherPeer *self);
 
 G_END_DECLS

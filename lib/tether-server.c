@@ -40,7 +40,9 @@
 #include "tether-identity-private.h"
 #include "tether-invocation.h"
 #include "tether-method-table-private.h"
+#include "tether-detached-private.h"
 #include "tether-peer-private.h"
+#include "tether-server-private.h"
 #include "tether-server.h"
 #include "tether-transport-private.h"
 
@@ -95,6 +97,9 @@ struct _TetherServer
   GTlsDatabase      *tls_client_database;
   gboolean           allow_insecure_remote;
   char             **allowed_origins;
+  gboolean           allow_detached_callbacks;
+  guint              detached_callback_validity;
+  GTlsDatabase      *detached_callback_tls_database;
 
   guint              default_timeout;
   guint              max_timeout;
@@ -148,6 +153,9 @@ enum {
   PROP_MAX_CONNECTIONS_PER_PEER,
   PROP_MAX_TLS_HANDSHAKES,
   PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
+  PROP_ALLOW_DETACHED_CALLBACKS,
+  PROP_DETACHED_CALLBACK_VALIDITY,
+  PROP_DETACHED_CALLBACK_TLS_DATABASE,
   N_PROPS
 };
 
@@ -188,6 +196,7 @@ static const struct
   { PROP_MAX_CONNECTIONS_PER_PEER, G_STRUCT_OFFSET (TetherServer, max_connections_per_peer) },
   { PROP_MAX_TLS_HANDSHAKES, G_STRUCT_OFFSET (TetherServer, max_tls_handshakes) },
   { PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS, G_STRUCT_OFFSET (TetherServer, max_tls_handshakes_per_address) },
+  { PROP_DETACHED_CALLBACK_VALIDITY, G_STRUCT_OFFSET (TetherServer, detached_callback_validity) },
 };
 
 static guint *
@@ -348,11 +357,38 @@ connection_misbehaved (gpointer           owner,
                  _tether_connection_get_identity (conn), reason, details, action);
 }
 
+/* A client announced a callback listener in its hello. */
+static json_t *
+connection_hello_detached (gpointer          owner,
+                           TetherConnection *conn,
+                           json_t           *request)
+{
+  TetherServer *self = owner;
+  TetherPeer *peer = g_hash_table_lookup (self->connections, conn);
+  g_autoptr(TetherDetachedCallback) detached = NULL;
+  TetherDetachedPolicy policy = {
+    .allow = self->allow_detached_callbacks,
+    .validity_ms = self->detached_callback_validity,
+    .default_timeout_ms = self->callback_timeout,
+    .max_timeout_ms = self->max_callback_timeout,
+    .tls_database = self->detached_callback_tls_database != NULL
+                      ? self->detached_callback_tls_database : self->tls_client_database,
+  };
+  json_t *answer;
+
+  if (peer == NULL)
+    return NULL;
+  answer = _tether_detached_callback_hello (conn, request, &policy, &detached);
+  _tether_peer_set_detached_callback (peer, detached);
+  return answer;
+}
+
 static const TetherConnectionOwnerFuncs server_owner_funcs = {
   .authorize = connection_authorize,
   .ready = connection_ready,
   .closed = connection_closed,
   .misbehaved = connection_misbehaved,
+  .hello_detached = connection_hello_detached,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -909,6 +945,15 @@ tether_server_remove_method (TetherServer *self,
   return _tether_method_table_remove (self->methods, name);
 }
 
+void
+_tether_server_set_fallback_method (TetherServer        *self,
+                                    TetherMethodHandler  handler,
+                                    gpointer             user_data,
+                                    GDestroyNotify       destroy)
+{
+  _tether_method_table_set_fallback (self->methods, handler, user_data, destroy);
+}
+
 /**
  * tether_server_get_peers:
  * @self: a #TetherServer
@@ -1075,6 +1120,7 @@ tether_server_finalize (GObject *object)
   g_clear_object (&self->tls_certificate);
   g_clear_object (&self->tls_client_database);
   g_strfreev (self->allowed_origins);
+  g_clear_object (&self->detached_callback_tls_database);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);
 
@@ -1118,6 +1164,12 @@ tether_server_get_property (GObject    *object,
       break;
     case PROP_ALLOW_ANONYMOUS:
       g_value_set_boolean (value, self->auth_policy->allow_anonymous);
+      break;
+    case PROP_ALLOW_DETACHED_CALLBACKS:
+      g_value_set_boolean (value, self->allow_detached_callbacks);
+      break;
+    case PROP_DETACHED_CALLBACK_TLS_DATABASE:
+      g_value_set_object (value, self->detached_callback_tls_database);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1170,6 +1222,17 @@ tether_server_set_property (GObject      *object,
     case PROP_ALLOW_ANONYMOUS:
       self->auth_policy->allow_anonymous = g_value_get_boolean (value);
       g_object_notify_by_pspec (object, pspec);
+      break;
+    case PROP_ALLOW_DETACHED_CALLBACKS:
+      if (self->allow_detached_callbacks != g_value_get_boolean (value))
+        {
+          self->allow_detached_callbacks = g_value_get_boolean (value);
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    case PROP_DETACHED_CALLBACK_TLS_DATABASE:
+      if (g_set_object (&self->detached_callback_tls_database, g_value_get_object (value)))
+        g_object_notify_by_pspec (object, pspec);
       break;
     case PROP_ALLOWED_ORIGINS:
       g_strfreev (self->allowed_origins);
@@ -1490,6 +1553,50 @@ tether_server_class_init (TetherServerClass *klass)
    */
   properties[PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS] =
     g_param_spec_uint ("max-tls-handshakes-per-address", NULL, NULL, 1, 100000, 8, limit);
+
+  /**
+   * TetherServer:allow-detached-callbacks:
+   *
+   * Grants a session to clients that announce a
+   * [class@Tether.CallbackListener] in their hello, so that the server can
+   * call them back after they disconnected
+   * ([method@Tether.Peer.get_detached_callback]). Off by default: dialling
+   * out to an address a client chose is itself an attack on a privileged
+   * server. Even when on, only an address that is the client's own is
+   * accepted (a socket owned by its uid on `unix:`, the IP address it
+   * connected from on `ws://` and `wss://`), and the server presents
+   * none of its credentials there.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_ALLOW_DETACHED_CALLBACKS] =
+    g_param_spec_boolean ("allow-detached-callbacks", NULL, NULL, FALSE, rw);
+
+  /**
+   * TetherServer:detached-callback-validity:
+   *
+   * How long, in milliseconds after the hello, a detached-callback
+   * session lasts: the server sends nothing after it, and the listener
+   * accepts nothing after it. Default: one hour.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_DETACHED_CALLBACK_VALIDITY] =
+    g_param_spec_uint ("detached-callback-validity", NULL, NULL, 1, 7 * 86400000, 3600000, limit);
+
+  /**
+   * TetherServer:detached-callback-tls-database:
+   *
+   * The database that verifies the certificate of a client's
+   * [class@Tether.CallbackListener] on `wss://` when the server dials it.
+   * %NULL (the default) uses [property@Tether.Server:tls-client-database]
+   * when that is set, else the system's trust store. Verification cannot
+   * be turned off.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_DETACHED_CALLBACK_TLS_DATABASE] =
+    g_param_spec_object ("detached-callback-tls-database", NULL, NULL, G_TYPE_TLS_DATABASE, rw);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 

@@ -11,7 +11,9 @@
 
 G_BEGIN_DECLS
 
+typedef struct _TetherCallbackListener TetherCallbackListener;
 typedef struct _TetherClient     TetherClient;
+typedef struct _TetherDetachedCallback TetherDetachedCallback;
 typedef struct _TetherIdentity   TetherIdentity;
 typedef struct _TetherInvocation TetherInvocation;
 typedef struct _TetherPeer       TetherPeer;

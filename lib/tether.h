@@ -12,4 +12,6 @@
 # include "tether-peer.h"
 # include "tether-server.h"
 # include "tether-client.h"
+# include "tether-callback-listener.h"
+# include "tether-detached-callback.h"
 #undef TETHER_INSIDE
