@@ -31,7 +31,9 @@
 #include "tether-client-private.h"
 #include "tether-detached-private.h"
 #include "tether-connection-private.h"
+#include "tether-enum-types.h"
 #include "tether-error.h"
+#include "tether-impersonation-private.h"
 #include "tether-identity.h"
 #include "tether-json-private.h"
 #include "tether-method-table-private.h"
@@ -74,6 +76,7 @@ struct _TetherClient
   gboolean           require_channel_binding;
   char              *pinned_sha256;
   TetherCallbackListener *callback_listener;
+  TetherImpPolicy   *imp_policy;
 };
 
 G_DEFINE_FINAL_TYPE (TetherClient, tether_client, G_TYPE_OBJECT)
@@ -100,6 +103,8 @@ enum {
   PROP_KEEPALIVE_INTERVAL,
   PROP_REQUIRE_CHANNEL_BINDING,
   PROP_TLS_PINNED_SHA256,
+  PROP_IMPERSONATION_LEVEL,
+  PROP_SIGNING_CERTIFICATE,
   N_PROPS
 };
 
@@ -443,6 +448,7 @@ transport_cb (GObject      *source,
   client_limits (self, &limits);
   data->conn = _tether_connection_new (TETHER_CONNECTION_ROLE_CLIENT, self->scheduler, &limits,
                                        NULL, NULL, self->methods, &client_owner_funcs, self);
+  _tether_connection_set_imp_policy (data->conn, self->imp_policy);
   _tether_connection_start (data->conn, ws, guard, data->identity, data->deadline);
   data->tls = G_IS_TLS_CONNECTION (_tether_guard_stream_get_base (guard));
 
@@ -625,6 +631,169 @@ tether_client_call_async (TetherClient        *self,
 
   _tether_connection_call_async (self->conn, self, tether_client_call_async, method, params,
                                  timeout_msec, NULL, cancellable, callback, user_data);
+}
+
+/**
+ * tether_client_call_full_async:
+ * @self: a #TetherClient
+ * @method: the method to call
+ * @params: (nullable): the parameters, as for
+ *   [method@Tether.Client.call_async]; a floating reference is sunk
+ * @level: the impersonation level to grant on this call; it can only
+ *   lower [property@Tether.Client:impersonation-level], never raise it
+ * @act_as: (nullable): credentials to present, to act as their subject
+ *   (from [method@Tether.Invocation.impersonate]); the server checks them
+ *   and refuses the call (-32006) if they are not valid for this client
+ * @timeout_msec: the timeout in milliseconds, or -1 for
+ *   [property@Tether.Client:default-timeout]
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the answer
+ * @user_data: (closure): data for @callback
+ *
+ * Calls a method of the server, granting at most @level and optionally
+ * acting as someone else.
+ *
+ * Since: 0.1
+ */
+void
+tether_client_call_full_async (TetherClient             *self,
+                               const char               *method,
+                               GVariant                 *params,
+                               TetherImpersonationLevel  level,
+                               TetherCredentials        *act_as,
+                               int                       timeout_msec,
+                               GCancellable             *cancellable,
+                               GAsyncReadyCallback       callback,
+                               gpointer                  user_data)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  g_return_if_fail (method != NULL);
+  g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
+  g_return_if_fail (act_as == NULL || TETHER_IS_CREDENTIALS (act_as));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  if (self->conn == NULL)
+    {
+      if (params != NULL)
+        g_variant_unref (g_variant_ref_sink (params));
+      g_task_report_new_error (self, callback, user_data, tether_client_call_full_async,
+                               G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
+      return;
+    }
+
+  _tether_connection_call_imp_async (self->conn, self, tether_client_call_full_async, method,
+                                     params, timeout_msec, NULL, NULL, NULL, level, act_as,
+                                     cancellable, callback, user_data);
+}
+
+/**
+ * tether_client_call_full_finish:
+ * @self: a #TetherClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Tether.Client.call_full_async], with the errors of
+ * [method@Tether.Client.call_finish], plus
+ * %TETHER_ERROR_IMPERSONATION_DENIED when the level cannot be granted
+ * (no signing key, or no authenticated server to name as holder).
+ *
+ * Returns: (transfer full): the result, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+GVariant *
+tether_client_call_full_finish (TetherClient  *self,
+                                GAsyncResult  *result,
+                                GError       **error)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return _tether_connection_call_finish (result, tether_client_call_full_async, error);
+}
+
+/**
+ * tether_client_set_impersonation_level:
+ * @self: a #TetherClient
+ * @level: the level
+ *
+ * Sets [property@Tether.Client:impersonation-level].
+ *
+ * Since: 0.1
+ */
+void
+tether_client_set_impersonation_level (TetherClient             *self,
+                                       TetherImpersonationLevel  level)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
+
+  if (self->imp_policy->level == level)
+    return;
+  self->imp_policy->level = level;
+  self->imp_policy->remote_level = level;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_IMPERSONATION_LEVEL]);
+}
+
+/**
+ * tether_client_get_impersonation_level:
+ * @self: a #TetherClient
+ *
+ * Gets [property@Tether.Client:impersonation-level].
+ *
+ * Returns: the most this client grants on its calls
+ *
+ * Since: 0.1
+ */
+TetherImpersonationLevel
+tether_client_get_impersonation_level (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), TETHER_IMPERSONATION_LEVEL_ANONYMOUS);
+  return self->imp_policy->level;
+}
+
+/**
+ * tether_client_set_signing_certificate:
+ * @self: a #TetherClient
+ * @certificate: (nullable): a certificate with its private key
+ *
+ * Sets [property@Tether.Client:signing-certificate]. A certificate whose
+ * key cannot be used is refused with a warning (and tokens cannot be
+ * granted).
+ *
+ * Since: 0.1
+ */
+void
+tether_client_set_signing_certificate (TetherClient    *self,
+                                       GTlsCertificate *certificate)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  g_return_if_fail (certificate == NULL || G_IS_TLS_CERTIFICATE (certificate));
+
+  if (self->imp_policy->signing_certificate == certificate)
+    return;
+  if (!_tether_imp_policy_set_signing_certificate (self->imp_policy, certificate, &error))
+    g_warning ("Signing certificate refused: %s", error->message);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SIGNING_CERTIFICATE]);
+}
+
+/**
+ * tether_client_get_signing_certificate:
+ * @self: a #TetherClient
+ *
+ * Gets [property@Tether.Client:signing-certificate].
+ *
+ * Returns: (transfer none) (nullable): the signing certificate
+ *
+ * Since: 0.1
+ */
+GTlsCertificate *
+tether_client_get_signing_certificate (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), NULL);
+  return self->imp_policy->signing_certificate;
 }
 
 /**
@@ -993,6 +1162,7 @@ tether_client_finalize (GObject *object)
   g_clear_object (&self->tls_database);
   g_clear_object (&self->tls_certificate);
   g_clear_object (&self->callback_listener);
+  g_clear_pointer (&self->imp_policy, _tether_imp_policy_unref);
   _tether_method_table_free (self->methods);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);
@@ -1041,6 +1211,12 @@ tether_client_get_property (GObject    *object,
     case PROP_TLS_PINNED_SHA256:
       g_value_set_string (value, self->pinned_sha256);
       break;
+    case PROP_IMPERSONATION_LEVEL:
+      g_value_set_enum (value, self->imp_policy->level);
+      break;
+    case PROP_SIGNING_CERTIFICATE:
+      g_value_set_object (value, self->imp_policy->signing_certificate);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1075,6 +1251,12 @@ tether_client_set_property (GObject      *object,
       break;
     case PROP_TLS_CERTIFICATE:
       tether_client_set_tls_certificate (self, g_value_get_object (value));
+      break;
+    case PROP_IMPERSONATION_LEVEL:
+      tether_client_set_impersonation_level (self, g_value_get_enum (value));
+      break;
+    case PROP_SIGNING_CERTIFICATE:
+      tether_client_set_signing_certificate (self, g_value_get_object (value));
       break;
     case PROP_REQUIRE_CHANNEL_BINDING:
       self->require_channel_binding = g_value_get_boolean (value);
@@ -1339,6 +1521,34 @@ tether_client_class_init (TetherClientClass *klass)
   properties[PROP_TLS_PINNED_SHA256] =
     g_param_spec_string ("tls-pinned-sha256", NULL, NULL, NULL, rw);
 
+  /**
+   * TetherClient:impersonation-level:
+   *
+   * The most this client grants the server on its calls (see
+   * [enum@Tether.ImpersonationLevel]). A call may grant less
+   * ([method@Tether.Client.call_full_async]), never more. Granting
+   * %TETHER_IMPERSONATION_LEVEL_IMPERSONATE or more needs
+   * [property@Tether.Client:signing-certificate]; without it such calls
+   * fail with %TETHER_ERROR_IMPERSONATION_DENIED rather than grant less.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_IMPERSONATION_LEVEL] =
+    g_param_spec_enum ("impersonation-level", NULL, NULL, TETHER_TYPE_IMPERSONATION_LEVEL,
+                       TETHER_IMPERSONATION_LEVEL_IDENTIFY, rw);
+
+  /**
+   * TetherClient:signing-certificate:
+   *
+   * A certificate with its private key (P-256, Ed25519 or RSA) that signs
+   * the impersonation tokens this client grants. It may be the TLS
+   * certificate or a separate one, on any transport.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_SIGNING_CERTIFICATE] =
+    g_param_spec_object ("signing-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE, rw);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -1363,6 +1573,7 @@ tether_client_init (TetherClient *self)
   self->scheduler = _tether_scheduler_new (self->context);
   self->methods = _tether_method_table_new ();
   self->expected_server_uid = -1;
+  self->imp_policy = _tether_imp_policy_new (FALSE);
 }
 
 /**

@@ -41,6 +41,30 @@ GVariant       *tether_client_call_finish         (TetherClient        *self,
                                                    GAsyncResult        *result,
                                                    GError             **error);
 TETHER_AVAILABLE_IN_ALL
+void            tether_client_call_full_async     (TetherClient        *self,
+                                                   const char          *method,
+                                                   GVariant            *params,
+                                                   TetherImpersonationLevel level,
+                                                   TetherCredentials   *act_as,
+                                                   int                  timeout_msec,
+                                                   GCancellable        *cancellable,
+                                                   GAsyncReadyCallback  callback,
+                                                   gpointer             user_data);
+TETHER_AVAILABLE_IN_ALL
+GVariant       *tether_client_call_full_finish    (TetherClient        *self,
+                                                   GAsyncResult        *result,
+                                                   GError             **error);
+TETHER_AVAILABLE_IN_ALL
+void            tether_client_set_impersonation_level (TetherClient    *self,
+                                                   TetherImpersonationLevel level);
+TETHER_AVAILABLE_IN_ALL
+TetherImpersonationLevel tether_client_get_impersonation_level (TetherClient *self);
+TETHER_AVAILABLE_IN_ALL
+void            tether_client_set_signing_certificate (TetherClient    *self,
+                                                   GTlsCertificate     *certificate);
+TETHER_AVAILABLE_IN_ALL
+GTlsCertificate *tether_client_get_signing_certificate (TetherClient   *self);
+TETHER_AVAILABLE_IN_ALL
 gboolean        tether_client_send_notification   (TetherClient        *self,
                                                    const char          *method,
                                                    GVariant            *params,

@@ -115,6 +115,11 @@ void              _tether_connection_set_public     (TetherConnection        *se
                                                      TetherPeer              *peer);
 TetherPeer       *_tether_connection_get_public     (TetherConnection        *self);
 TetherIdentity   *_tether_connection_get_identity   (TetherConnection        *self);
+/* The owner's impersonation policy (shared; a new reference is taken). */
+struct _TetherImpPolicy;
+void              _tether_connection_set_imp_policy (TetherConnection        *self,
+                                                     struct _TetherImpPolicy *policy);
+struct _TetherImpPolicy *_tether_connection_get_imp_policy (TetherConnection *self);
 gboolean          _tether_connection_is_tether      (TetherConnection        *self);
 gboolean          _tether_connection_is_closed      (TetherConnection        *self);
 GMainContext     *_tether_connection_get_context    (TetherConnection        *self);
@@ -162,6 +167,23 @@ void              _tether_connection_call_full_async (TetherConnection       *se
                                                      TetherInvocation        *parent,
                                                      TetherRequestSigner      signer,
                                                      gpointer                 signer_data,
+                                                     GCancellable            *cancellable,
+                                                     GAsyncReadyCallback      callback,
+                                                     gpointer                 user_data);
+/* _tether_connection_call_full_async() granting at most @level (the
+ * owner's impersonation policy caps it) and presenting @act_as (may be
+ * NULL). */
+void              _tether_connection_call_imp_async (TetherConnection        *self,
+                                                     gpointer                 source_object,
+                                                     gpointer                 source_tag,
+                                                     const char              *method,
+                                                     GVariant                *params,
+                                                     int                      timeout_msec,
+                                                     TetherInvocation        *parent,
+                                                     TetherRequestSigner      signer,
+                                                     gpointer                 signer_data,
+                                                     TetherImpersonationLevel level,
+                                                     TetherCredentials       *act_as,
                                                      GCancellable            *cancellable,
                                                      GAsyncReadyCallback      callback,
                                                      gpointer                 user_data);

@@ -11,6 +11,7 @@
 #include "tether-connection-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
+#include "tether-impersonation-private.h"
 #include "tether-invocation-private.h"
 #include "tether-json-private.h"
 #include "tether-version.h"
@@ -62,6 +63,7 @@ struct _TetherConnection
   const TetherConnectionOwnerFuncs  *owner_funcs;
   gpointer                           owner;       /* unowned */
   TetherPeer                        *public;      /* unowned */
+  TetherImpPolicy                   *imp_policy;  /* the owner's, shared */
 
   SoupWebsocketConnection           *ws;
   TetherGuardStream                 *guard;
@@ -603,6 +605,28 @@ _tether_connection_call_full_async (TetherConnection    *self,
                                     GAsyncReadyCallback  callback,
                                     gpointer             user_data)
 {
+  _tether_connection_call_imp_async (self, source_object, source_tag, method, params,
+                                     timeout_msec, parent, signer, signer_data,
+                                     TETHER_IMPERSONATION_LEVEL_DELEGATE, NULL,
+                                     cancellable, callback, user_data);
+}
+
+void
+_tether_connection_call_imp_async (TetherConnection         *self,
+                                   gpointer                  source_object,
+                                   gpointer                  source_tag,
+                                   const char               *method,
+                                   GVariant                 *params,
+                                   int                       timeout_msec,
+                                   TetherInvocation         *parent,
+                                   TetherRequestSigner       signer,
+                                   gpointer                  signer_data,
+                                   TetherImpersonationLevel  level,
+                                   TetherCredentials        *act_as,
+                                   GCancellable             *cancellable,
+                                   GAsyncReadyCallback       callback,
+                                   gpointer                  user_data)
+{
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
   PendingCall *pc;
@@ -700,6 +724,39 @@ _tether_connection_call_full_async (TetherConnection    *self,
   if (self->tether)
     json_object_set_new (request, "tether",
                          json_pack ("{s:I}", "timeout_ms", (json_int_t) remaining_ms));
+  /* The level this request grants (never more than the owner's policy
+   * allows), and the token from IMPERSONATE up. Handshake requests carry
+   * none. */
+  if (self->tether && self->imp_policy != NULL && !g_str_has_prefix (method, "rpc."))
+    {
+      TetherImpersonationLevel effective =
+        _tether_imp_policy_effective_level (self->imp_policy, self->identity, level);
+
+      if (self->role == TETHER_CONNECTION_ROLE_SERVER)
+        g_debug ("Callback %s to %s at impersonation level %s", method,
+                 tether_identity_get_address (self->identity),
+                 _tether_imp_level_to_string (effective));
+      if (!_tether_imp_decorate (self->imp_policy, json_object_get (request, "tether"),
+                                 self->identity, effective, act_as, method, remaining_ms, &error))
+        {
+          json_decref (request);
+          pc->task = NULL;
+          g_object_unref (task);
+          pending_call_free (pc);
+          g_task_return_error (task, g_steal_pointer (&error));
+          goto out;
+        }
+    }
+  else if (act_as != NULL)
+    {
+      json_decref (request);
+      pc->task = NULL;
+      g_object_unref (task);
+      pending_call_free (pc);
+      g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
+                               "A plain JSON-RPC peer cannot be presented credentials");
+      goto out;
+    }
   if (signer != NULL && !request_sign (request, signer, signer_data, remaining_ms, &error))
     {
       json_decref (request);
@@ -1258,6 +1315,8 @@ handle_request (TetherConnection *self,
   char *key = NULL;
   gint64 timeout_ms;
   gboolean is_notification = id == NULL;
+  TetherImpersonationLevel imp_level;
+  g_autoptr(TetherCredentials) acting_as = NULL;
 
   self->stats.calls_received++;
 
@@ -1377,6 +1436,42 @@ handle_request (TetherConnection *self,
     }
   timeout_ms = MIN (timeout_ms, (gint64) self->limits.incoming_max_timeout_ms);
 
+  /* What the caller granted (absent: IDENTIFY), and whom it acts as. */
+  imp_level = TETHER_IMPERSONATION_LEVEL_IDENTIFY;
+  if (self->tether && json_is_object (meta))
+    {
+      json_t *imp = json_object_get (meta, "imp");
+      json_t *act_as = json_object_get (meta, "act_as");
+
+      if (imp != NULL && !_tether_imp_level_from_string (json_string_value (imp), &imp_level))
+        {
+          if (!is_notification)
+            reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                         "Unknown impersonation level in \"tether\".\"imp\"");
+          g_free (key);
+          return;
+        }
+      if (act_as != NULL)
+        {
+          if (!json_is_string (act_as) || self->imp_policy == NULL)
+            g_set_error_literal (&error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
+                                 "Acting as someone else is not accepted here");
+          else
+            acting_as = _tether_imp_verify (self->imp_policy, json_string_value (act_as),
+                                            self->identity, &error);
+          if (acting_as == NULL)
+            {
+              g_message ("Refused %s from %s acting as someone else: %s", name,
+                         tether_identity_get_address (self->identity), error->message);
+              if (!is_notification)
+                reply_error (self, batch, id, TETHER_REMOTE_ERROR_IMPERSONATION_DENIED,
+                             error->message);
+              g_free (key);
+              return;
+            }
+        }
+    }
+
   if (batch != NULL && !is_notification)
     batch->refs++;
   invocation = _tether_invocation_new (self, name, g_steal_pointer (&variant),
@@ -1387,6 +1482,9 @@ handle_request (TetherConnection *self,
     g_hash_table_insert (self->incoming, g_strdup (key), invocation);
   if (self->public != NULL)
     _tether_invocation_set_peer (invocation, self->public);
+  _tether_invocation_set_impersonation (invocation, imp_level,
+                                        json_is_object (meta) ? json_object_get (meta, "token") : NULL,
+                                        acting_as);
   /* A signed request (a detached callback): its listener verifies the
    * metadata and the params exactly as they arrived. */
   if (json_is_object (meta) && json_object_get (meta, "detached") != NULL)
@@ -1815,6 +1913,20 @@ _tether_connection_get_public (TetherConnection *self)
   return self->public;
 }
 
+void
+_tether_connection_set_imp_policy (TetherConnection *self,
+                                   TetherImpPolicy  *policy)
+{
+  g_clear_pointer (&self->imp_policy, _tether_imp_policy_unref);
+  self->imp_policy = policy != NULL ? _tether_imp_policy_ref (policy) : NULL;
+}
+
+TetherImpPolicy *
+_tether_connection_get_imp_policy (TetherConnection *self)
+{
+  return self->imp_policy;
+}
+
 TetherIdentity *
 _tether_connection_get_identity (TetherConnection *self)
 {
@@ -1896,6 +2008,7 @@ _tether_connection_finalize (GObject *object)
   g_array_unref (self->strikes);
   g_clear_pointer (&self->total_quota, _tether_quota_unref);
   g_clear_pointer (&self->auth_policy, _tether_auth_policy_unref);
+  g_clear_pointer (&self->imp_policy, _tether_imp_policy_unref);
   g_clear_pointer (&self->auth, _tether_auth_free);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);

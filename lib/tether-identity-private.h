@@ -17,4 +17,7 @@ TetherIdentity *_tether_identity_new_authenticated (TetherIdentity *transport,
                                                    const char     *username,
                                                    const char     *mechanism);
 
+/* Names nobody: what an ANONYMOUS call shows its handler. */
+TetherIdentity *_tether_identity_new_anonymous (TetherTransportKind transport);
+
 G_END_DECLS

@@ -321,6 +321,16 @@ _tether_identity_new_from_socket (TetherTransportKind  transport,
 }
 
 TetherIdentity *
+_tether_identity_new_anonymous (TetherTransportKind transport)
+{
+  TetherIdentity *self = g_object_new (TETHER_TYPE_IDENTITY, NULL);
+
+  self->transport = transport;
+  self->address = g_strdup ("");
+  return self;
+}
+
+TetherIdentity *
 _tether_identity_new_authenticated (TetherIdentity *transport,
                                     const char     *username,
                                     const char     *mechanism)

@@ -33,4 +33,11 @@ json_t           *_tether_invocation_get_request_meta (TetherInvocation *self);
 /* The compact JSON of the params as they arrived ("null" without). */
 char             *_tether_invocation_dup_params_json (TetherInvocation *self);
 
+/* What the caller granted: @token is the request's "token" member (may be
+ * NULL), @acting_as its verified "act_as" credentials (may be NULL). */
+void              _tether_invocation_set_impersonation (TetherInvocation         *self,
+                                                        TetherImpersonationLevel  level,
+                                                        json_t                   *token,
+                                                        TetherCredentials        *acting_as);
+
 G_END_DECLS

@@ -31,6 +31,8 @@
 
 #include "tether-connection-private.h"
 #include "tether-error.h"
+#include "tether-identity-private.h"
+#include "tether-impersonation-private.h"
 #include "tether-invocation-private.h"
 #include "tether-json-private.h"
 #include "tether-peer.h"
@@ -53,6 +55,10 @@ struct _TetherInvocation
   gboolean          replied;
   json_t           *request_meta;   /* signed requests only */
   json_t           *request_params;
+  TetherImpersonationLevel imp_level;  /* what the caller granted */
+  char             *token;          /* IMPERSONATE and up */
+  TetherCredentials *acting_as;     /* verified "act_as", or NULL */
+  TetherIdentity   *anonymous;      /* what ANONYMOUS shows */
 };
 
 G_DEFINE_FINAL_TYPE (TetherInvocation, tether_invocation, G_TYPE_OBJECT)
@@ -136,6 +142,9 @@ tether_invocation_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->request_meta, json_decref);
   g_clear_pointer (&self->request_params, json_decref);
+  g_clear_pointer (&self->token, g_free);
+  g_clear_object (&self->acting_as);
+  g_clear_object (&self->anonymous);
 
   G_OBJECT_CLASS (tether_invocation_parent_class)->finalize (object);
 }
@@ -153,6 +162,23 @@ static void
 tether_invocation_init (TetherInvocation *self)
 {
   self->cancellable = g_cancellable_new ();
+  self->imp_level = TETHER_IMPERSONATION_LEVEL_IDENTIFY;
+}
+
+void
+_tether_invocation_set_impersonation (TetherInvocation         *self,
+                                      TetherImpersonationLevel  level,
+                                      json_t                   *token,
+                                      TetherCredentials        *acting_as)
+{
+  self->imp_level = level;
+  g_clear_pointer (&self->token, g_free);
+  if (level >= TETHER_IMPERSONATION_LEVEL_IMPERSONATE && json_is_string (token))
+    self->token = g_strdup (json_string_value (token));
+  g_set_object (&self->acting_as, acting_as);
+  if (level == TETHER_IMPERSONATION_LEVEL_ANONYMOUS && self->anonymous == NULL)
+    self->anonymous = _tether_identity_new_anonymous (
+      tether_identity_get_transport (_tether_connection_get_identity (self->conn)));
 }
 
 TetherInvocation *
@@ -294,8 +320,13 @@ tether_invocation_is_notification (TetherInvocation *self)
  *
  * Gets the peer that made the call, on a server.
  *
+ * A caller that granted only %TETHER_IMPERSONATION_LEVEL_ANONYMOUS is not
+ * reachable through its invocation: this returns %NULL (the peer object
+ * would name it).
+ *
  * Returns: (transfer none) (nullable): the calling peer, or %NULL on a
- *   client (where the caller is the server it connected to)
+ *   client (where the caller is the server it connected to) and for
+ *   anonymous calls
  *
  * Since: 0.1
  */
@@ -303,6 +334,8 @@ TetherPeer *
 tether_invocation_get_peer (TetherInvocation *self)
 {
   g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  if (self->imp_level == TETHER_IMPERSONATION_LEVEL_ANONYMOUS)
+    return NULL;
   return self->peer;
 }
 
@@ -312,7 +345,15 @@ tether_invocation_get_peer (TetherInvocation *self)
  *
  * Gets who made the call, as far as the caller granted it.
  *
- * Returns: (transfer none): who made the call, as the transport proved it
+ * From %TETHER_IMPERSONATION_LEVEL_IDENTIFY up (the default) this is the
+ * caller as the transport and authentication proved it. At
+ * %TETHER_IMPERSONATION_LEVEL_ANONYMOUS it is an identity that names
+ * nobody: not authenticated, no uid, gid, pid, address, certificate or
+ * user name (only the transport kind). The server itself still accounts
+ * for the call under the transport identity (limits, strikes, logs).
+ *
+ * Returns: (transfer none): who made the call, as far as the caller
+ *   granted it
  *
  * Since: 0.1
  */
@@ -320,7 +361,92 @@ TetherIdentity *
 tether_invocation_get_identity (TetherInvocation *self)
 {
   g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  if (self->imp_level == TETHER_IMPERSONATION_LEVEL_ANONYMOUS)
+    return self->anonymous;
   return _tether_connection_get_identity (self->conn);
+}
+
+/**
+ * tether_invocation_get_impersonation_level:
+ * @self: a #TetherInvocation
+ *
+ * Gets the impersonation level the caller granted on this call. A request
+ * that does not say (every plain JSON-RPC peer) grants
+ * %TETHER_IMPERSONATION_LEVEL_IDENTIFY.
+ *
+ * Returns: the level granted
+ *
+ * Since: 0.1
+ */
+TetherImpersonationLevel
+tether_invocation_get_impersonation_level (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), TETHER_IMPERSONATION_LEVEL_ANONYMOUS);
+  return self->imp_level;
+}
+
+/**
+ * tether_invocation_impersonate:
+ * @self: a #TetherInvocation
+ * @error: return location for a #GError
+ *
+ * Gets the token the caller granted, to act as the caller towards Tether
+ * services that trust its issuer (present it with
+ * [method@Tether.Client.call_full_async]). Only a caller that granted
+ * %TETHER_IMPERSONATION_LEVEL_IMPERSONATE or more sends one; below that
+ * no token ever crossed the wire and this fails with
+ * %TETHER_ERROR_IMPERSONATION_DENIED.
+ *
+ * The credentials are parsed, not verified: whoever they are presented to
+ * verifies them.
+ *
+ * Returns: (transfer full): the credentials, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+TetherCredentials *
+tether_invocation_impersonate (TetherInvocation  *self,
+                               GError           **error)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (self->imp_level < TETHER_IMPERSONATION_LEVEL_IMPERSONATE)
+    {
+      g_set_error (error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
+                   "The caller granted impersonation level %s; acting as it needs impersonate",
+                   _tether_imp_level_to_string (self->imp_level));
+      return NULL;
+    }
+  if (self->token == NULL)
+    {
+      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
+                           "The caller sent no impersonation token");
+      return NULL;
+    }
+  return _tether_credentials_new_from_token (self->token, error);
+}
+
+/**
+ * tether_invocation_get_acting_as:
+ * @self: a #TetherInvocation
+ *
+ * Gets whom the caller acts as on this call: the credentials it presented,
+ * verified before the handler ran (trusted issuer, signature with the
+ * issuer key's algorithm, the caller is the token's holder, audience,
+ * expiry). Calls with invalid credentials never reach a handler: they are
+ * answered -32006.
+ *
+ * Returns: (transfer none) (nullable): the verified credentials, or %NULL
+ *   if the caller acts as itself
+ *
+ * Since: 0.1
+ */
+TetherCredentials *
+tether_invocation_get_acting_as (TetherInvocation *self)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  return self->acting_as;
 }
 
 /**

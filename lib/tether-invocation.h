@@ -26,6 +26,13 @@ TetherPeer     *tether_invocation_get_peer          (TetherInvocation     *self)
 TETHER_AVAILABLE_IN_ALL
 TetherIdentity *tether_invocation_get_identity      (TetherInvocation     *self);
 TETHER_AVAILABLE_IN_ALL
+TetherImpersonationLevel tether_invocation_get_impersonation_level (TetherInvocation *self);
+TETHER_AVAILABLE_IN_ALL
+TetherCredentials *tether_invocation_impersonate    (TetherInvocation     *self,
+                                                     GError              **error);
+TETHER_AVAILABLE_IN_ALL
+TetherCredentials *tether_invocation_get_acting_as  (TetherInvocation     *self);
+TETHER_AVAILABLE_IN_ALL
 gint64          tether_invocation_get_deadline      (TetherInvocation     *self);
 TETHER_AVAILABLE_IN_ALL
 gint64          tether_invocation_get_remaining_ms  (TetherInvocation     *self);

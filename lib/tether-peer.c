@@ -20,6 +20,7 @@
 
 #include "tether-detached-callback.h"
 #include "tether-identity.h"
+#include "tether-impersonation-private.h"
 #include "tether-peer-private.h"
 
 struct _TetherPeer
@@ -309,4 +310,30 @@ tether_peer_is_quarantined (TetherPeer *self)
 {
   g_return_val_if_fail (TETHER_IS_PEER (self), FALSE);
   return _tether_connection_is_quarantined (self->conn);
+}
+
+/**
+ * tether_peer_get_callback_impersonation_level:
+ * @self: a #TetherPeer
+ *
+ * Gets the impersonation level the server's callbacks to this peer carry,
+ * once [property@Tether.Server:callback-impersonation-level], the remote
+ * cap and the privileged clamp are applied. A plain JSON-RPC peer cannot
+ * be told a level; it is sent nothing beyond the request.
+ *
+ * Returns: the effective level of callbacks to this peer
+ *
+ * Since: 0.1
+ */
+TetherImpersonationLevel
+tether_peer_get_callback_impersonation_level (TetherPeer *self)
+{
+  TetherImpPolicy *policy;
+
+  g_return_val_if_fail (TETHER_IS_PEER (self), TETHER_IMPERSONATION_LEVEL_ANONYMOUS);
+  policy = _tether_connection_get_imp_policy (self->conn);
+  if (policy == NULL)
+    return TETHER_IMPERSONATION_LEVEL_IDENTIFY;
+  return _tether_imp_policy_effective_level (policy, _tether_connection_get_identity (self->conn),
+                                             TETHER_IMPERSONATION_LEVEL_DELEGATE);
 }

@@ -49,4 +49,7 @@ gboolean        tether_peer_is_quarantined     (TetherPeer           *self);
 TETHER_AVAILABLE_IN_ALL
 TetherDetachedCallback *tether_peer_get_detached_callback (TetherPeer *self);
 
+TETHER_AVAILABLE_IN_ALL
+TetherImpersonationLevel tether_peer_get_callback_impersonation_level (TetherPeer *self);
+
 G_END_DECLS

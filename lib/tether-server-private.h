@@ -13,4 +13,9 @@ void _tether_server_set_fallback_method (TetherServer        *self,
                                          gpointer             user_data,
                                          GDestroyNotify       destroy);
 
+/* Tests: the host this server answers to as an audience ("host:<id>");
+ * NULL restores /etc/machine-id. */
+void _tether_server_set_host_id (TetherServer *self,
+                                 const char   *host_id);
+
 G_END_DECLS

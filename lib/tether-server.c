@@ -38,6 +38,7 @@
 #include "tether-connection-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
+#include "tether-impersonation-private.h"
 #include "tether-invocation.h"
 #include "tether-method-table-private.h"
 #include "tether-detached-private.h"
@@ -121,6 +122,7 @@ struct _TetherServer
   guint              max_connections_per_peer;
   guint              max_tls_handshakes;
   guint              max_tls_handshakes_per_address;
+  TetherImpPolicy   *imp_policy;
 };
 
 G_DEFINE_FINAL_TYPE (TetherServer, tether_server, G_TYPE_OBJECT)
@@ -156,6 +158,10 @@ enum {
   PROP_ALLOW_DETACHED_CALLBACKS,
   PROP_DETACHED_CALLBACK_VALIDITY,
   PROP_DETACHED_CALLBACK_TLS_DATABASE,
+  PROP_CALLBACK_IMPERSONATION_LEVEL,
+  PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL,
+  PROP_DANGEROUSLY_ALLOW_PRIVILEGED_IMPERSONATION,
+  PROP_SIGNING_CERTIFICATE,
   N_PROPS
 };
 
@@ -524,6 +530,7 @@ websocket_cb (SoupServer              *soup,
                                  &server_owner_funcs, self);
   /* The connection now holds the identity's count. */
   g_object_set_data_full (G_OBJECT (conn), "tether-peer-key", g_steal_pointer (&hs->peer_key), g_free);
+  _tether_connection_set_imp_policy (conn, self->imp_policy);
   peer = _tether_peer_new (conn);
   g_hash_table_insert (self->connections, conn, peer);
 
@@ -1115,6 +1122,7 @@ tether_server_finalize (GObject *object)
   g_hash_table_unref (self->tls_per_address);
   _tether_quota_unref (self->callback_quota);
   _tether_auth_policy_unref (self->auth_policy);
+  _tether_imp_policy_unref (self->imp_policy);
   g_clear_object (&self->soup);
   _tether_method_table_free (self->methods);
   g_clear_object (&self->tls_certificate);
@@ -1155,6 +1163,18 @@ tether_server_get_property (GObject    *object,
       break;
     case PROP_MISBEHAVIOR_ACTION:
       g_value_set_enum (value, self->misbehavior_action);
+      break;
+    case PROP_CALLBACK_IMPERSONATION_LEVEL:
+      g_value_set_enum (value, self->imp_policy->level);
+      break;
+    case PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL:
+      g_value_set_enum (value, self->imp_policy->remote_level);
+      break;
+    case PROP_DANGEROUSLY_ALLOW_PRIVILEGED_IMPERSONATION:
+      g_value_set_boolean (value, self->imp_policy->allow_privileged);
+      break;
+    case PROP_SIGNING_CERTIFICATE:
+      g_value_set_object (value, self->imp_policy->signing_certificate);
       break;
     case PROP_ALLOWED_ORIGINS:
       g_value_set_boxed (value, self->allowed_origins);
@@ -1238,6 +1258,18 @@ tether_server_set_property (GObject      *object,
       g_strfreev (self->allowed_origins);
       self->allowed_origins = g_value_dup_boxed (value);
       g_object_notify_by_pspec (object, pspec);
+      break;
+    case PROP_CALLBACK_IMPERSONATION_LEVEL:
+      tether_server_set_callback_impersonation_level (self, g_value_get_enum (value));
+      break;
+    case PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL:
+      tether_server_set_remote_callback_impersonation_level (self, g_value_get_enum (value));
+      break;
+    case PROP_DANGEROUSLY_ALLOW_PRIVILEGED_IMPERSONATION:
+      tether_server_set_dangerously_allow_privileged_impersonation (self, g_value_get_boolean (value));
+      break;
+    case PROP_SIGNING_CERTIFICATE:
+      tether_server_set_signing_certificate (self, g_value_get_object (value));
       break;
     case PROP_MISBEHAVIOR_ACTION:
       if (self->misbehavior_action != (TetherMisbehaviorAction) g_value_get_enum (value))
@@ -1598,6 +1630,68 @@ tether_server_class_init (TetherServerClass *klass)
   properties[PROP_DETACHED_CALLBACK_TLS_DATABASE] =
     g_param_spec_object ("detached-callback-tls-database", NULL, NULL, G_TYPE_TLS_DATABASE, rw);
 
+  /**
+   * TetherServer:callback-impersonation-level:
+   *
+   * The most the server grants clients on its callbacks (see
+   * [enum@Tether.ImpersonationLevel]). Callbacks to peers on other hosts
+   * are further capped by
+   * [property@Tether.Server:remote-callback-impersonation-level], and a
+   * privileged server grants local clients no more than
+   * %TETHER_IMPERSONATION_LEVEL_IDENTIFY unless
+   * [property@Tether.Server:dangerously-allow-privileged-impersonation] is
+   * set. The level each callback carries is logged (debug) and given by
+   * [method@Tether.Peer.get_callback_impersonation_level]. Granting
+   * %TETHER_IMPERSONATION_LEVEL_IMPERSONATE or more needs
+   * [property@Tether.Server:signing-certificate].
+   *
+   * Since: 0.1
+   */
+  properties[PROP_CALLBACK_IMPERSONATION_LEVEL] =
+    g_param_spec_enum ("callback-impersonation-level", NULL, NULL,
+                       TETHER_TYPE_IMPERSONATION_LEVEL, TETHER_IMPERSONATION_LEVEL_IDENTIFY,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * TetherServer:remote-callback-impersonation-level:
+   *
+   * The cap on the level callbacks to peers that are not on this host
+   * (anything but `unix:` and loopback addresses) carry.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL] =
+    g_param_spec_enum ("remote-callback-impersonation-level", NULL, NULL,
+                       TETHER_TYPE_IMPERSONATION_LEVEL, TETHER_IMPERSONATION_LEVEL_IDENTIFY,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * TetherServer:dangerously-allow-privileged-impersonation:
+   *
+   * Lets a privileged server (effective uid 0 or any effective capability)
+   * call local clients back above %TETHER_IMPERSONATION_LEVEL_IDENTIFY,
+   * which hands them its privileges towards every Tether service that
+   * trusts its signing certificate. Setting it logs a warning.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_DANGEROUSLY_ALLOW_PRIVILEGED_IMPERSONATION] =
+    g_param_spec_boolean ("dangerously-allow-privileged-impersonation", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * TetherServer:signing-certificate:
+   *
+   * A certificate with its private key (P-256, Ed25519 or RSA) that signs
+   * the impersonation tokens the server grants on callbacks. It may be the
+   * TLS certificate or a separate one, on any transport.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_SIGNING_CERTIFICATE] =
+    g_param_spec_object ("signing-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -1681,6 +1775,7 @@ tether_server_init (TetherServer *self)
   self->tls_per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->callback_quota = _tether_quota_new (4096);
   self->auth_policy = _tether_auth_policy_new ();
+  self->imp_policy = _tether_imp_policy_new (TRUE);
 
   self->soup = soup_server_new (NULL, NULL);
   /* Compression is never negotiated (compression bombs, DESIGN.md). */
@@ -1854,4 +1949,226 @@ tether_scram_secrets_from_password (const char  *password,
 {
   g_return_val_if_fail (password != NULL, NULL);
   return _tether_scram_secrets_from_password (password, iterations, error);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Impersonation                                                          */
+
+/**
+ * tether_server_set_callback_impersonation_level:
+ * @self: a #TetherServer
+ * @level: the level
+ *
+ * Sets [property@Tether.Server:callback-impersonation-level].
+ *
+ * Since: 0.1
+ */
+void
+tether_server_set_callback_impersonation_level (TetherServer             *self,
+                                                TetherImpersonationLevel  level)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
+
+  if (self->imp_policy->level == level)
+    return;
+  self->imp_policy->level = level;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CALLBACK_IMPERSONATION_LEVEL]);
+}
+
+/**
+ * tether_server_get_callback_impersonation_level:
+ * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:callback-impersonation-level].
+ *
+ * Returns: the most the server grants clients on callbacks
+ *
+ * Since: 0.1
+ */
+TetherImpersonationLevel
+tether_server_get_callback_impersonation_level (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), TETHER_IMPERSONATION_LEVEL_ANONYMOUS);
+  return self->imp_policy->level;
+}
+
+/**
+ * tether_server_set_remote_callback_impersonation_level:
+ * @self: a #TetherServer
+ * @level: the level
+ *
+ * Sets [property@Tether.Server:remote-callback-impersonation-level].
+ *
+ * Since: 0.1
+ */
+void
+tether_server_set_remote_callback_impersonation_level (TetherServer             *self,
+                                                       TetherImpersonationLevel  level)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
+
+  if (self->imp_policy->remote_level == level)
+    return;
+  self->imp_policy->remote_level = level;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL]);
+}
+
+/**
+ * tether_server_get_remote_callback_impersonation_level:
+ * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:remote-callback-impersonation-level].
+ *
+ * Returns: the cap on callbacks to peers on other hosts
+ *
+ * Since: 0.1
+ */
+TetherImpersonationLevel
+tether_server_get_remote_callback_impersonation_level (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), TETHER_IMPERSONATION_LEVEL_ANONYMOUS);
+  return self->imp_policy->remote_level;
+}
+
+/**
+ * tether_server_set_dangerously_allow_privileged_impersonation:
+ * @self: a #TetherServer
+ * @allow: whether a privileged server may grant local clients more than
+ *   %TETHER_IMPERSONATION_LEVEL_IDENTIFY
+ *
+ * Sets [property@Tether.Server:dangerously-allow-privileged-impersonation].
+ * Allowing it logs a warning.
+ *
+ * Since: 0.1
+ */
+void
+tether_server_set_dangerously_allow_privileged_impersonation (TetherServer *self,
+                                                              gboolean      allow)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+
+  allow = !!allow;
+  if (self->imp_policy->allow_privileged == allow)
+    return;
+  self->imp_policy->allow_privileged = allow;
+  if (allow)
+    g_warning ("dangerously-allow-privileged-impersonation is set: %s may grant local "
+               "clients impersonate or delegate on callbacks, handing them its privileges",
+               self->imp_policy->privileged ? "this privileged server" : "this server");
+  g_object_notify_by_pspec (G_OBJECT (self),
+                            properties[PROP_DANGEROUSLY_ALLOW_PRIVILEGED_IMPERSONATION]);
+}
+
+/**
+ * tether_server_get_dangerously_allow_privileged_impersonation:
+ * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:dangerously-allow-privileged-impersonation].
+ *
+ * Returns: whether the privileged clamp is lifted
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_server_get_dangerously_allow_privileged_impersonation (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
+  return self->imp_policy->allow_privileged;
+}
+
+/**
+ * tether_server_is_privileged:
+ * @self: a #TetherServer
+ *
+ * Tells whether the server counts as privileged (effective uid 0 or any
+ * effective capability, read when the server was made), and so clamps
+ * its callbacks to local clients at %TETHER_IMPERSONATION_LEVEL_IDENTIFY
+ * unless [property@Tether.Server:dangerously-allow-privileged-impersonation]
+ * is set.
+ *
+ * Returns: %TRUE if the server's process is privileged
+ *
+ * Since: 0.1
+ */
+gboolean
+tether_server_is_privileged (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), TRUE);
+  return self->imp_policy->privileged;
+}
+
+/**
+ * tether_server_set_signing_certificate:
+ * @self: a #TetherServer
+ * @certificate: (nullable): a certificate with its private key
+ *
+ * Sets [property@Tether.Server:signing-certificate]. A certificate whose
+ * key cannot be used is refused with a warning (and tokens cannot be
+ * granted).
+ *
+ * Since: 0.1
+ */
+void
+tether_server_set_signing_certificate (TetherServer    *self,
+                                       GTlsCertificate *certificate)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  g_return_if_fail (certificate == NULL || G_IS_TLS_CERTIFICATE (certificate));
+
+  if (self->imp_policy->signing_certificate == certificate)
+    return;
+  if (!_tether_imp_policy_set_signing_certificate (self->imp_policy, certificate, &error))
+    g_warning ("Signing certificate refused: %s", error->message);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SIGNING_CERTIFICATE]);
+}
+
+/**
+ * tether_server_get_signing_certificate:
+ * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:signing-certificate].
+ *
+ * Returns: (transfer none) (nullable): the signing certificate
+ *
+ * Since: 0.1
+ */
+GTlsCertificate *
+tether_server_get_signing_certificate (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), NULL);
+  return self->imp_policy->signing_certificate;
+}
+
+/**
+ * tether_server_add_trusted_issuer:
+ * @self: a #TetherServer
+ * @certificate: the certificate an issuer signs impersonation tokens with
+ *
+ * Trusts tokens signed with @certificate's key: a peer that presents one
+ * (and is its holder, within its audience and expiry) may act as its
+ * subject; handlers see it through
+ * [method@Tether.Invocation.get_acting_as]. Only the certificate's public
+ * key is used; the algorithm is pinned to that key's.
+ *
+ * Since: 0.1
+ */
+void
+tether_server_add_trusted_issuer (TetherServer    *self,
+                                  GTlsCertificate *certificate)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  g_return_if_fail (G_IS_TLS_CERTIFICATE (certificate));
+
+  g_ptr_array_add (self->imp_policy->trusted, g_object_ref (certificate));
+}
+
+void
+_tether_server_set_host_id (TetherServer *self,
+                            const char   *host_id)
+{
+  _tether_imp_policy_set_host_id (self->imp_policy, host_id);
 }

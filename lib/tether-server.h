@@ -69,4 +69,30 @@ void                tether_server_set_tls_client_database (TetherServer *self,
 TETHER_AVAILABLE_IN_ALL
 GTlsDatabase       *tether_server_get_tls_client_database (TetherServer *self);
 
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_set_callback_impersonation_level (TetherServer *self,
+                                                    TetherImpersonationLevel level);
+TETHER_AVAILABLE_IN_ALL
+TetherImpersonationLevel tether_server_get_callback_impersonation_level (TetherServer *self);
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_set_remote_callback_impersonation_level (TetherServer *self,
+                                                    TetherImpersonationLevel level);
+TETHER_AVAILABLE_IN_ALL
+TetherImpersonationLevel tether_server_get_remote_callback_impersonation_level (TetherServer *self);
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_set_dangerously_allow_privileged_impersonation (TetherServer *self,
+                                                    gboolean             allow);
+TETHER_AVAILABLE_IN_ALL
+gboolean            tether_server_get_dangerously_allow_privileged_impersonation (TetherServer *self);
+TETHER_AVAILABLE_IN_ALL
+gboolean            tether_server_is_privileged    (TetherServer        *self);
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_set_signing_certificate (TetherServer *self,
+                                                    GTlsCertificate     *certificate);
+TETHER_AVAILABLE_IN_ALL
+GTlsCertificate    *tether_server_get_signing_certificate (TetherServer *self);
+TETHER_AVAILABLE_IN_ALL
+void                tether_server_add_trusted_issuer (TetherServer      *self,
+                                                    GTlsCertificate     *certificate);
+
 G_END_DECLS

@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 
 typedef struct _TetherCallbackListener TetherCallbackListener;
 typedef struct _TetherClient     TetherClient;
+typedef struct _TetherCredentials TetherCredentials;
 typedef struct _TetherDetachedCallback TetherDetachedCallback;
 typedef struct _TetherIdentity   TetherIdentity;
 typedef struct _TetherInvocation TetherInvocation;
@@ -109,6 +110,37 @@ typedef enum
   TETHER_MISBEHAVIOR_ACTION_DISCONNECT,
   TETHER_MISBEHAVIOR_ACTION_QUARANTINE,
 } TetherMisbehaviorAction;
+
+/**
+ * TetherImpersonationLevel:
+ * @TETHER_IMPERSONATION_LEVEL_ANONYMOUS: the callee learns nothing of the
+ *   caller: [method@Tether.Invocation.get_identity] names nobody and
+ *   [method@Tether.Invocation.get_peer] returns %NULL.
+ * @TETHER_IMPERSONATION_LEVEL_IDENTIFY: the callee sees who called, as the
+ *   transport and authentication proved it, and nothing more (the
+ *   default).
+ * @TETHER_IMPERSONATION_LEVEL_IMPERSONATE: the callee also gets a signed
+ *   token ([class@Tether.Credentials]) it may present to Tether services on
+ *   this host that trust the caller's signing certificate, to act as the
+ *   caller there.
+ * @TETHER_IMPERSONATION_LEVEL_DELEGATE: like
+ *   %TETHER_IMPERSONATION_LEVEL_IMPERSONATE, but the token is honoured by
+ *   such services on any host.
+ *
+ * How much of the caller a call grants the callee, as in RPC. The levels
+ * are ordered: each grants everything the one before it does. Linux has no
+ * kernel impersonation token: a Tether token is honoured only by Tether
+ * services that trust its issuer, and grants nothing elsewhere.
+ *
+ * Since: 0.1
+ */
+typedef enum
+{
+  TETHER_IMPERSONATION_LEVEL_ANONYMOUS,
+  TETHER_IMPERSONATION_LEVEL_IDENTIFY,
+  TETHER_IMPERSONATION_LEVEL_IMPERSONATE,
+  TETHER_IMPERSONATION_LEVEL_DELEGATE,
+} TetherImpersonationLevel;
 
 /**
  * TetherStatistics:

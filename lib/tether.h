@@ -8,6 +8,7 @@
 # include "tether-enum-types.h"
 # include "tether-error.h"
 # include "tether-identity.h"
+# include "tether-credentials.h"
 # include "tether-invocation.h"
 # include "tether-peer.h"
 # include "tether-server.h"

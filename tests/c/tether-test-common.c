@@ -175,6 +175,9 @@ tether_test_make_certificates (const char *dir)
   /* A second server certificate from the same CA: what a TLS-terminating
    * man in the middle the client trusts would present. */
   make_leaf (dir, "relay", "localhost", TRUE, ca, ca_key);
+  /* Impersonation-token signing certificates (ECDSA P-256). */
+  make_leaf (dir, "signer", "Tether Test Signer", FALSE, ca, ca_key);
+  make_leaf (dir, "signer2", "Tether Test Signer 2", FALSE, ca, ca_key);
   make_ca (dir, "other-ca.pem", "Unrelated CA", &other, &other_key);
   make_leaf (dir, "other-server", "localhost", TRUE, other, other_key);
 

@@ -27,7 +27,9 @@ void     tether_test_spin_ms            (guint       ms);
  * fresh by GnuTLS (no private key is ever committed):
  * ca.pem, server.pem + server-key.pem (SAN localhost, 127.0.0.1),
  * client.pem + client-key.pem, relay.pem + relay-key.pem (another server
- * certificate from the same CA), and other-ca.pem + other-server.pem (an
+ * certificate from the same CA), signer.pem + signer-key.pem and
+ * signer2.pem + signer2-key.pem (ECDSA P-256 token-signing certificates),
+ * and other-ca.pem + other-server.pem (an
  * unrelated CA). */
 void     tether_test_make_certificates  (const char *dir);
 
