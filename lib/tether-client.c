@@ -75,6 +75,7 @@ struct _TetherClient
   char              *password;
   gboolean           require_channel_binding;
   char              *pinned_sha256;
+  char              *auth_mechanism;
   TetherCallbackListener *callback_listener;
   TetherImpPolicy   *imp_policy;
 };
@@ -103,6 +104,7 @@ enum {
   PROP_KEEPALIVE_INTERVAL,
   PROP_REQUIRE_CHANNEL_BINDING,
   PROP_TLS_PINNED_SHA256,
+  PROP_AUTH_MECHANISM,
   PROP_IMPERSONATION_LEVEL,
   PROP_SIGNING_CERTIFICATE,
   N_PROPS
@@ -202,6 +204,7 @@ typedef struct
   gint64             deadline;  /* one window: socket, TLS, upgrade, hello */
   TetherAuthSession *auth;
   gboolean           tls;
+  const char        *simple_mechanism; /* EXTERNAL or ANONYMOUS asked for */
   guint              auth_steps;
   TetherCallbackListener *listener; /* announced in the hello */
   json_t            *detached;      /* the server's answer to that */
@@ -400,6 +403,22 @@ hello_cb (GObject      *source,
       json_decref (reply);
       return;
     }
+
+  /* EXTERNAL or ANONYMOUS: one step, which the server must accept. */
+  if (data->simple_mechanism != NULL)
+    {
+      json_t *auth = json_object_get (reply, "auth");
+      json_t *status = json_is_object (auth) ? json_object_get (auth, "status") : NULL;
+
+      if (!json_is_string (status) || strcmp (json_string_value (status), "ok") != 0)
+        {
+          json_decref (reply);
+          connect_complete (self, task,
+                            g_error_new (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
+                                         "The server did not accept %s", data->simple_mechanism));
+          return;
+        }
+    }
   json_decref (reply);
 
   if (data->listener != NULL)
@@ -498,6 +517,17 @@ transport_cb (GObject      *source,
       g_variant_dict_init (&auth, NULL);
       g_variant_dict_insert (&auth, "mechanism", "s", mechanism);
       g_variant_dict_insert (&auth, "data", "s", first != NULL ? first : "");
+      g_variant_dict_insert_value (&dict, "auth", g_variant_dict_end (&auth));
+    }
+  else if (g_strcmp0 (self->auth_mechanism, "EXTERNAL") == 0 ||
+           g_strcmp0 (self->auth_mechanism, "ANONYMOUS") == 0)
+    {
+      GVariantDict auth;
+
+      /* Assert the transport's proof (EXTERNAL) or nothing (ANONYMOUS). */
+      data->simple_mechanism = g_intern_string (self->auth_mechanism);
+      g_variant_dict_init (&auth, NULL);
+      g_variant_dict_insert (&auth, "mechanism", "s", self->auth_mechanism);
       g_variant_dict_insert_value (&dict, "auth", g_variant_dict_end (&auth));
     }
   params = g_variant_ref_sink (g_variant_dict_end (&dict));
@@ -1158,6 +1188,7 @@ tether_client_finalize (GObject *object)
     memset (self->password, 0, strlen (self->password));
   g_clear_pointer (&self->password, g_free);
   g_clear_pointer (&self->pinned_sha256, g_free);
+  g_clear_pointer (&self->auth_mechanism, g_free);
   g_clear_object (&self->server_identity);
   g_clear_object (&self->tls_database);
   g_clear_object (&self->tls_certificate);
@@ -1211,6 +1242,9 @@ tether_client_get_property (GObject    *object,
     case PROP_TLS_PINNED_SHA256:
       g_value_set_string (value, self->pinned_sha256);
       break;
+    case PROP_AUTH_MECHANISM:
+      g_value_set_string (value, self->auth_mechanism);
+      break;
     case PROP_IMPERSONATION_LEVEL:
       g_value_set_enum (value, self->imp_policy->level);
       break;
@@ -1260,6 +1294,11 @@ tether_client_set_property (GObject      *object,
       break;
     case PROP_REQUIRE_CHANNEL_BINDING:
       self->require_channel_binding = g_value_get_boolean (value);
+      g_object_notify_by_pspec (object, pspec);
+      break;
+    case PROP_AUTH_MECHANISM:
+      g_free (self->auth_mechanism);
+      self->auth_mechanism = g_value_dup_string (value);
       g_object_notify_by_pspec (object, pspec);
       break;
     case PROP_TLS_PINNED_SHA256:
@@ -1520,6 +1559,22 @@ tether_client_class_init (TetherClientClass *klass)
    */
   properties[PROP_TLS_PINNED_SHA256] =
     g_param_spec_string ("tls-pinned-sha256", NULL, NULL, NULL, rw);
+
+  /**
+   * TetherClient:auth-mechanism:
+   *
+   * Without credentials, a SASL mechanism to assert in the hello:
+   * `EXTERNAL` (the transport's own proof — the kernel-verified uid on
+   * `unix:`, the verified client certificate on `wss://` — recorded as the
+   * authentication) or `ANONYMOUS` (only where the server allows it). A
+   * server that does not accept it fails the connect with
+   * %TETHER_ERROR_UNAUTHENTICATED. %NULL (the default) sends none.
+   * Credentials (tether_client_set_credentials()) take precedence.
+   *
+   * Since: 0.1
+   */
+  properties[PROP_AUTH_MECHANISM] =
+    g_param_spec_string ("auth-mechanism", NULL, NULL, NULL, rw);
 
   /**
    * TetherClient:impersonation-level:

@@ -1558,6 +1558,42 @@ test_auth_no_downgrade (Fixture       *f,
 }
 
 static void
+test_auth_external (Fixture       *f,
+                    gconstpointer  user_data)
+{
+  const FixtureData *data = user_data;
+  TetherIdentity *identity;
+  g_autoptr(GError) error = NULL;
+  TetherClient *client;
+
+  /* EXTERNAL asserts what the transport proved (the kernel's uid here,
+   * a verified certificate on wss://) and records it. */
+  g_object_set (f->client, "auth-mechanism", "EXTERNAL", NULL);
+  reconnect (f);
+  identity = tether_peer_get_identity (f->peer);
+  g_assert_cmpstr (tether_identity_get_auth_mechanism (identity), ==, "EXTERNAL");
+  g_assert_true (tether_identity_is_authenticated (identity));
+
+  /* ANONYMOUS only where the server allows it. */
+  client = fixture_new_client (f, data);
+  g_object_set (client, "auth-mechanism", "ANONYMOUS", NULL);
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*not offered here*");
+  error = client_connect (client);
+  g_test_assert_expected_messages ();
+  g_assert_error (error, TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+  g_assert_finalize_object (client);
+
+  g_object_set (f->server, "allow-anonymous", TRUE, NULL);
+  client = fixture_new_client (f, data);
+  g_object_set (client, "auth-mechanism", "ANONYMOUS", NULL);
+  g_assert_null (client_connect (client));
+  tether_client_close (client);
+  g_assert_finalize_object (client);
+  TETHER_TEST_WAIT_UNTIL (f->peers_disconnected + 1 == f->peers_connected);
+}
+
+static void
 test_pinning (Fixture       *f,
               gconstpointer  user_data)
 {
@@ -1653,6 +1689,10 @@ main (int argc, char **argv)
               test_auth_man_in_the_middle, fixture_tear_down);
   g_test_add ("/tether/rpc/wss/auth-no-downgrade", Fixture, &tls_data, fixture_set_up,
               test_auth_no_downgrade, fixture_tear_down);
+  g_test_add ("/tether/rpc/unix/auth-external", Fixture, &unix_data, fixture_set_up,
+              test_auth_external, fixture_tear_down);
+  g_test_add ("/tether/rpc/wss-mutual/auth-external", Fixture, &mtls_data, fixture_set_up,
+              test_auth_external, fixture_tear_down);
   g_test_add ("/tether/rpc/wss/pinning", Fixture, &tls_data, fixture_set_up,
               test_pinning, fixture_tear_down);
   g_test_add_func ("/tether/rpc/connect-refused", test_connect_refused);
