@@ -538,7 +538,7 @@ settle (guint ms)
 }
 
 static int
-cmd_demo (void)
+cmd_demo (const char *self)
 {
   g_autofree char *dir = NULL;
   g_autofree char *uri = NULL;
@@ -633,8 +633,9 @@ cmd_demo (void)
   settle (50);
 
   g_print ("\nDone. Try it across processes:\n"
-           "  tether serve unix:/tmp/demo.sock &\n"
-           "  tether call unix:/tmp/demo.sock work '{\"steps\": 3, \"delay_ms\": 200}'\n");
+           "  %s serve unix:/tmp/demo.sock &\n"
+           "  %s call unix:/tmp/demo.sock work '{\"steps\": 3, \"delay_ms\": 200}'\n",
+           self, self);
 
   tether_client_close (client);
   settle (20);
@@ -732,7 +733,7 @@ main (int argc, char **argv)
   else if (strcmp (argv[1], "passwd") == 0)
     ret = cmd_passwd (argc - 1, argv + 1);
   else if (strcmp (argv[1], "demo") == 0)
-    ret = cmd_demo ();
+    ret = cmd_demo (argv[0]);
   else
     {
       usage ();
