@@ -567,6 +567,79 @@ tether_invocation_call_peer_finish (TetherInvocation  *self,
 }
 
 /**
+ * tether_invocation_call_peer_full_async:
+ * @self: a #TetherInvocation
+ * @method: the method to call on the caller
+ * @params: (nullable): the parameters, as for
+ *   [method@Tether.Invocation.call_peer_async]; a floating reference is sunk
+ * @level: the impersonation level to grant on this callback; it can only
+ *   lower the level the connection's owner grants (for a server, what
+ *   [method@Tether.Peer.get_callback_impersonation_level] gives), never
+ *   raise it
+ * @act_as: (nullable): credentials to present, to act as their subject
+ *   (from [method@Tether.Invocation.impersonate]); the caller checks them
+ *   and refuses the callback (-32006) if they are not valid
+ * @timeout_msec: the timeout in milliseconds, or -1 for the default; it
+ *   is clamped to the maximum and to what is left of this call's deadline
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the answer arrives
+ * @user_data: (closure): data for @callback
+ *
+ * Calls the caller back while handling its call, as
+ * [method@Tether.Invocation.call_peer_async] does (same deadline and
+ * cancellation), granting at most @level and optionally acting as someone
+ * else.
+ *
+ * Since: 0.1
+ */
+void
+tether_invocation_call_peer_full_async (TetherInvocation         *self,
+                                        const char               *method,
+                                        GVariant                 *params,
+                                        TetherImpersonationLevel  level,
+                                        TetherCredentials        *act_as,
+                                        int                       timeout_msec,
+                                        GCancellable             *cancellable,
+                                        GAsyncReadyCallback       callback,
+                                        gpointer                  user_data)
+{
+  g_return_if_fail (TETHER_IS_INVOCATION (self));
+  g_return_if_fail (method != NULL);
+  g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
+  g_return_if_fail (act_as == NULL || TETHER_IS_CREDENTIALS (act_as));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _tether_connection_call_imp_async (self->conn, self, tether_invocation_call_peer_full_async,
+                                     method, params, timeout_msec, self, NULL, NULL, level,
+                                     act_as, cancellable, callback, user_data);
+}
+
+/**
+ * tether_invocation_call_peer_full_finish:
+ * @self: a #TetherInvocation
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Tether.Invocation.call_peer_full_async], with the
+ * errors of [method@Tether.Invocation.call_peer_finish], plus
+ * %TETHER_ERROR_IMPERSONATION_DENIED when the level cannot be granted.
+ *
+ * Returns: (transfer full): the result, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+GVariant *
+tether_invocation_call_peer_full_finish (TetherInvocation  *self,
+                                         GAsyncResult      *result,
+                                         GError           **error)
+{
+  g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return _tether_connection_call_finish (result, tether_invocation_call_peer_full_async, error);
+}
+
+/**
  * tether_invocation_return_value:
  * @self: a #TetherInvocation
  * @value: (nullable): the result; %NULL answers JSON `null`; a floating

@@ -53,6 +53,21 @@ GVariant       *tether_invocation_call_peer_finish  (TetherInvocation     *self,
                                                      GError              **error);
 
 TETHER_AVAILABLE_IN_ALL
+void            tether_invocation_call_peer_full_async (TetherInvocation         *self,
+                                                     const char               *method,
+                                                     GVariant                 *params,
+                                                     TetherImpersonationLevel  level,
+                                                     TetherCredentials        *act_as,
+                                                     int                       timeout_msec,
+                                                     GCancellable             *cancellable,
+                                                     GAsyncReadyCallback       callback,
+                                                     gpointer                  user_data);
+TETHER_AVAILABLE_IN_ALL
+GVariant       *tether_invocation_call_peer_full_finish (TetherInvocation  *self,
+                                                     GAsyncResult      *result,
+                                                     GError           **error);
+
+TETHER_AVAILABLE_IN_ALL
 void            tether_invocation_return_value      (TetherInvocation     *self,
                                                      GVariant             *value);
 TETHER_AVAILABLE_IN_ALL

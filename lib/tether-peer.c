@@ -162,6 +162,78 @@ tether_peer_call_finish (TetherPeer    *self,
 }
 
 /**
+ * tether_peer_call_full_async:
+ * @self: a #TetherPeer
+ * @method: the client method to call
+ * @params: (nullable): the parameters, as for [method@Tether.Peer.call_async];
+ *   a floating reference is sunk
+ * @level: the impersonation level to grant on this callback; it can only
+ *   lower what [method@Tether.Peer.get_callback_impersonation_level]
+ *   gives (the server's level after its caps and clamp), never raise it
+ * @act_as: (nullable): credentials to present, to act as their subject
+ *   (from [method@Tether.Invocation.impersonate]); the client checks them
+ *   and refuses the callback (-32006) if they are not valid for this server
+ * @timeout_msec: the timeout in milliseconds, or -1 for the server's
+ *   [property@Tether.Server:callback-timeout]; clamped to
+ *   [property@Tether.Server:max-callback-timeout]
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the answer
+ * @user_data: (closure): data for @callback
+ *
+ * Calls the client back, as [method@Tether.Peer.call_async] does, granting
+ * at most @level and optionally acting as someone else.
+ *
+ * Since: 0.1
+ */
+void
+tether_peer_call_full_async (TetherPeer               *self,
+                             const char               *method,
+                             GVariant                 *params,
+                             TetherImpersonationLevel  level,
+                             TetherCredentials        *act_as,
+                             int                       timeout_msec,
+                             GCancellable             *cancellable,
+                             GAsyncReadyCallback       callback,
+                             gpointer                  user_data)
+{
+  g_return_if_fail (TETHER_IS_PEER (self));
+  g_return_if_fail (method != NULL);
+  g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
+  g_return_if_fail (act_as == NULL || TETHER_IS_CREDENTIALS (act_as));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  _tether_connection_call_imp_async (self->conn, self, tether_peer_call_full_async, method,
+                                     params, timeout_msec, NULL, NULL, NULL, level, act_as,
+                                     cancellable, callback, user_data);
+}
+
+/**
+ * tether_peer_call_full_finish:
+ * @self: a #TetherPeer
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Tether.Peer.call_full_async], with the errors of
+ * [method@Tether.Peer.call_finish], plus
+ * %TETHER_ERROR_IMPERSONATION_DENIED when the level cannot be granted
+ * (no signing key, or no authenticated client to name as holder).
+ *
+ * Returns: (transfer full): the result, or %NULL with @error set
+ *
+ * Since: 0.1
+ */
+GVariant *
+tether_peer_call_full_finish (TetherPeer    *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (TETHER_IS_PEER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return _tether_connection_call_finish (result, tether_peer_call_full_async, error);
+}
+
+/**
  * tether_peer_send_notification:
  * @self: a #TetherPeer
  * @method: the client method

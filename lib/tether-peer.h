@@ -28,6 +28,20 @@ GVariant       *tether_peer_call_finish        (TetherPeer           *self,
                                                 GAsyncResult         *result,
                                                 GError              **error);
 TETHER_AVAILABLE_IN_ALL
+void            tether_peer_call_full_async    (TetherPeer               *self,
+                                                const char               *method,
+                                                GVariant                 *params,
+                                                TetherImpersonationLevel  level,
+                                                TetherCredentials        *act_as,
+                                                int                       timeout_msec,
+                                                GCancellable             *cancellable,
+                                                GAsyncReadyCallback       callback,
+                                                gpointer                  user_data);
+TETHER_AVAILABLE_IN_ALL
+GVariant       *tether_peer_call_full_finish   (TetherPeer           *self,
+                                                GAsyncResult         *result,
+                                                GError              **error);
+TETHER_AVAILABLE_IN_ALL
 gboolean        tether_peer_send_notification  (TetherPeer           *self,
                                                 const char           *method,
                                                 GVariant             *params,

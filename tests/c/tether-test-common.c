@@ -73,14 +73,24 @@ write_datum (const char     *dir,
 }
 
 static gnutls_x509_privkey_t
-new_key (void)
+new_key_ed25519 (gboolean ed25519)
 {
   gnutls_x509_privkey_t key;
 
   CHECK (gnutls_x509_privkey_init (&key));
-  CHECK (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
-                                       GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0));
+  if (ed25519)
+    CHECK (gnutls_x509_privkey_generate (key, GNUTLS_PK_EDDSA_ED25519,
+                                         GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_ED25519), 0));
+  else
+    CHECK (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
+                                         GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0));
   return key;
+}
+
+static gnutls_x509_privkey_t
+new_key (void)
+{
+  return new_key_ed25519 (FALSE);
 }
 
 static gnutls_x509_crt_t
@@ -127,18 +137,19 @@ make_ca (const char             *dir,
 }
 
 static void
-make_leaf (const char            *dir,
-           const char            *prefix,
-           const char            *cn,
-           gboolean               server,
-           gnutls_x509_crt_t      ca,
-           gnutls_x509_privkey_t  ca_key)
+make_leaf_full (const char            *dir,
+                const char            *prefix,
+                const char            *cn,
+                gboolean               server,
+                gboolean               ed25519,
+                gnutls_x509_crt_t      ca,
+                gnutls_x509_privkey_t  ca_key)
 {
   gnutls_datum_t out;
   g_autofree char *dn = g_strdup_printf ("CN=%s", cn);
   g_autofree char *cert_name = g_strconcat (prefix, ".pem", NULL);
   g_autofree char *key_name = g_strconcat (prefix, "-key.pem", NULL);
-  gnutls_x509_privkey_t key = new_key ();
+  gnutls_x509_privkey_t key = new_key_ed25519 (ed25519);
   gnutls_x509_crt_t crt = new_cert (key, dn, g_random_int () >> 1, FALSE);
 
   if (server)
@@ -163,6 +174,17 @@ make_leaf (const char            *dir,
   gnutls_x509_privkey_deinit (key);
 }
 
+static void
+make_leaf (const char            *dir,
+           const char            *prefix,
+           const char            *cn,
+           gboolean               server,
+           gnutls_x509_crt_t      ca,
+           gnutls_x509_privkey_t  ca_key)
+{
+  make_leaf_full (dir, prefix, cn, server, FALSE, ca, ca_key);
+}
+
 void
 tether_test_make_certificates (const char *dir)
 {
@@ -178,6 +200,8 @@ tether_test_make_certificates (const char *dir)
   /* Impersonation-token signing certificates (ECDSA P-256). */
   make_leaf (dir, "signer", "Tether Test Signer", FALSE, ca, ca_key);
   make_leaf (dir, "signer2", "Tether Test Signer 2", FALSE, ca, ca_key);
+  /* An Ed25519 one (tokens signed with EdDSA). */
+  make_leaf_full (dir, "signer-ed25519", "Tether Test Ed25519 Signer", FALSE, TRUE, ca, ca_key);
   make_ca (dir, "other-ca.pem", "Unrelated CA", &other, &other_key);
   make_leaf (dir, "other-server", "localhost", TRUE, other, other_key);
 

@@ -29,6 +29,7 @@ void     tether_test_spin_ms            (guint       ms);
  * client.pem + client-key.pem, relay.pem + relay-key.pem (another server
  * certificate from the same CA), signer.pem + signer-key.pem and
  * signer2.pem + signer2-key.pem (ECDSA P-256 token-signing certificates),
+ * signer-ed25519.pem + signer-ed25519-key.pem (an Ed25519 one),
  * and other-ca.pem + other-server.pem (an
  * unrelated CA). */
 void     tether_test_make_certificates  (const char *dir);
