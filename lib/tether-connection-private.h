@@ -202,11 +202,12 @@ gboolean          _tether_connection_send_notification (TetherConnection     *se
 void              _tether_connection_close          (TetherConnection        *self,
                                                      const GError            *error);
 
-/* For TetherInvocation. */
+/* For TetherInvocation: @result (a floating reference is sunk), or if it
+ * is NULL the error. */
 void              _tether_connection_send_reply     (TetherConnection        *self,
                                                      gpointer                 batch,
                                                      json_t                  *id,
-                                                     json_t                  *result,
+                                                     GVariant                *result,
                                                      int                      error_code,
                                                      const char              *error_message);
 void              _tether_connection_forget_invocation (TetherConnection     *self,

@@ -46,7 +46,7 @@ typedef struct
 typedef struct
 {
   int               refs;
-  json_t           *responses;
+  GString          *responses; /* "[r1,r2" so far; NULL before the first */
   TetherConnection *conn;
 } Batch;
 
@@ -208,34 +208,26 @@ connection_check_backlog (TetherConnection *self)
     }
 }
 
-/* Consumes @message. */
+/* Every message Tether sends is written as text by hand (tether-json.c's
+ * writer) into one GString and goes out here. Consumes @text. */
 static gboolean
-connection_send_json (TetherConnection  *self,
-                      json_t            *message,
+connection_send_text (TetherConnection  *self,
+                      GString           *text,
                       GError           **error)
 {
-  g_autofree char *text = NULL;
-  gsize len;
+  gsize len = text->len;
 
   if (!connection_can_send (self))
     {
-      json_decref (message);
+      g_string_free (text, TRUE);
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
                            "The connection is closed");
       return FALSE;
     }
 
-  text = _tether_json_dump (message, &len);
-  json_decref (message);
-  if (text == NULL)
-    {
-      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
-                           "The message cannot be written as JSON");
-      return FALSE;
-    }
-
   if (len > self->limits.max_message_size)
     {
+      g_string_free (text, TRUE);
       g_set_error (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE,
                    "Message of %" G_GSIZE_FORMAT " bytes is larger than the "
                    "limit of %" G_GSIZE_FORMAT " bytes", len, self->limits.max_message_size);
@@ -243,21 +235,89 @@ connection_send_json (TetherConnection  *self,
     }
 
   self->bytes_handed += len + ws_frame_overhead (self, len);
-  soup_websocket_connection_send_text (self->ws, text);
+  soup_websocket_connection_send_text (self->ws, text->str);
+  g_string_free (text, TRUE);
   connection_check_backlog (self);
 
   return TRUE;
 }
 
-static json_t *
-error_response (json_t     *id,
-                int         code,
-                const char *message)
+/* Consumes @message. */
+static gboolean
+connection_send_json (TetherConnection  *self,
+                      json_t            *message,
+                      GError           **error)
 {
-  return json_pack ("{s:s, s:O, s:{s:i, s:s}}",
-                    "jsonrpc", "2.0",
-                    "id", id != NULL ? id : json_null (),
-                    "error", "code", code, "message", message);
+  GString *text = g_string_sized_new (128);
+  gboolean written = _tether_json_write (text, message);
+
+  json_decref (message);
+  if (!written)
+    {
+      g_string_free (text, TRUE);
+      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
+                           "The message cannot be written as JSON");
+      return FALSE;
+    }
+  return connection_send_text (self, text, error);
+}
+
+static GString *
+message_begin (void)
+{
+  GString *text = g_string_sized_new (128);
+
+  TETHER_APPEND_LITERAL (text, "{\"jsonrpc\":\"2.0\"");
+  return text;
+}
+
+/* `,"id":ID`; a missing id is written null. */
+static void
+write_id (GString *text,
+          json_t  *id)
+{
+  TETHER_APPEND_LITERAL (text, ",\"id\":");
+  if (id == NULL || !_tether_json_write (text, id))
+    TETHER_APPEND_LITERAL (text, "null");
+}
+
+static void
+write_error_response (GString    *text,
+                      json_t     *id,
+                      int         code,
+                      const char *message)
+{
+  TETHER_APPEND_LITERAL (text, "{\"jsonrpc\":\"2.0\"");
+  write_id (text, id);
+  TETHER_APPEND_LITERAL (text, ",\"error\":{\"code\":");
+  _tether_json_write_int (text, code);
+  TETHER_APPEND_LITERAL (text, ",\"message\":");
+  _tether_json_write_string (text, message, strlen (message));
+  TETHER_APPEND_LITERAL (text, "}}");
+}
+
+/* Sends a response, or on a failure to fit, the error the caller is
+ * still owed. @text holds one response. */
+static void
+send_response (TetherConnection *self,
+               json_t           *id,
+               GString          *text)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!connection_send_text (self, text, &error))
+    {
+      g_debug ("Response not sent: %s", error->message);
+
+      /* An answer that does not fit still owes the caller an answer. */
+      if (g_error_matches (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE))
+        {
+          GString *fallback = g_string_sized_new (128);
+
+          write_error_response (fallback, id, TETHER_REMOTE_ERROR_INTERNAL_ERROR, error->message);
+          connection_send_text (self, fallback, NULL);
+        }
+    }
 }
 
 static void
@@ -266,60 +326,69 @@ batch_unref (Batch *batch)
   if (--batch->refs > 0)
     return;
 
-  if (json_array_size (batch->responses) > 0)
+  if (batch->responses != NULL)
     {
-      g_autoptr(GError) error = NULL;
-
-      if (!connection_send_json (batch->conn, g_steal_pointer (&batch->responses), &error))
-        {
-          g_debug ("Batch response not sent: %s", error->message);
-          /* The caller still learns why it got no answers. */
-          if (g_error_matches (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE))
-            connection_send_json (batch->conn,
-                                  error_response (NULL, TETHER_REMOTE_ERROR_INTERNAL_ERROR,
-                                                  error->message), NULL);
-        }
+      g_string_append_c (batch->responses, ']');
+      send_response (batch->conn, NULL, g_steal_pointer (&batch->responses));
     }
-  g_clear_pointer (&batch->responses, json_decref);
   g_object_unref (batch->conn);
   g_free (batch);
 }
 
-/* Every answer to an incoming request goes through here, batched or not.
- * Steals @result. */
+/* Every answer to an incoming request goes through here, batched or not:
+ * @result (a floating reference is sunk) or, if it is NULL, the error. */
 void
 _tether_connection_send_reply (TetherConnection *self,
                                gpointer          batch_ptr,
                                json_t           *id,
-                               json_t           *result,
+                               GVariant         *result,
                                int               error_code,
                                const char       *error_message)
 {
   Batch *batch = batch_ptr;
-  json_t *response;
-  g_autoptr(GError) error = NULL;
-
-  if (result != NULL)
-    response = json_pack ("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
-  else
-    response = error_response (id, error_code, error_message);
+  GString *text;
 
   if (batch != NULL)
     {
-      json_array_append_new (batch->responses, response);
-      batch_unref (batch);
-      return;
+      if (batch->responses == NULL)
+        batch->responses = g_string_new ("[");
+      else
+        g_string_append_c (batch->responses, ',');
+      text = batch->responses;
     }
+  else
+    text = g_string_sized_new (128);
 
-  if (!connection_send_json (self, response, &error))
+  if (result != NULL)
     {
-      g_debug ("Reply not sent: %s", error->message);
-
-      /* An answer that does not fit still owes the caller an answer. */
-      if (g_error_matches (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE))
-        connection_send_json (self, error_response (id, TETHER_REMOTE_ERROR_INTERNAL_ERROR,
-                                                    error->message), NULL);
+      TETHER_APPEND_LITERAL (text, "{\"jsonrpc\":\"2.0\"");
+      write_id (text, id);
+      TETHER_APPEND_LITERAL (text, ",\"result\":");
+      _tether_json_write_variant (text, result);
+      g_string_append_c (text, '}');
     }
+  else
+    write_error_response (text, id, error_code, error_message);
+
+  if (batch != NULL)
+    batch_unref (batch);
+  else
+    send_response (self, id, text);
+}
+
+/* The handshake's answers are built as JSON. Consumes @result. */
+static void
+send_reply_json (TetherConnection *self,
+                 Batch            *batch,
+                 json_t           *id,
+                 json_t           *result)
+{
+  /* The undeclared mapping is lossless for JSON values (tested). */
+  g_autoptr(GVariant) value = _tether_json_to_variant (result, NULL, NULL);
+
+  json_decref (result);
+  g_assert (value != NULL);
+  _tether_connection_send_reply (self, batch, id, value, 0, NULL);
 }
 
 /* Answers a request Tether itself refused (no invocation was made). */
@@ -520,56 +589,51 @@ pending_cancelled_cb (GCancellable *cancellable,
   g_task_attach_source (task, source, pending_cancelled_idle);
 }
 
-static json_t *
-params_to_json (GVariant *params)
+#define PARAMS_MEMBER ",\"params\":"
+
+/* `,"params":P` for @params. JSON-RPC params are structured: a lone value
+ * travels as [value]. */
+static void
+write_params (GString  *text,
+              GVariant *params)
 {
-  json_t *value;
+  gsize start;
 
-  if (params == NULL)
-    return NULL;
-
-  value = _tether_variant_to_json (params);
-  /* JSON-RPC params are structured: a lone value travels as [value]. */
-  if (!json_is_array (value) && !json_is_object (value))
+  TETHER_APPEND_LITERAL (text, PARAMS_MEMBER);
+  start = text->len;
+  _tether_json_write_variant (text, params);
+  if (text->str[start] != '[' && text->str[start] != '{')
     {
-      json_t *array = json_array ();
-
-      json_array_append_new (array, value);
-      value = array;
+      g_string_insert_c (text, start, '[');
+      g_string_append_c (text, ']');
     }
-  return value;
 }
 
-/* Adds the signer's members to the request's "tether" object, signing
- * the params exactly as they will be sent. */
+/* Appends the signer's members to the "tether" object being written,
+ * signing the params exactly as they are sent. */
 static gboolean
-request_sign (json_t               *request,
+request_sign (GString              *text,
+              const char           *method,
+              const char           *params_json,
               TetherRequestSigner   signer,
               gpointer              signer_data,
               gint64                timeout_ms,
               GError              **error)
 {
-  json_t *params = json_object_get (request, "params");
-  json_t *meta = json_object_get (request, "tether");
-  g_autofree char *params_json = params != NULL ? _tether_json_dump (params, NULL) : g_strdup ("null");
   json_t *extra;
+  const char *key;
+  json_t *member;
 
-  if (params_json == NULL)
-    {
-      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
-                           "The parameters cannot be written as JSON");
-      return FALSE;
-    }
-  extra = signer (json_string_value (json_object_get (request, "method")), params_json,
-                  timeout_ms, signer_data, error);
+  extra = signer (method, params_json, timeout_ms, signer_data, error);
   if (extra == NULL)
     return FALSE;
-  if (meta == NULL)
+  json_object_foreach (extra, key, member)
     {
-      meta = json_object ();
-      json_object_set_new (request, "tether", meta);
+      g_string_append_c (text, ',');
+      _tether_json_write_string (text, key, strlen (key));
+      g_string_append_c (text, ':');
+      _tether_json_write (text, member);
     }
-  json_object_update (meta, extra);
   json_decref (extra);
   return TRUE;
 }
@@ -630,8 +694,8 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
   PendingCall *pc;
-  json_t *request;
-  json_t *json_params;
+  GString *request = NULL;
+  gsize params_start, params_end;
   gint64 now = g_get_monotonic_time ();
   gint64 deadline;
   gint64 remaining_ms;
@@ -716,14 +780,20 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   pc->json_reply = source_tag == NULL;
   g_object_set_data (G_OBJECT (task), "tether-call-id", GSIZE_TO_POINTER (pc->id));
 
-  request = json_pack ("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t) pc->id,
-                       "method", method);
-  json_params = params_to_json (params);
-  if (json_params != NULL)
-    json_object_set_new (request, "params", json_params);
+  request = message_begin ();
+  TETHER_APPEND_LITERAL (request, ",\"id\":");
+  _tether_json_write_int (request, (gint64) pc->id);
+  TETHER_APPEND_LITERAL (request, ",\"method\":");
+  _tether_json_write_string (request, method, strlen (method));
+  params_start = request->len;
+  if (params != NULL)
+    write_params (request, params);
+  params_end = request->len;
   if (self->tether)
-    json_object_set_new (request, "tether",
-                         json_pack ("{s:I}", "timeout_ms", (json_int_t) remaining_ms));
+    {
+      TETHER_APPEND_LITERAL (request, ",\"tether\":{\"timeout_ms\":");
+      _tether_json_write_int (request, remaining_ms);
+    }
   /* The level this request grants (never more than the owner's policy
    * allows), and the token from IMPERSONATE up. Handshake requests carry
    * none. */
@@ -736,45 +806,35 @@ _tether_connection_call_imp_async (TetherConnection         *self,
         g_debug ("Callback %s to %s at impersonation level %s", method,
                  tether_identity_get_address (self->identity),
                  _tether_imp_level_to_string (effective));
-      if (!_tether_imp_decorate (self->imp_policy, json_object_get (request, "tether"),
-                                 self->identity, effective, act_as, method, remaining_ms, &error))
-        {
-          json_decref (request);
-          pc->task = NULL;
-          g_object_unref (task);
-          pending_call_free (pc);
-          g_task_return_error (task, g_steal_pointer (&error));
-          goto out;
-        }
+      if (!_tether_imp_decorate (self->imp_policy, request, self->identity, effective, act_as,
+                                 method, remaining_ms, &error))
+        goto fail;
     }
   else if (act_as != NULL)
     {
-      json_decref (request);
-      pc->task = NULL;
-      g_object_unref (task);
-      pending_call_free (pc);
-      g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
-                               "A plain JSON-RPC peer cannot be presented credentials");
-      goto out;
+      g_set_error_literal (&error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
+                           "A plain JSON-RPC peer cannot be presented credentials");
+      goto fail;
     }
-  if (signer != NULL && !request_sign (request, signer, signer_data, remaining_ms, &error))
+  if (signer != NULL)
     {
-      json_decref (request);
-      pc->task = NULL;
-      g_object_unref (task);
-      pending_call_free (pc);
-      g_task_return_error (task, g_steal_pointer (&error));
-      goto out;
-    }
+      g_autofree char *params_json = params_end > params_start
+        ? g_strndup (request->str + params_start + strlen (PARAMS_MEMBER),
+                     params_end - params_start - strlen (PARAMS_MEMBER))
+        : g_strdup ("null");
 
-  if (!connection_send_json (self, request, &error))
-    {
-      pc->task = NULL;
-      g_object_unref (task);
-      pending_call_free (pc);
-      g_task_return_error (task, g_steal_pointer (&error));
-      goto out;
+      /* Signed requests are Tether's own (detached callbacks), so the
+       * "tether" object is open here. */
+      g_assert (self->tether);
+      if (!request_sign (request, method, params_json, signer, signer_data, remaining_ms, &error))
+        goto fail;
     }
+  if (self->tether)
+    g_string_append_c (request, '}');
+  g_string_append_c (request, '}');
+
+  if (!connection_send_text (self, g_steal_pointer (&request), &error))
+    goto fail;
 
   /* The send may have cut the peer off (backlog) and torn everything down. */
   if (self->state == STATE_CLOSED)
@@ -807,6 +867,16 @@ _tether_connection_call_imp_async (TetherConnection         *self,
 
 out:
   g_clear_pointer (&params, g_variant_unref);
+  return;
+
+fail:
+  if (request != NULL)
+    g_string_free (request, TRUE);
+  pc->task = NULL;
+  g_object_unref (task);
+  pending_call_free (pc);
+  g_task_return_error (task, g_steal_pointer (&error));
+  goto out;
 }
 
 GVariant *
@@ -836,18 +906,19 @@ _tether_connection_send_notification (TetherConnection  *self,
                                       GVariant          *params,
                                       GError           **error)
 {
-  json_t *message;
-  json_t *json_params;
+  GString *message;
   gboolean ret;
 
   if (params != NULL)
     g_variant_ref_sink (params);
 
-  message = json_pack ("{s:s, s:s}", "jsonrpc", "2.0", "method", method);
-  json_params = params_to_json (params);
-  if (json_params != NULL)
-    json_object_set_new (message, "params", json_params);
-  ret = connection_send_json (self, message, error);
+  message = message_begin ();
+  TETHER_APPEND_LITERAL (message, ",\"method\":");
+  _tether_json_write_string (message, method, strlen (method));
+  if (params != NULL)
+    write_params (message, params);
+  g_string_append_c (message, '}');
+  ret = connection_send_text (self, message, error);
 
   g_clear_pointer (&params, g_variant_unref);
   return ret;
@@ -1248,7 +1319,7 @@ handle_hello (TetherConnection *self,
 
   if (batch != NULL)
     batch->refs++;
-  _tether_connection_send_reply (self, batch, id, reply, 0, NULL);
+  send_reply_json (self, batch, id, reply);
 
   if (auth == NULL || done != NULL)
     hello_complete (self, username, done);
@@ -1283,7 +1354,7 @@ handle_auth (TetherConnection *self,
 
   if (batch != NULL)
     batch->refs++;
-  _tether_connection_send_reply (self, batch, id, step, 0, NULL);
+  send_reply_json (self, batch, id, step);
   if (done != NULL)
     {
       g_autofree char *mechanism = g_strdup (done);
@@ -1604,7 +1675,6 @@ on_ws_message (SoupWebsocketConnection *ws,
 
       batch = g_new0 (Batch, 1);
       batch->refs = 1; /* ours, while we dispatch */
-      batch->responses = json_array ();
       batch->conn = g_object_ref (self);
       json_array_foreach (message, i, element)
         {

@@ -52,10 +52,11 @@ TetherImpersonationLevel _tether_imp_policy_effective_level (TetherImpPolicy    
                                                              TetherIdentity           *callee_identity,
                                                              TetherImpersonationLevel  requested);
 
-/* Adds "imp" (and "token" from IMPERSONATE up, "act_as" when @act_as is
- * given) to @meta, the request's "tether" object. */
+/* Appends the members "imp" (and "token" from IMPERSONATE up, "act_as"
+ * when @act_as is given), each as `,"name":value`, to @meta: the text of
+ * the request's "tether" object being written. */
 gboolean         _tether_imp_decorate        (TetherImpPolicy          *policy,
-                                              json_t                   *meta,
+                                              GString                  *meta,
                                               TetherIdentity           *callee_identity,
                                               TetherImpersonationLevel  level,
                                               TetherCredentials        *act_as,

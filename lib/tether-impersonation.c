@@ -491,7 +491,7 @@ out:
 
 gboolean
 _tether_imp_decorate (TetherImpPolicy          *policy,
-                      json_t                   *meta,
+                      GString                  *meta,
                       TetherIdentity           *callee_identity,
                       TetherImpersonationLevel  level,
                       TetherCredentials        *act_as,
@@ -506,9 +506,17 @@ _tether_imp_decorate (TetherImpPolicy          *policy,
   gint64 now = g_get_real_time ();
   json_t *claims, *chain;
 
-  json_object_set_new (meta, "imp", json_string (_tether_imp_level_to_string (level)));
+  const char *level_name = _tether_imp_level_to_string (level);
+
+  TETHER_APPEND_LITERAL (meta, ",\"imp\":");
+  _tether_json_write_string (meta, level_name, strlen (level_name));
   if (act_as != NULL)
-    json_object_set_new (meta, "act_as", json_string (tether_credentials_get_token (act_as)));
+    {
+      const char *act_as_token = tether_credentials_get_token (act_as);
+
+      TETHER_APPEND_LITERAL (meta, ",\"act_as\":");
+      _tether_json_write_string (meta, act_as_token, strlen (act_as_token));
+    }
   if (level < TETHER_IMPERSONATION_LEVEL_IMPERSONATE)
     return TRUE;
 
@@ -562,7 +570,8 @@ _tether_imp_decorate (TetherImpPolicy          *policy,
   json_decref (claims);
   if (token == NULL)
     return FALSE;
-  json_object_set_new (meta, "token", json_string (token));
+  TETHER_APPEND_LITERAL (meta, ",\"token\":");
+  _tether_json_write_string (meta, token, strlen (token));
   return TRUE;
 }
 

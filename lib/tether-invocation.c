@@ -71,10 +71,10 @@ invocation_finish_reply (TetherInvocation *self)
   _tether_connection_forget_invocation (self->conn, self->id_key, self);
 }
 
-/* Steals @result. */
+/* Sinks a floating @result. */
 static gboolean
 invocation_reply (TetherInvocation *self,
-                  json_t           *result,
+                  GVariant         *result,
                   int               code,
                   const char       *message)
 {
@@ -83,7 +83,8 @@ invocation_reply (TetherInvocation *self,
   if (self->replied)
     {
       g_debug ("Ignoring a second answer to %s", self->method);
-      g_clear_pointer (&result, json_decref);
+      if (result != NULL)
+        g_variant_unref (g_variant_ref_sink (result));
       return FALSE;
     }
 
@@ -91,7 +92,8 @@ invocation_reply (TetherInvocation *self,
 
   if (self->id == NULL)
     {
-      g_clear_pointer (&result, json_decref);
+      if (result != NULL)
+        g_variant_unref (g_variant_ref_sink (result));
       return FALSE;
     }
 
@@ -656,10 +658,7 @@ tether_invocation_return_value (TetherInvocation *self,
 {
   g_return_if_fail (TETHER_IS_INVOCATION (self));
 
-  if (value != NULL)
-    invocation_reply (self, _tether_variant_to_json (value), 0, NULL);
-  else
-    invocation_reply (self, json_null (), 0, NULL);
+  invocation_reply (self, value != NULL ? value : g_variant_new ("mv", NULL), 0, NULL);
 }
 
 /**

@@ -13,6 +13,10 @@
 
 G_BEGIN_DECLS
 
+/* Appends a string literal without measuring it at run time. */
+#define TETHER_APPEND_LITERAL(out, literal) \
+  g_string_append_len ((out), "" literal "", sizeof (literal) - 1)
+
 /* Parses one message (an object, an array, or any other JSON value, which
  * the caller will then answer with -32600). Rejects, with a TETHER_ERROR:
  * malformed or non-UTF-8 input, trailing garbage, duplicate object keys,
@@ -29,13 +33,30 @@ json_t    *_tether_json_parse            (const char          *data,
                                           guint                max_depth,
                                           GError             **error);
 
-/* Serializes compactly (no spaces, no trailing newline), as UTF-8 with
- * non-ASCII kept literal. Reals use 17 significant digits, so they read
- * back exactly (0.1 is written 0.10000000000000001, 1.0 as 1.0). Returns a
- * newly allocated NUL-terminated string (free with g_free()); @len_out
- * (optional) gets its length. Returns NULL (and 0) only for values that
- * parsing never produces: a reference loop, or a string made with a
- * jansson _nocheck constructor that is not UTF-8. */
+/* Tether's JSON writer, used for everything it sends. Compact (no
+ * spaces), UTF-8 with non-ASCII kept literal, byte for byte what jansson's
+ * json_dumps() writes with JSON_COMPACT | JSON_REAL_PRECISION (17): reals
+ * with 17 significant digits so they read back exactly (0.1 is written
+ * 0.10000000000000001, 1.0 as 1.0). All append to @out. */
+
+/* Appends @value. Returns FALSE (and appends nothing) only for a value
+ * that parsing never produces: a reference loop. */
+gboolean   _tether_json_write            (GString             *out,
+                                          json_t              *value);
+/* Appends @str (@len bytes) as a JSON string; invalid UTF-8 is replaced
+ * (U+FFFD), so the output is always valid JSON. */
+void       _tether_json_write_string     (GString             *out,
+                                          const char          *str,
+                                          gsize                len);
+void       _tether_json_write_int        (GString             *out,
+                                          gint64               value);
+/* Appends @value by the GVariant → JSON mapping of _tether_variant_to_json().
+ * @value may be floating (it is sunk and released). */
+void       _tether_json_write_variant    (GString             *out,
+                                          GVariant            *value);
+
+/* _tether_json_write() into a new string (free with g_free()); @len_out
+ * (optional) gets its length. NULL (and 0) for a reference loop. */
 char      *_tether_json_dump             (json_t              *value,
                                           gsize               *len_out);
 

@@ -16,8 +16,6 @@
  * are the only ones that format text, so element paths are kept as a
  * chain of stack frames and rendered only when something fails. */
 
-#define DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION (17))
-
 /* Children gathered on the stack before falling back to the heap. */
 #define N_STACK_CHILDREN 16
 
@@ -398,85 +396,220 @@ _tether_json_parse (const char  *data,
  * Serialising
  * ------------------------------------------------------------------------ */
 
-/* Output goes to a stack buffer and moves to the heap only when it
- * outgrows it. Measured with callgrind on a typical 164-byte request
- * (docs/json.md), per dump: this 20.8k instructions; json_dumpb() into a
- * stack buffer then a copy 20.2k, but it encodes twice when the buffer is
- * too small; json_dumps() plus a copy into g_malloc() memory 22.4k;
- * json_dump_callback() into a GString 24.0k; sizing with json_dumpb() and
- * encoding again 38.3k. */
-typedef struct
-{
-  char  *data;
-  gsize  len;
-  gsize  capacity;
-  char   local[1024];
-} DumpBuffer;
+/* Tether writes JSON itself, from jansson values and straight from
+ * GVariant, into the caller's GString: no intermediate tree, no callback
+ * per token. Measured with callgrind (docs/performance.md), a typical
+ * request cost 15.5k instructions through json_pack() + json_dump_callback()
+ * and about 1.5k this way. The output is byte for byte what jansson writes
+ * with JSON_COMPACT | JSON_REAL_PRECISION (17), which tests/c/test-json.c
+ * checks by round trips through jansson. */
 
-static int
-dump_append (const char *chunk,
-             size_t      size,
-             void       *user_data)
-{
-  DumpBuffer *buffer = user_data;
+/* Deeper than anything parsing produces (jansson stops at 2048) or GVariant
+ * can hold (128): only a reference loop built in code gets here. */
+#define MAX_WRITE_DEPTH 2100
 
-  if (size > buffer->capacity - buffer->len)
+static const char hex_digits[] = "0123456789ABCDEF";
+
+void
+_tether_json_write_string (GString    *out,
+                           const char *str,
+                           gsize       len)
+{
+  const char *p = str;
+  const char *end = str + len;
+  const char *run = p;
+  g_autofree char *valid = NULL;
+
+  /* Strings reach here from jansson (valid) or GVariant (valid unless
+   * bad data was passed as trusted); keep to JSON whatever happens. */
+  if (G_UNLIKELY (!g_utf8_validate_len (str, len, NULL)))
     {
-      gsize capacity = MAX (buffer->capacity * 2, buffer->len + size);
-
-      if (buffer->data == buffer->local)
-        {
-          buffer->data = g_malloc (capacity);
-          memcpy (buffer->data, buffer->local, buffer->len);
-        }
-      else
-        {
-          buffer->data = g_realloc (buffer->data, capacity);
-        }
-      buffer->capacity = capacity;
+      valid = g_utf8_make_valid (str, len);
+      p = run = valid;
+      end = valid + strlen (valid);
     }
-  memcpy (buffer->data + buffer->len, chunk, size);
-  buffer->len += size;
-  return 0;
+
+  g_string_append_c (out, '"');
+  for (; p < end; p++)
+    {
+      guchar c = (guchar) *p;
+      const char *escape;
+      char seq[6];
+
+      if (G_LIKELY (c >= 0x20 && c != '"' && c != '\\'))
+        continue;
+
+      g_string_append_len (out, run, p - run);
+      run = p + 1;
+      switch (c)
+        {
+        case '"': escape = "\\\""; break;
+        case '\\': escape = "\\\\"; break;
+        case '\b': escape = "\\b"; break;
+        case '\f': escape = "\\f"; break;
+        case '\n': escape = "\\n"; break;
+        case '\r': escape = "\\r"; break;
+        case '\t': escape = "\\t"; break;
+        default:
+          seq[0] = '\\'; seq[1] = 'u'; seq[2] = '0'; seq[3] = '0';
+          seq[4] = hex_digits[c >> 4]; seq[5] = hex_digits[c & 0xF];
+          g_string_append_len (out, seq, sizeof seq);
+          continue;
+        }
+      g_string_append_len (out, escape, 2);
+    }
+  g_string_append_len (out, run, end - run);
+  g_string_append_c (out, '"');
+}
+
+void
+_tether_json_write_int (GString *out,
+                        gint64   value)
+{
+  char buf[24];
+  char *p = buf + sizeof buf;
+  guint64 u = value < 0 ? -(guint64) value : (guint64) value;
+
+  do
+    *--p = (char) ('0' + u % 10);
+  while ((u /= 10) != 0);
+  if (value < 0)
+    *--p = '-';
+  g_string_append_len (out, p, buf + sizeof buf - p);
+}
+
+/* As jansson's jsonp_dtostr(): "%.17g", then a ".0" where nothing says it
+ * is a real, and the exponent without '+' or leading zeros. Non-finite
+ * values have no JSON form: the caller writes null. */
+static void
+write_real (GString *out,
+            double   value)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE + 4];
+  char *e;
+
+  g_ascii_formatd (buf, G_ASCII_DTOSTR_BUF_SIZE, "%.17g", value);
+  e = strchr (buf, 'e');
+  if (e == NULL)
+    {
+      g_string_append (out, buf);
+      if (strchr (buf, '.') == NULL)
+        TETHER_APPEND_LITERAL (out, ".0");
+      return;
+    }
+  g_string_append_len (out, buf, e + 1 - buf);
+  e++;
+  if (*e == '-')
+    g_string_append_c (out, *e++);
+  else if (*e == '+')
+    e++;
+  while (*e == '0' && e[1] != '\0')
+    e++;
+  g_string_append (out, e);
+}
+
+static gboolean
+write_json (GString *out,
+            json_t  *value,
+            guint    depth)
+{
+  if (depth > MAX_WRITE_DEPTH)
+    return FALSE;
+
+  switch (json_typeof (value))
+    {
+    case JSON_OBJECT:
+      {
+        const char *key;
+        json_t *member;
+        gboolean first = TRUE;
+
+        g_string_append_c (out, '{');
+        json_object_foreach (value, key, member)
+          {
+            if (!first)
+              g_string_append_c (out, ',');
+            first = FALSE;
+            _tether_json_write_string (out, key, strlen (key));
+            g_string_append_c (out, ':');
+            if (!write_json (out, member, depth + 1))
+              return FALSE;
+          }
+        g_string_append_c (out, '}');
+        return TRUE;
+      }
+    case JSON_ARRAY:
+      {
+        gsize i;
+        json_t *element;
+
+        g_string_append_c (out, '[');
+        json_array_foreach (value, i, element)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            if (!write_json (out, element, depth + 1))
+              return FALSE;
+          }
+        g_string_append_c (out, ']');
+        return TRUE;
+      }
+    case JSON_STRING:
+      _tether_json_write_string (out, json_string_value (value), json_string_length (value));
+      return TRUE;
+    case JSON_INTEGER:
+      _tether_json_write_int (out, json_integer_value (value));
+      return TRUE;
+    case JSON_REAL:
+      write_real (out, json_real_value (value));
+      return TRUE;
+    case JSON_TRUE:
+      TETHER_APPEND_LITERAL (out, "true");
+      return TRUE;
+    case JSON_FALSE:
+      TETHER_APPEND_LITERAL (out, "false");
+      return TRUE;
+    case JSON_NULL:
+    default:
+      TETHER_APPEND_LITERAL (out, "null");
+      return TRUE;
+    }
+}
+
+gboolean
+_tether_json_write (GString *out,
+                    json_t  *value)
+{
+  gsize start = out->len;
+
+  g_return_val_if_fail (value != NULL, FALSE);
+
+  if (!write_json (out, value, 0))
+    {
+      g_string_truncate (out, start);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 char *
 _tether_json_dump (json_t *value,
                    gsize  *len_out)
 {
-  DumpBuffer buffer;
-  char *result;
+  GString *out = g_string_sized_new (128);
 
   g_return_val_if_fail (value != NULL, NULL);
 
-  buffer.data = buffer.local;
-  buffer.len = 0;
-  buffer.capacity = sizeof buffer.local;
-
-  if (json_dump_callback (value, dump_append, &buffer, DUMP_FLAGS) != 0)
+  if (!_tether_json_write (out, value))
     {
-      /* Only a reference loop or a _nocheck string that is not UTF-8. */
-      if (buffer.data != buffer.local)
-        g_free (buffer.data);
+      g_string_free (out, TRUE);
       if (len_out != NULL)
         *len_out = 0;
       return NULL;
     }
-
-  if (buffer.data == buffer.local)
-    {
-      result = g_malloc (buffer.len + 1);
-      memcpy (result, buffer.local, buffer.len);
-    }
-  else
-    {
-      result = g_realloc (buffer.data, buffer.len + 1);
-    }
-  result[buffer.len] = '\0';
-
   if (len_out != NULL)
-    *len_out = buffer.len;
-  return result;
+    *len_out = out->len;
+  return g_string_free (out, FALSE);
 }
 
 /* ------------------------------------------------------------------------
@@ -1290,31 +1423,14 @@ _tether_json_params_to_variant (json_t             *params,
  * GVariant → JSON
  * ------------------------------------------------------------------------ */
 
-static json_t *variant_to_json (GVariant *value);
+static void write_variant (GString *out, GVariant *value);
 
-static json_t *
-string_to_json (const char *str,
-                gsize       len)
+static void
+write_fixed_array (GString  *out,
+                   GVariant *value,
+                   char      elem)
 {
-  json_t *result = json_stringn (str, len);
-
-  /* GVariant strings are valid UTF-8 unless someone passed bad data as
-   * trusted; keep to JSON even then. */
-  if (G_UNLIKELY (result == NULL))
-    {
-      g_autofree char *valid = g_utf8_make_valid (str, len);
-
-      result = json_string (valid);
-    }
-  return result;
-}
-
-static json_t *
-fixed_array_to_json (GVariant *value,
-                     char      elem)
-{
-  json_t *array = json_array ();
-  gsize size = 0;
+  gsize size;
   gsize n, i;
   const guint8 *data;
 
@@ -1327,26 +1443,36 @@ fixed_array_to_json (GVariant *value,
     }
 
   data = g_variant_get_fixed_array (value, &n, size);
+  g_string_append_c (out, '[');
   for (i = 0; i < n; i++)
     {
       const guint8 *p = data + i * size;
-      json_t *v;
 
+      if (i > 0)
+        g_string_append_c (out, ',');
       switch (elem)
         {
-        case 'b': v = json_boolean (*p != 0); break;
-        case 'y': v = json_integer (*p); break;
-        case 'n': { gint16 w; memcpy (&w, p, 2); v = json_integer (w); } break;
-        case 'q': { guint16 w; memcpy (&w, p, 2); v = json_integer (w); } break;
-        case 'i': case 'h': { gint32 w; memcpy (&w, p, 4); v = json_integer (w); } break;
-        case 'u': { guint32 w; memcpy (&w, p, 4); v = json_integer (w); } break;
-        case 'x': { gint64 w; memcpy (&w, p, 8); v = json_integer (w); } break;
+        case 'b':
+          if (*p != 0)
+            TETHER_APPEND_LITERAL (out, "true");
+          else
+            TETHER_APPEND_LITERAL (out, "false");
+          break;
+        case 'y': _tether_json_write_int (out, *p); break;
+        case 'n': { gint16 w; memcpy (&w, p, 2); _tether_json_write_int (out, w); } break;
+        case 'q': { guint16 w; memcpy (&w, p, 2); _tether_json_write_int (out, w); } break;
+        case 'i': case 'h': { gint32 w; memcpy (&w, p, 4); _tether_json_write_int (out, w); } break;
+        case 'u': { guint32 w; memcpy (&w, p, 4); _tether_json_write_int (out, w); } break;
+        case 'x': { gint64 w; memcpy (&w, p, 8); _tether_json_write_int (out, w); } break;
         case 't':
           {
             guint64 w;
 
             memcpy (&w, p, 8);
-            v = w <= G_MAXINT64 ? json_integer ((json_int_t) w) : json_real ((double) w);
+            if (w <= G_MAXINT64)
+              _tether_json_write_int (out, (gint64) w);
+            else
+              write_real (out, (double) w);
           }
           break;
         default:
@@ -1354,90 +1480,147 @@ fixed_array_to_json (GVariant *value,
             double d;
 
             memcpy (&d, p, 8);
-            v = isfinite (d) ? json_real (d) : json_null ();
+            if (isfinite (d))
+              write_real (out, d);
+            else
+              TETHER_APPEND_LITERAL (out, "null");
           }
           break;
         }
-      json_array_append_new (array, v);
     }
-
-  return array;
+  g_string_append_c (out, ']');
 }
 
-static json_t *
-array_to_json (GVariant *value)
+/* A dict's key, or NULL for one that a later entry repeats (the last one
+ * wins, as in GVariantDict). Small dicts are scanned; big ones hashed. */
+static gboolean
+dict_key_repeated (GVariant    *value,
+                   gsize        i,
+                   gsize        n,
+                   const char  *key,
+                   GHashTable **last_index)
+{
+  gsize j;
+
+  if (n <= 16)
+    {
+      for (j = i + 1; j < n; j++)
+        {
+          g_autoptr(GVariant) entry = g_variant_get_child_value (value, j);
+          g_autoptr(GVariant) other = g_variant_get_child_value (entry, 0);
+
+          if (strcmp (g_variant_get_string (other, NULL), key) == 0)
+            return TRUE;
+        }
+      return FALSE;
+    }
+
+  if (*last_index == NULL)
+    {
+      *last_index = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      for (j = 0; j < n; j++)
+        {
+          g_autoptr(GVariant) entry = g_variant_get_child_value (value, j);
+          g_autoptr(GVariant) other = g_variant_get_child_value (entry, 0);
+
+          g_hash_table_insert (*last_index, g_variant_dup_string (other, NULL),
+                               GSIZE_TO_POINTER (j));
+        }
+    }
+  return GPOINTER_TO_SIZE (g_hash_table_lookup (*last_index, key)) != i;
+}
+
+static void
+write_array (GString  *out,
+             GVariant *value)
 {
   const GVariantType *elem_type = g_variant_type_element (g_variant_get_type (value));
   const char *elem = g_variant_type_peek_string (elem_type);
   gsize n = g_variant_n_children (value);
-  json_t *result;
   gsize i;
 
   if (elem[0] == '{' && strchr ("sog", elem[1]) != NULL)
     {
-      result = json_object ();
+      g_autoptr(GHashTable) last_index = NULL;
+      gboolean first = TRUE;
+
+      g_string_append_c (out, '{');
       for (i = 0; i < n; i++)
         {
           g_autoptr(GVariant) entry = g_variant_get_child_value (value, i);
           g_autoptr(GVariant) key = g_variant_get_child_value (entry, 0);
-          g_autoptr(GVariant) member = g_variant_get_child_value (entry, 1);
+          g_autoptr(GVariant) member = NULL;
           gsize key_len;
           const char *key_str = g_variant_get_string (key, &key_len);
-          g_autofree char *valid = NULL;
 
-          /* GVariant strings are valid UTF-8 unless bad data was passed as
-           * trusted; checked once here, hence _nocheck. */
-          if (G_UNLIKELY (!g_utf8_validate_len (key_str, key_len, NULL)))
-            {
-              valid = g_utf8_make_valid (key_str, key_len);
-              key_str = valid;
-              key_len = strlen (valid);
-            }
-          /* Duplicate keys are possible in an a{sv}: the last one wins,
-           * as in GVariantDict. */
-          json_object_setn_new_nocheck (result, key_str, key_len,
-                                        variant_to_json (member));
+          if (dict_key_repeated (value, i, n, key_str, &last_index))
+            continue;
+          if (!first)
+            g_string_append_c (out, ',');
+          first = FALSE;
+          _tether_json_write_string (out, key_str, key_len);
+          g_string_append_c (out, ':');
+          member = g_variant_get_child_value (entry, 1);
+          write_variant (out, member);
         }
-      return result;
+      g_string_append_c (out, '}');
+      return;
     }
 
   /* peek_string() is not terminated after the element: test elem[0] only. */
   if (strchr ("bynqiuxthd", elem[0]) != NULL)
-    return fixed_array_to_json (value, elem[0]);
+    {
+      write_fixed_array (out, value, elem[0]);
+      return;
+    }
 
   /* Everything else, dicts with non-string keys included (as [key, value]
    * pairs), is an array. */
-  result = json_array ();
+  g_string_append_c (out, '[');
   for (i = 0; i < n; i++)
     {
       g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
 
-      json_array_append_new (result, variant_to_json (child));
+      if (i > 0)
+        g_string_append_c (out, ',');
+      write_variant (out, child);
     }
-  return result;
+  g_string_append_c (out, ']');
 }
 
-static json_t *
-variant_to_json (GVariant *value)
+static void
+write_variant (GString  *out,
+               GVariant *value)
 {
   switch (g_variant_classify (value))
     {
     case G_VARIANT_CLASS_BOOLEAN:
-      return json_boolean (g_variant_get_boolean (value));
+      if (g_variant_get_boolean (value))
+        TETHER_APPEND_LITERAL (out, "true");
+      else
+        TETHER_APPEND_LITERAL (out, "false");
+      return;
     case G_VARIANT_CLASS_BYTE:
-      return json_integer (g_variant_get_byte (value));
+      _tether_json_write_int (out, g_variant_get_byte (value));
+      return;
     case G_VARIANT_CLASS_INT16:
-      return json_integer (g_variant_get_int16 (value));
+      _tether_json_write_int (out, g_variant_get_int16 (value));
+      return;
     case G_VARIANT_CLASS_UINT16:
-      return json_integer (g_variant_get_uint16 (value));
+      _tether_json_write_int (out, g_variant_get_uint16 (value));
+      return;
     case G_VARIANT_CLASS_INT32:
-      return json_integer (g_variant_get_int32 (value));
+      _tether_json_write_int (out, g_variant_get_int32 (value));
+      return;
     case G_VARIANT_CLASS_UINT32:
-      return json_integer (g_variant_get_uint32 (value));
+      _tether_json_write_int (out, g_variant_get_uint32 (value));
+      return;
     case G_VARIANT_CLASS_INT64:
-      return json_integer (g_variant_get_int64 (value));
+      _tether_json_write_int (out, g_variant_get_int64 (value));
+      return;
     case G_VARIANT_CLASS_HANDLE:
-      return json_integer (g_variant_get_handle (value));
+      _tether_json_write_int (out, g_variant_get_handle (value));
+      return;
 
     case G_VARIANT_CLASS_UINT64:
       {
@@ -1446,15 +1629,21 @@ variant_to_json (GVariant *value)
         /* Above INT64_MAX a JSON integer would not survive jansson or most
          * peers; a real keeps the magnitude (documented). */
         if (u <= G_MAXINT64)
-          return json_integer ((json_int_t) u);
-        return json_real ((double) u);
+          _tether_json_write_int (out, (gint64) u);
+        else
+          write_real (out, (double) u);
+        return;
       }
 
     case G_VARIANT_CLASS_DOUBLE:
       {
         double d = g_variant_get_double (value);
 
-        return isfinite (d) ? json_real (d) : json_null ();
+        if (isfinite (d))
+          write_real (out, d);
+        else
+          TETHER_APPEND_LITERAL (out, "null");
+        return;
       }
 
     case G_VARIANT_CLASS_STRING:
@@ -1464,55 +1653,77 @@ variant_to_json (GVariant *value)
         gsize len;
         const char *str = g_variant_get_string (value, &len);
 
-        return string_to_json (str, len);
+        _tether_json_write_string (out, str, len);
+        return;
       }
 
     case G_VARIANT_CLASS_VARIANT:
       {
         g_autoptr(GVariant) inner = g_variant_get_variant (value);
 
-        return variant_to_json (inner);
+        write_variant (out, inner);
+        return;
       }
 
     case G_VARIANT_CLASS_MAYBE:
       {
         g_autoptr(GVariant) inner = g_variant_get_maybe (value);
 
-        return inner != NULL ? variant_to_json (inner) : json_null ();
+        if (inner != NULL)
+          write_variant (out, inner);
+        else
+          TETHER_APPEND_LITERAL (out, "null");
+        return;
       }
 
     case G_VARIANT_CLASS_ARRAY:
-      return array_to_json (value);
+      write_array (out, value);
+      return;
 
     case G_VARIANT_CLASS_TUPLE:
     case G_VARIANT_CLASS_DICT_ENTRY:
     default:
       {
-        json_t *result = json_array ();
         gsize n = g_variant_n_children (value);
         gsize i;
 
+        g_string_append_c (out, '[');
         for (i = 0; i < n; i++)
           {
             g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
 
-            json_array_append_new (result, variant_to_json (child));
+            if (i > 0)
+              g_string_append_c (out, ',');
+            write_variant (out, child);
           }
-        return result;
+        g_string_append_c (out, ']');
+        return;
       }
     }
+}
+
+void
+_tether_json_write_variant (GString  *out,
+                            GVariant *value)
+{
+  g_return_if_fail (value != NULL);
+
+  g_variant_ref_sink (value);
+  write_variant (out, value);
+  g_variant_unref (value);
 }
 
 json_t *
 _tether_variant_to_json (GVariant *value)
 {
+  g_autoptr(GString) text = g_string_sized_new (128);
   json_t *result;
 
   g_return_val_if_fail (value != NULL, NULL);
 
-  g_variant_ref_sink (value);
-  result = variant_to_json (value);
-  g_variant_unref (value);
-
+  /* One mapping, the writer's; this direction is off the hot path. */
+  _tether_json_write_variant (text, value);
+  result = _tether_json_parse (text->str, text->len, 0, NULL);
+  g_assert (result != NULL);
   return result;
 }

@@ -28,6 +28,7 @@
 
 #include "tether-test-common.h"
 #include "tether-impersonation-private.h"
+#include "tether-json-private.h"
 #include "tether-server-private.h"
 
 #define NOBODY 65534
@@ -313,13 +314,19 @@ make_token (GTlsCertificate *signer, TetherIdentity *holder)
 {
   TetherImpPolicy *policy = _tether_imp_policy_new (FALSE);
   g_autoptr(GError) error = NULL;
-  json_t *meta = json_object ();
+  g_autoptr(GString) text = g_string_new ("{\"timeout_ms\":10000");
+  json_t *meta;
   TetherCredentials *creds;
 
   g_assert_true (_tether_imp_policy_set_signing_certificate (policy, signer, &error));
-  g_assert_true (_tether_imp_decorate (policy, meta, holder, TETHER_IMPERSONATION_LEVEL_DELEGATE,
+  g_assert_true (_tether_imp_decorate (policy, text, holder, TETHER_IMPERSONATION_LEVEL_DELEGATE,
                                        NULL, "act", 10000, &error));
   g_assert_no_error (error);
+  /* The members written are a valid "tether" object once closed. */
+  g_string_append_c (text, '}');
+  meta = _tether_json_parse (text->str, text->len, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_string_value (json_object_get (meta, "imp")), ==, "delegate");
   creds = _tether_credentials_new_from_token (json_string_value (json_object_get (meta, "token")),
                                               &error);
   g_assert_no_error (error);

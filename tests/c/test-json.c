@@ -107,6 +107,15 @@ assert_undeclared_round_trip (json_t *value)
   g_assert_false (g_variant_is_floating (variant));
   back = _tether_variant_to_json (variant);
   g_assert_true (json_equal (value, back));
+
+  /* Written straight from the GVariant, it is the same text. */
+  {
+    g_autoptr(GString) direct = g_string_new (NULL);
+    g_autofree char *via_json = dump (back);
+
+    _tether_json_write_variant (direct, variant);
+    g_assert_cmpstr (direct->str, ==, via_json);
+  }
 }
 
 static void
@@ -140,6 +149,14 @@ test_corpus_file (gconstpointer data)
       g_assert_true (json_equal (value, again));
       text2 = dump (again);
       g_assert_cmpstr (text, ==, text2);
+
+      /* Tether's writer says it writes what jansson's would. */
+      {
+        g_autofree char *jansson = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY |
+                                                      JSON_REAL_PRECISION (17));
+
+        g_assert_cmpstr (text, ==, jansson);
+      }
 
       assert_undeclared_round_trip (value);
     }
@@ -506,21 +523,25 @@ test_dump_scalars (void)
 static void
 test_dump_unencodable (void)
 {
-  g_autoptr(json_t) bad = json_stringn_nocheck ("\xff", 1);
+  /* Only a _nocheck constructor can make a string that is not UTF-8: the
+   * writer still writes valid JSON (U+FFFD for the bad byte). */
+  g_autoptr(json_t) bad = json_stringn_nocheck ("a\xff", 2);
+  g_autoptr(json_t) loop = json_array ();
+  json_t *inner = json_array ();
+  g_autofree char *text = NULL;
   gsize len = 42;
 
-  /* Only values built with a _nocheck constructor can fail to encode. */
-  g_autoptr(json_t) array = json_array ();
-  guint i;
+  text = _tether_json_dump (bad, &len);
+  g_assert_cmpstr (text, ==, "\"a\xef\xbf\xbd\"");
+  g_assert_cmpuint (len, ==, 6);
 
-  g_assert_null (_tether_json_dump (bad, &len));
+  /* A reference loop (only code can build one) is refused, not followed. */
+  json_array_append_new (loop, inner);
+  json_array_append (inner, loop);
+  len = 42;
+  g_assert_null (_tether_json_dump (loop, &len));
   g_assert_cmpuint (len, ==, 0);
-
-  /* The same after the output has moved to the heap. */
-  for (i = 0; i < 1000; i++)
-    json_array_append_new (array, json_string ("padding"));
-  json_array_append (array, bad);
-  g_assert_null (_tether_json_dump (array, NULL));
+  json_array_clear (inner);
 }
 
 static void
@@ -1231,6 +1252,20 @@ test_from_variant_dicts (void)
   assert_to_json ("{'k', 1}", "[\"k\",1]");
   /* An a{sv} may repeat a key; the last one wins, as in GVariantDict. */
   assert_to_json ("[{'a', <1>}, {'a', <2>}]", "{\"a\":2}");
+  /* Past 16 entries repeats are found by hashing: the same answer. */
+  {
+    g_autoptr(GString) variant_text = g_string_new ("[");
+    g_autoptr(GString) expected = g_string_new ("{");
+
+    for (guint i = 0; i < 20; i++)
+      g_string_append_printf (variant_text, "{'k%u', <%u>}, ", i, i);
+    g_string_append (variant_text, "{'k3', <99>}]");
+    for (guint i = 0; i < 20; i++)
+      if (i != 3)
+        g_string_append_printf (expected, "\"k%u\":%u,", i, i);
+    g_string_append (expected, "\"k3\":99}");
+    assert_to_json (variant_text->str, expected->str);
+  }
   assert_to_json ("{'\xc3\xa9': <{'n': <@mv nothing>}>}", "{\"\xc3\xa9\":{\"n\":null}}");
 }
 
