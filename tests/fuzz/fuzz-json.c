@@ -8,7 +8,8 @@
  *
  *  1. parse: a failure is a TETHER_ERROR (invalid message, too deep) with
  *     a UTF-8 message; a value is no deeper than the limit, and parsing
- *     without Tether's limit agrees with it.
+ *     without Tether's limit agrees with it. Tether's own reader accepts
+ *     nothing jansson refuses and reads what it accepts as an equal value.
  *  2. dump: the compact text parses again to an equal value and dumps to
  *     the same bytes (the dump is canonical).
  *  3. undeclared mapping: JSON → GVariant never fails on a parsed value,
@@ -208,6 +209,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   gsize dump_len, dump2_len;
 
   /* 1. Parse. */
+  {
+    json_t *ours = _tether_json_read ((const char *) data, size, G_MAXUINT);
+    json_t *theirs = json_loadb ((const char *) data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                                 NULL);
+
+    if (ours != NULL)
+      {
+        g_assert_nonnull (theirs);
+        assert_json_equal (ours, theirs);
+        json_decref (ours);
+      }
+    if (theirs != NULL)
+      json_decref (theirs);
+  }
   value = _tether_json_parse ((const char *) data, size, MAX_DEPTH, &error);
   unlimited = _tether_json_parse ((const char *) data, size, 0, NULL);
   if (value == NULL)
