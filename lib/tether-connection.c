@@ -1001,12 +1001,18 @@ handle_response (TetherConnection *self,
   }
 }
 
+/* The incoming table's key for a request id: integers and strings apart. */
 static char *
 id_key (json_t *id)
 {
-  if (json_is_integer (id))
-    return g_strdup_printf ("i%" G_GINT64_FORMAT, (gint64) json_integer_value (id));
-  return g_strconcat ("s", json_string_value (id), NULL);
+  GString *key;
+
+  if (!json_is_integer (id))
+    return g_strconcat ("s", json_string_value (id), NULL);
+  key = g_string_sized_new (24);
+  g_string_append_c (key, 'i');
+  _tether_json_write_int (key, json_integer_value (id));
+  return g_string_free (key, FALSE);
 }
 
 static void

@@ -50,7 +50,8 @@ struct _TetherInvocation
   char             *id_key;
   gint64            deadline;
   gint64            hard_deadline; /* leases stop here */
-  GCancellable     *cancellable;
+  GCancellable     *cancellable;    /* made when first asked for */
+  gboolean          cancelled;
   gpointer          batch;
   gboolean          replied;
   json_t           *request_meta;   /* signed requests only */
@@ -101,6 +102,17 @@ invocation_reply (TetherInvocation *self,
   return TRUE;
 }
 
+/* Most calls are answered without anyone asking for the cancellable:
+ * it is made on demand (tether_invocation_get_cancellable()), already
+ * cancelled if the invocation was. */
+static void
+invocation_cancel (TetherInvocation *self)
+{
+  self->cancelled = TRUE;
+  if (self->cancellable != NULL)
+    g_cancellable_cancel (self->cancellable);
+}
+
 static void
 invocation_deadline_cb (TetherDeadline *entry)
 {
@@ -109,7 +121,7 @@ invocation_deadline_cb (TetherDeadline *entry)
   g_object_ref (self);
   invocation_reply (self, NULL, TETHER_REMOTE_ERROR_DEADLINE_EXCEEDED,
                     "The deadline passed before the call was answered");
-  g_cancellable_cancel (self->cancellable);
+  invocation_cancel (self);
   g_object_unref (self);
 }
 
@@ -163,7 +175,6 @@ tether_invocation_class_init (TetherInvocationClass *klass)
 static void
 tether_invocation_init (TetherInvocation *self)
 {
-  self->cancellable = g_cancellable_new ();
   self->imp_level = TETHER_IMPERSONATION_LEVEL_IDENTIFY;
 }
 
@@ -225,7 +236,7 @@ _tether_invocation_cancel (TetherInvocation *self,
         _tether_connection_send_reply (self->conn, batch, self->id, NULL,
                                        TETHER_REMOTE_ERROR_CANCELLED, "Cancelled");
     }
-  g_cancellable_cancel (self->cancellable);
+  invocation_cancel (self);
   g_object_unref (self);
 }
 
@@ -504,6 +515,12 @@ GCancellable *
 tether_invocation_get_cancellable (TetherInvocation *self)
 {
   g_return_val_if_fail (TETHER_IS_INVOCATION (self), NULL);
+  if (self->cancellable == NULL)
+    {
+      self->cancellable = g_cancellable_new ();
+      if (self->cancelled)
+        g_cancellable_cancel (self->cancellable);
+    }
   return self->cancellable;
 }
 

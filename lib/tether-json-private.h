@@ -87,6 +87,11 @@ GVariant  *_tether_json_to_variant       (json_t              *value,
                                           const GVariantType  *type,
                                           GError             **error);
 
+/* The undeclared mapping built as a tree of GVariants, as it was before
+ * it was serialised directly; NULL where it fails. For tests, which check
+ * that both give the same bytes. */
+GVariant  *_tether_json_to_variant_built (json_t              *value);
+
 /* Params of a request → GVariant.
  * - @signature NULL: params as given by the undeclared mapping (object →
  *   a{sv}, array → av); absent params (@params NULL) → NULL (no error).

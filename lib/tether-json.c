@@ -1008,6 +1008,9 @@ _tether_json_dump (json_t *value,
  * JSON → GVariant
  * ------------------------------------------------------------------------ */
 
+static GVariant *json_to_variant_undeclared (json_t        *value,
+                                             const Path    *path,
+                                             GError       **error);
 static GVariant *json_to_variant_any   (json_t             *value,
                                         const Path         *path,
                                         GError            **error);
@@ -1394,6 +1397,10 @@ json_to_variant_typed (json_t             *value,
 {
   const char *t = g_variant_type_peek_string (type);
 
+  /* An object as a{sv} is the undeclared mapping: the fast way. */
+  if (json_is_object (value) && g_variant_type_equal (type, G_VARIANT_TYPE_VARDICT))
+    return json_to_variant_undeclared (value, path, error);
+
   switch (t[0])
     {
     case 'b':
@@ -1451,7 +1458,7 @@ json_to_variant_typed (json_t             *value,
 
     case 'v':
       {
-        GVariant *inner = json_to_variant_any (value, path, error);
+        GVariant *inner = json_to_variant_undeclared (value, path, error);
 
         return inner != NULL ? g_variant_new_variant (inner) : NULL;
       }
@@ -1591,6 +1598,256 @@ json_to_variant_any (json_t     *value,
     }
 }
 
+/* The undeclared mapping written straight in GVariant's serialised form:
+ * one buffer and one GVariant, where building it as a tree costs a
+ * GVariant, a type lookup and an allocation per node (measured: 8.7k
+ * instructions for {"seq": 1} as a tree; docs/performance.md). It is the
+ * normal form of what json_to_variant_any() builds, byte for byte
+ * (tests/c/test-json.c and tests/fuzz/fuzz-json.c compare them), so the
+ * GVariant can be made trusted. Anything unusual (a string that is not
+ * valid UTF-8 or holds NUL, which only code can make; deep nesting) is
+ * left to the tree, which reports it. */
+
+/* Well inside GVariant's own nesting limit (128): a JSON level is three
+ * GVariant levels (a{sv} → {sv} → v). */
+#define SERIALISE_MAX_DEPTH 32
+
+static void
+ser_pad8 (GByteArray *out)
+{
+  static const guint8 zeros[8] = { 0 };
+
+  if (out->len % 8 != 0)
+    g_byte_array_append (out, zeros, 8 - out->len % 8);
+}
+
+/* GVariant's framing: the smallest offset size that can address the
+ * container with @n_offsets offsets of that size added to @body. */
+static guint
+ser_offset_size (gsize body,
+                 gsize n_offsets)
+{
+  if (body + n_offsets <= G_MAXUINT8)
+    return 1;
+  if (body + 2 * n_offsets <= G_MAXUINT16)
+    return 2;
+  if (body + 4 * n_offsets <= G_MAXUINT32)
+    return 4;
+  return 8;
+}
+
+/* Framing offsets are little-endian whatever the host. */
+static void
+ser_put_offset (GByteArray *out,
+                guint64     value,
+                guint       size)
+{
+  guint8 bytes[8];
+
+  for (guint i = 0; i < size; i++)
+    bytes[i] = (guint8) (value >> (8 * i));
+  g_byte_array_append (out, bytes, size);
+}
+
+static const char *ser_any (GByteArray *out, json_t *value, guint depth);
+
+/* A 'v': the value, a NUL, its type string. */
+static gboolean
+ser_variant (GByteArray *out,
+             json_t     *value,
+             guint       depth)
+{
+  const char *type = ser_any (out, value, depth);
+
+  if (type == NULL)
+    return FALSE;
+  g_byte_array_append (out, (const guint8 *) "", 1);
+  g_byte_array_append (out, (const guint8 *) type, strlen (type));
+  return TRUE;
+}
+
+/* Ends of the elements of an array being written, for its framing. */
+typedef struct
+{
+  gsize  n;
+  gsize *ends;
+  gsize  local[16];
+} Ends;
+
+static void
+ends_init (Ends  *e,
+           gsize  n)
+{
+  e->n = 0;
+  e->ends = n <= G_N_ELEMENTS (e->local) ? e->local : g_new (gsize, n);
+}
+
+static void
+ends_clear (Ends *e)
+{
+  if (e->ends != e->local)
+    g_free (e->ends);
+}
+
+static void
+ser_array_end (GByteArray *out,
+               gsize       start,
+               Ends       *e)
+{
+  guint size = ser_offset_size (out->len - start, e->n);
+
+  for (gsize i = 0; i < e->n; i++)
+    ser_put_offset (out, e->ends[i], size);
+  ends_clear (e);
+}
+
+/* Writes @value, returns its type string, or NULL to leave it to the
+ * tree (the output is then garbage and dropped). */
+static const char *
+ser_any (GByteArray *out,
+         json_t     *value,
+         guint       depth)
+{
+  switch (json_typeof (value))
+    {
+    case JSON_OBJECT:
+      {
+        gsize start = out->len;
+        Ends e;
+        void *iter;
+
+        if (depth >= SERIALISE_MAX_DEPTH)
+          return NULL;
+        ends_init (&e, json_object_size (value));
+        for (iter = json_object_iter (value); iter != NULL; iter = json_object_iter_next (value, iter))
+          {
+            const char *key = json_object_iter_key (iter);
+            gsize key_len = json_object_iter_key_len (iter);
+            gsize entry, key_end;
+            guint size;
+
+            if (memchr (key, '\0', key_len) != NULL || !g_utf8_validate_len (key, key_len, NULL))
+              goto object_fail;
+            /* A {sv}: the key and its NUL, padding, the variant, then the
+             * key's end as the tuple's one framing offset. */
+            ser_pad8 (out);
+            entry = out->len;
+            g_byte_array_append (out, (const guint8 *) key, key_len + 1);
+            key_end = out->len - entry;
+            ser_pad8 (out);
+            if (!ser_variant (out, json_object_iter_value (iter), depth + 1))
+              goto object_fail;
+            size = ser_offset_size (out->len - entry, 1);
+            ser_put_offset (out, key_end, size);
+            e.ends[e.n++] = out->len - start;
+          }
+        ser_array_end (out, start, &e);
+        return "a{sv}";
+
+      object_fail:
+        ends_clear (&e);
+        return NULL;
+      }
+
+    case JSON_ARRAY:
+      {
+        gsize start = out->len;
+        gsize n = json_array_size (value);
+        Ends e;
+
+        if (depth >= SERIALISE_MAX_DEPTH)
+          return NULL;
+        ends_init (&e, n);
+        for (gsize i = 0; i < n; i++)
+          {
+            ser_pad8 (out);
+            if (!ser_variant (out, json_array_get (value, i), depth + 1))
+              {
+                ends_clear (&e);
+                return NULL;
+              }
+            e.ends[e.n++] = out->len - start;
+          }
+        ser_array_end (out, start, &e);
+        return "av";
+      }
+
+    case JSON_STRING:
+      {
+        const char *str = json_string_value (value);
+        gsize len = json_string_length (value);
+
+        if (memchr (str, '\0', len) != NULL || !g_utf8_validate_len (str, len, NULL))
+          return NULL;
+        g_byte_array_append (out, (const guint8 *) str, len + 1);
+        return "s";
+      }
+
+    case JSON_INTEGER:
+      {
+        gint64 v = json_integer_value (value);
+
+        ser_pad8 (out);
+        g_byte_array_append (out, (const guint8 *) &v, sizeof v);
+        return "x";
+      }
+
+    case JSON_REAL:
+      {
+        double d = json_real_value (value);
+
+        ser_pad8 (out);
+        g_byte_array_append (out, (const guint8 *) &d, sizeof d);
+        return "d";
+      }
+
+    case JSON_TRUE:
+    case JSON_FALSE:
+      {
+        guint8 b = json_is_true (value);
+
+        g_byte_array_append (out, &b, 1);
+        return "b";
+      }
+
+    case JSON_NULL:
+    default:
+      /* Nothing, of a maybe: no bytes at all. */
+      return "mv";
+    }
+}
+
+/* The undeclared mapping: serialised when it can be, else the tree. */
+static GVariant *
+json_to_variant_undeclared (json_t     *value,
+                            const Path *path,
+                            GError    **error)
+{
+  GByteArray *out = g_byte_array_sized_new (128);
+  const char *type = ser_any (out, value, 0);
+  GBytes *bytes;
+  GVariant *result;
+
+  if (type == NULL)
+    {
+      g_byte_array_unref (out);
+      return json_to_variant_any (value, path, error);
+    }
+  bytes = g_byte_array_free_to_bytes (out);
+  result = g_variant_new_from_bytes (G_VARIANT_TYPE (type), bytes, TRUE);
+  g_bytes_unref (bytes);
+  return result;
+}
+
+GVariant *
+_tether_json_to_variant_built (json_t *value)
+{
+  Path root = { NULL, PATH_ROOT, "params", 6, 0 };
+  GVariant *result = json_to_variant_any (value, &root, NULL);
+
+  return result != NULL ? g_variant_ref_sink (result) : NULL;
+}
+
 GVariant *
 _tether_json_to_variant (json_t              *value,
                          const GVariantType  *type,
@@ -1604,7 +1861,7 @@ _tether_json_to_variant (json_t              *value,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (type == NULL)
-    result = json_to_variant_any (value, &root, error);
+    result = json_to_variant_undeclared (value, &root, error);
   else
     result = json_to_variant_typed (value, type, &root, error);
 
@@ -1782,7 +2039,7 @@ _tether_json_params_to_variant (json_t             *params,
                        describe_json (params));
           return NULL;
         }
-      result = json_to_variant_any (params, &root, error);
+      result = json_to_variant_undeclared (params, &root, error);
     }
   else
     {

@@ -176,7 +176,7 @@ _tether_scheduler_add (TetherScheduler    *self,
                        gint64              when,
                        TetherDeadlineFunc  func)
 {
-  gboolean was_first;
+  gint64 ready;
 
   _tether_scheduler_remove (self, deadline);
   deadline->when = when;
@@ -184,9 +184,13 @@ _tether_scheduler_add (TetherScheduler    *self,
   g_ptr_array_add (self->heap, deadline);
   heap_sift_up (self->heap, self->heap->len - 1);
 
-  was_first = HEAP_AT (self->heap, 0) == deadline;
-  if (was_first)
-    scheduler_update_source (self);
+  /* Only ever earlier: moving the ready time wakes the context through its
+   * eventfd (a write, and a read on the next iteration), which per call
+   * would cost more than the rest of the scheduler. A ready time left
+   * early by removed entries costs one idle wake-up, which re-arms. */
+  ready = g_source_get_ready_time (self->source);
+  if (ready == -1 || when < ready)
+    g_source_set_ready_time (self->source, when);
 }
 
 void

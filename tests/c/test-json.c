@@ -116,6 +116,23 @@ assert_undeclared_round_trip (json_t *value)
     _tether_json_write_variant (direct, variant);
     g_assert_cmpstr (direct->str, ==, via_json);
   }
+
+  /* Serialised directly (up to 32 levels; deeper goes the tree's way),
+   * it is the tree's normal form, byte for byte. Last: g_variant_get_data()
+   * flattens a tree, and GLib reads a flat value no deeper than 128
+   * GVariant levels, three per JSON level. */
+  if (_tether_json_depth (value) <= 32)
+    {
+      g_autoptr(GVariant) built = _tether_json_to_variant_built (value);
+
+      g_assert_nonnull (built);
+      g_assert_true (g_variant_is_normal_form (variant));
+      g_assert_cmpstr (g_variant_get_type_string (variant), ==, g_variant_get_type_string (built));
+      g_assert_cmpuint (g_variant_get_size (variant), ==, g_variant_get_size (built));
+      g_assert_true (memcmp (g_variant_get_data (variant), g_variant_get_data (built),
+                             g_variant_get_size (built)) == 0);
+      g_assert_true (g_variant_equal (variant, built));
+    }
 }
 
 static void
@@ -186,6 +203,41 @@ test_corpus_file (gconstpointer data)
         g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE);
       g_assert_true (g_utf8_validate (error->message, -1, NULL));
     }
+}
+
+/* Framing offsets grow from 1 to 2 to 4 bytes as containers pass 255
+ * and 65535 bytes: the direct serialisation must switch exactly where
+ * GVariant does, at every level. */
+static void
+test_to_variant_serialised_sizes (void)
+{
+  const gsize lengths[] = { 0, 1, 7, 8, 200, 240, 250, 260, 300, 65000, 65530, 65536, 70000 };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (lengths); i++)
+    for (guint n = 1; n <= 3; n++)
+      {
+        g_autoptr(json_t) array = json_array ();
+        g_autoptr(json_t) object = json_object ();
+        g_autoptr(json_t) nested = NULL;
+        g_autofree char *text = g_strnfill (lengths[i], 'x');
+        json_t *values[3];
+
+        for (guint k = 0; k < n; k++)
+          {
+            g_autofree char *key = g_strdup_printf ("%s%u", text, k);
+
+            json_array_append_new (array, json_string (text));
+            json_array_append_new (array, json_integer (k));
+            json_array_append_new (array, json_null ());
+            json_object_set_new (object, key, json_real (k + 0.5));
+          }
+        nested = json_pack ("{s:O, s:O, s:[O, b]}", "a", array, "o", object, "l", array, TRUE);
+        values[0] = array;
+        values[1] = object;
+        values[2] = nested;
+        for (guint k = 0; k < G_N_ELEMENTS (values); k++)
+          assert_undeclared_round_trip (values[k]);
+      }
 }
 
 static void
@@ -1466,6 +1518,7 @@ main (int    argc,
   g_test_add_func ("/tether/json/to-variant/fixed-arrays", test_to_variant_fixed_arrays);
   g_test_add_func ("/tether/json/to-variant/containers", test_to_variant_containers);
   g_test_add_func ("/tether/json/to-variant/long-key", test_to_variant_long_key);
+  g_test_add_func ("/tether/json/to-variant/serialised-sizes", test_to_variant_serialised_sizes);
   g_test_add_func ("/tether/json/to-variant/unsupported", test_to_variant_unsupported);
   g_test_add_func ("/tether/json/to-variant/bad-strings", test_to_variant_bad_strings);
   g_test_add_func ("/tether/json/to-variant/quoting", test_to_variant_quoting);

@@ -31,6 +31,7 @@ typedef struct
   guint         peers_disconnected;
   GPtrArray    *held;           /* server invocations held unanswered */
   guint         held_cancelled;
+  gboolean      held_cancellable_lazily; /* srv_hold leaves the cancellable alone */
   GPtrArray    *client_held;    /* client callback invocations held */
   guint         client_held_cancelled;
   gint64        callback_remaining_ms;
@@ -90,8 +91,9 @@ srv_hold (TetherInvocation *invocation,
   Fixture *f = user_data;
 
   g_ptr_array_add (f->held, g_object_ref (invocation));
-  g_cancellable_connect (tether_invocation_get_cancellable (invocation),
-                         G_CALLBACK (held_cancelled_cb), f, NULL);
+  if (!f->held_cancellable_lazily)
+    g_cancellable_connect (tether_invocation_get_cancellable (invocation),
+                           G_CALLBACK (held_cancelled_cb), f, NULL);
 }
 
 static void
@@ -714,6 +716,16 @@ test_deadline (Fixture       *f,
   TETHER_TEST_WAIT_UNTIL (f->held_cancelled == 1);
   g_assert_true (tether_invocation_has_replied (f->held->pdata[0]));
   g_assert_cmpint (tether_invocation_get_remaining_ms (f->held->pdata[0]), ==, 0);
+  /* The cancellable is made on demand; asked for the first time after
+   * the deadline, it is already cancelled. */
+  f->held_cancellable_lazily = TRUE;
+  client_call (f, "hold", NULL, 100, &r);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  call_result_clear (&r);
+  g_assert_cmpuint (f->held->len, ==, 2);
+  TETHER_TEST_WAIT_UNTIL (tether_invocation_has_replied (f->held->pdata[1]));
+  g_assert_true (g_cancellable_is_cancelled (tether_invocation_get_cancellable (f->held->pdata[1])));
+  f->held_cancellable_lazily = FALSE;
 
   /* A timeout above the maximum is clamped: the budget the server saw
    * is the client's max-timeout, not more. */

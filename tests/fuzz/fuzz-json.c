@@ -13,7 +13,8 @@
  *  2. dump: the compact text parses again to an equal value and dumps to
  *     the same bytes (the dump is canonical).
  *  3. undeclared mapping: JSON → GVariant never fails on a parsed value,
- *     gives the documented type (object → a{sv}, array → av, …), and
+ *     gives the documented type (object → a{sv}, array → av, …), is
+ *     byte for byte the tree-built value's normal form, and
  *     GVariant → JSON gives back an equal value that dumps to the same
  *     bytes as step 2.
  *  4. typed mappings, over a fixed list of types plus one the input may
@@ -293,6 +294,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     }
   back = _tether_variant_to_json (variant);
   assert_json_equal (value, back);
+  /* Serialised directly (up to 32 levels: deeper is built as a tree,
+   * which GLib cannot flatten past 128 GVariant levels), it is the tree's
+   * normal form, byte for byte. */
+  if (_tether_json_depth (value) <= 32)
+  {
+    g_autoptr(GVariant) built = _tether_json_to_variant_built (value);
+
+    g_assert_nonnull (built);
+    g_assert_true (g_variant_is_normal_form (variant));
+    g_assert_cmpuint (g_variant_get_size (variant), ==, g_variant_get_size (built));
+    g_assert_true (memcmp (g_variant_get_data (variant), g_variant_get_data (built),
+                           g_variant_get_size (built)) == 0);
+  }
   dump2 = _tether_json_dump (back, &dump2_len);
   g_assert_cmpstr (dump, ==, dump2);
   again = reparse (dump2, dump2_len);
