@@ -927,13 +927,58 @@ _tether_connection_send_notification (TetherConnection  *self,
 /* ---------------------------------------------------------------------- */
 /* Incoming messages                                                      */
 
+/* The members of a message Tether reads, each a reference or NULL where
+ * absent. Most messages are read straight into one (no object is made for
+ * the message itself); batch elements and anything unusual are parsed
+ * whole first. */
+typedef struct
+{
+  json_t *jsonrpc;
+  json_t *id;
+  json_t *method;
+  json_t *params;
+  json_t *result;
+  json_t *error;
+  json_t *meta;   /* "tether" */
+} Envelope;
+
+/* In the order of Envelope's members. */
+static const char * const envelope_members[] = {
+  "jsonrpc", "id", "method", "params", "result", "error", "tether", NULL
+};
+
+G_STATIC_ASSERT (sizeof (Envelope) == (G_N_ELEMENTS (envelope_members) - 1) * sizeof (json_t *));
+
+static void
+envelope_from_object (Envelope *e,
+                      json_t   *message)
+{
+  json_t **slots = (json_t **) e;
+
+  for (guint i = 0; envelope_members[i] != NULL; i++)
+    {
+      slots[i] = json_object_get (message, envelope_members[i]);
+      if (slots[i] != NULL)
+        json_incref (slots[i]);
+    }
+}
+
+static void
+envelope_clear (Envelope *e)
+{
+  json_t **slots = (json_t **) e;
+
+  for (guint i = 0; envelope_members[i] != NULL; i++)
+    g_clear_pointer (&slots[i], json_decref);
+}
+
 static void
 handle_response (TetherConnection *self,
-                 json_t           *message)
+                 Envelope         *e)
 {
-  json_t *id = json_object_get (message, "id");
-  json_t *result = json_object_get (message, "result");
-  json_t *error = json_object_get (message, "error");
+  json_t *id = e->id;
+  json_t *result = e->result;
+  json_t *error = e->error;
   PendingCall *pc = NULL;
   guint64 key;
 
@@ -1378,12 +1423,12 @@ valid_id (json_t *id)
 static void
 handle_request (TetherConnection *self,
                 Batch            *batch,
-                json_t           *message)
+                Envelope         *e)
 {
-  json_t *id = json_object_get (message, "id");
-  json_t *method = json_object_get (message, "method");
-  json_t *params = json_object_get (message, "params");
-  json_t *meta = json_object_get (message, "tether");
+  json_t *id = e->id;
+  json_t *method = e->method;
+  json_t *params = e->params;
+  json_t *meta = e->meta;
   const char *name;
   const TetherMethod *entry;
   g_autoptr(GError) error = NULL;
@@ -1580,11 +1625,45 @@ handle_request (TetherConnection *self,
 }
 
 static void
+handle_envelope (TetherConnection *self,
+                 Batch            *batch,
+                 Envelope         *e)
+{
+  if (!json_is_string (e->jsonrpc) || strcmp (json_string_value (e->jsonrpc), "2.0") != 0)
+    {
+      self->stats.invalid_messages++;
+      /* Never answer what looks like a response: two confused peers
+       * would bounce errors at each other for ever. */
+      if (e->method == NULL && (e->result != NULL || e->error != NULL))
+        g_debug ("Ignoring a response without \"jsonrpc\": \"2.0\"");
+      else
+        reply_error (self, batch, valid_id (e->id) ? e->id : NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                     "\"jsonrpc\" must be \"2.0\"");
+      return;
+    }
+
+  if (e->method != NULL)
+    handle_request (self, batch, e);
+  else if (e->result != NULL || e->error != NULL)
+    {
+      if (self->state == STATE_OPEN)
+        handle_response (self, e);
+    }
+  else
+    {
+      self->stats.invalid_messages++;
+      reply_error (self, batch, valid_id (e->id) ? e->id : NULL,
+                   TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                   "Neither a request nor a response");
+    }
+}
+
+static void
 handle_message (TetherConnection *self,
                 Batch            *batch,
                 json_t           *message)
 {
-  json_t *version;
+  Envelope e;
 
   if (!json_is_object (message))
     {
@@ -1594,37 +1673,9 @@ handle_message (TetherConnection *self,
       return;
     }
 
-  version = json_object_get (message, "jsonrpc");
-  if (!json_is_string (version) || strcmp (json_string_value (version), "2.0") != 0)
-    {
-      json_t *id = json_object_get (message, "id");
-
-      self->stats.invalid_messages++;
-      /* Never answer what looks like a response: two confused peers
-       * would bounce errors at each other for ever. */
-      if (json_object_get (message, "method") == NULL &&
-          (json_object_get (message, "result") != NULL || json_object_get (message, "error") != NULL))
-        g_debug ("Ignoring a response without \"jsonrpc\": \"2.0\"");
-      else
-        reply_error (self, batch, valid_id (id) ? id : NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                     "\"jsonrpc\" must be \"2.0\"");
-      return;
-    }
-
-  if (json_object_get (message, "method") != NULL)
-    handle_request (self, batch, message);
-  else if (json_object_get (message, "result") != NULL || json_object_get (message, "error") != NULL)
-    {
-      if (self->state == STATE_OPEN)
-        handle_response (self, message);
-    }
-  else
-    {
-      self->stats.invalid_messages++;
-      reply_error (self, batch, valid_id (json_object_get (message, "id")) ? json_object_get (message, "id") : NULL,
-                 TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                 "Neither a request nor a response");
-    }
+  envelope_from_object (&e, message);
+  handle_envelope (self, batch, &e);
+  envelope_clear (&e);
 }
 
 static void
@@ -1651,6 +1702,19 @@ on_ws_message (SoupWebsocketConnection *ws,
                    "Binary frames are not used: send JSON-RPC as text");
       goto out;
     }
+
+  /* The common case, one message of known members, without an object. */
+  {
+    Envelope e;
+
+    if (_tether_json_read_members (data, len, self->limits.max_depth > 0 ? self->limits.max_depth : G_MAXUINT,
+                                   envelope_members, (json_t **) &e))
+      {
+        handle_envelope (self, NULL, &e);
+        envelope_clear (&e);
+        goto out;
+      }
+  }
 
   message = _tether_json_parse (data, len, self->limits.max_depth, &error);
   if (message == NULL)

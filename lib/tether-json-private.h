@@ -41,6 +41,20 @@ json_t    *_tether_json_read             (const char          *data,
                                           gsize                len,
                                           guint                max_depth);
 
+/* For the common message, an object whose members are all among @names
+ * (NULL-terminated), each at most once: reads their values into @values
+ * (one slot per name, NULL where absent; new references) without making
+ * the object itself. FALSE, with every slot NULL, for anything else
+ * (another member, a repeated one, not an object, invalid, deeper than
+ * @max_depth counting the object as 1, which then goes through
+ * _tether_json_parse()). Values read are what _tether_json_parse() would
+ * give (tested with it). */
+gboolean   _tether_json_read_members     (const char          *data,
+                                          gsize                len,
+                                          guint                max_depth,
+                                          const char * const  *names,
+                                          json_t             **values);
+
 /* Tether's JSON writer, used for everything it sends. Compact (no
  * spaces), UTF-8 with non-ASCII kept literal, byte for byte what jansson's
  * json_dumps() writes with JSON_COMPACT | JSON_REAL_PRECISION (17): reals

@@ -654,6 +654,78 @@ _tether_json_read (const char *data,
   return value;
 }
 
+gboolean
+_tether_json_read_members (const char         *data,
+                           gsize               len,
+                           guint               max_depth,
+                           const char * const *names,
+                           json_t            **values)
+{
+  Reader r = { data, data + len, 1, MIN (max_depth, FAST_MAX_DEPTH), NULL };
+  guint n = g_strv_length ((char **) names);
+  gboolean ok = FALSE;
+
+  memset (values, 0, n * sizeof *values);
+  skip_space (&r);
+  if (r.p >= r.end || *r.p != '{' || max_depth < 1)
+    goto out;
+  r.p++;
+  skip_space (&r);
+  if (r.p < r.end && *r.p == '}')
+    {
+      r.p++;
+      goto end;
+    }
+  for (;;)
+    {
+      const char *key;
+      gsize key_len;
+      guint i;
+
+      skip_space (&r);
+      if (r.p >= r.end || *r.p != '"')
+        goto out;
+      r.p++;
+      if (!read_string (&r, &key, &key_len))
+        goto out;
+      for (i = 0; i < n; i++)
+        if (strlen (names[i]) == key_len && memcmp (names[i], key, key_len) == 0)
+          break;
+      /* Another member, or one given twice: not ours to judge. */
+      if (i == n || values[i] != NULL)
+        goto out;
+      skip_space (&r);
+      if (r.p >= r.end || *r.p != ':')
+        goto out;
+      r.p++;
+      values[i] = read_value (&r);
+      if (values[i] == NULL)
+        goto out;
+      skip_space (&r);
+      if (r.p >= r.end)
+        goto out;
+      if (*r.p == '}')
+        {
+          r.p++;
+          break;
+        }
+      if (*r.p++ != ',')
+        goto out;
+    }
+
+end:
+  skip_space (&r);
+  ok = r.p == r.end;
+
+out:
+  if (!ok)
+    for (guint i = 0; i < n; i++)
+      g_clear_pointer (&values[i], json_decref);
+  if (r.scratch != NULL)
+    g_string_free (r.scratch, TRUE);
+  return ok;
+}
+
 typedef struct
 {
   json_t *container;

@@ -240,6 +240,63 @@ test_to_variant_serialised_sizes (void)
       }
 }
 
+static const char * const members[] = { "a", "b", "c", NULL };
+
+/* _tether_json_read_members() gives what parsing the whole object and
+ * looking the members up gives, or declines. */
+static void
+assert_members (const char *json,
+                guint       max_depth,
+                gboolean    expect_read)
+{
+  json_t *values[3];
+  gboolean read = _tether_json_read_members (json, strlen (json), max_depth, members, values);
+
+  g_assert_cmpint (read, ==, expect_read);
+  if (!read)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+        g_assert_null (values[i]);
+      return;
+    }
+  {
+    g_autoptr(json_t) whole = _tether_json_parse (json, strlen (json), max_depth, NULL);
+
+    g_assert_true (json_is_object (whole));
+    for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+      {
+        json_t *expected = json_object_get (whole, members[i]);
+
+        g_assert_true ((values[i] == NULL) == (expected == NULL));
+        if (expected != NULL)
+          g_assert_true (json_equal (values[i], expected));
+        g_clear_pointer (&values[i], json_decref);
+      }
+  }
+}
+
+static void
+test_parse_members (void)
+{
+  assert_members ("{}", 64, TRUE);
+  assert_members (" { \"a\" : 1 , \"c\":[true, {\"x\": null}] } ", 64, TRUE);
+  assert_members ("{\"b\":\"\\u00e9\\n\",\"a\":{\"a\":1.5}}", 64, TRUE);
+  assert_members ("{\"\\u0061\":2}", 64, TRUE);      /* the key, unescaped */
+  /* Declined: another member, a repeated one, not an object, bad or
+   * trailing input, too deep (the object counts as 1). */
+  assert_members ("{\"a\":1,\"d\":2}", 64, FALSE);
+  assert_members ("{\"a\":1,\"a\":2}", 64, FALSE);
+  assert_members ("{\"a\":1,\"\\u0061\":2}", 64, FALSE);
+  assert_members ("[1]", 64, FALSE);
+  assert_members ("1", 64, FALSE);
+  assert_members ("{\"a\":1,}", 64, FALSE);
+  assert_members ("{\"a\":1} x", 64, FALSE);
+  assert_members ("{\"a\":[1}", 64, FALSE);
+  assert_members ("{\"a\":[[1]]}", 3, TRUE);
+  assert_members ("{\"a\":[[1]]}", 2, FALSE);
+  assert_members ("{}", 1, TRUE);
+}
+
 static void
 test_corpus_present (gconstpointer data)
 {
@@ -1501,6 +1558,7 @@ main (int    argc,
   g_test_add_func ("/tether/json/parse/int64-limits", test_parse_int64_limits);
   g_test_add_func ("/tether/json/parse/error-messages", test_parse_error_messages);
   g_test_add_func ("/tether/json/parse/length", test_parse_length);
+  g_test_add_func ("/tether/json/parse/members", test_parse_members);
   g_test_add_func ("/tether/json/parse/depth-limit", test_parse_depth_limit);
   g_test_add_func ("/tether/json/parse/depth-late-branch", test_parse_depth_late_branch);
   g_test_add_func ("/tether/json/parse/very-deep", test_parse_very_deep);

@@ -9,7 +9,8 @@
  *  1. parse: a failure is a TETHER_ERROR (invalid message, too deep) with
  *     a UTF-8 message; a value is no deeper than the limit, and parsing
  *     without Tether's limit agrees with it. Tether's own reader accepts
- *     nothing jansson refuses and reads what it accepts as an equal value.
+ *     nothing jansson refuses and reads what it accepts as an equal value;
+ *     reading an object's members directly agrees with parsing it.
  *  2. dump: the compact text parses again to an equal value and dumps to
  *     the same bytes (the dump is canonical).
  *  3. undeclared mapping: JSON → GVariant never fails on a parsed value,
@@ -225,6 +226,30 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       json_decref (theirs);
   }
   value = _tether_json_parse ((const char *) data, size, MAX_DEPTH, &error);
+
+  /* Reading a message's members without the object gives what parsing
+   * it and looking them up gives, or declines. */
+  {
+    static const char * const names[] = { "jsonrpc", "id", "method", "params", "result", NULL };
+    json_t *members[G_N_ELEMENTS (names) - 1];
+
+    if (_tether_json_read_members ((const char *) data, size, MAX_DEPTH, names, members))
+      {
+        g_assert_true (json_is_object (value));
+        g_assert_cmpuint (json_object_size (value), <=, G_N_ELEMENTS (members));
+        for (guint i = 0; i < G_N_ELEMENTS (members); i++)
+          {
+            json_t *expected = json_object_get (value, names[i]);
+
+            g_assert_true ((members[i] == NULL) == (expected == NULL));
+            if (expected != NULL)
+              {
+                assert_json_equal (members[i], expected);
+                json_decref (members[i]);
+              }
+          }
+      }
+  }
   unlimited = _tether_json_parse ((const char *) data, size, 0, NULL);
   if (value == NULL)
     {
