@@ -1889,16 +1889,45 @@ ser_any (GByteArray *out,
     }
 }
 
+GVariant *
+_tether_variant_type_anchor (const GVariantType *type)
+{
+  g_autoptr(GBytes) empty = g_bytes_new_static ("", 0);
+
+  return g_variant_ref_sink (g_variant_new_from_bytes (type, empty, FALSE));
+}
+
+/* Held for the life of the process (see the header). */
+static GVariant *undeclared_anchors[3];
+
+static void
+anchor_undeclared_types (void)
+{
+  static gsize anchored;
+
+  if (g_once_init_enter (&anchored))
+    {
+      undeclared_anchors[0] = _tether_variant_type_anchor (G_VARIANT_TYPE_VARDICT);
+      undeclared_anchors[1] = _tether_variant_type_anchor (G_VARIANT_TYPE ("av"));
+      undeclared_anchors[2] = _tether_variant_type_anchor (G_VARIANT_TYPE ("mv"));
+      g_once_init_leave (&anchored, 1);
+    }
+}
+
 /* The undeclared mapping: serialised when it can be, else the tree. */
 static GVariant *
 json_to_variant_undeclared (json_t     *value,
                             const Path *path,
                             GError    **error)
 {
-  GByteArray *out = g_byte_array_sized_new (128);
-  const char *type = ser_any (out, value, 0);
+  GByteArray *out;
+  const char *type;
   GBytes *bytes;
   GVariant *result;
+
+  anchor_undeclared_types ();
+  out = g_byte_array_sized_new (128);
+  type = ser_any (out, value, 0);
 
   if (type == NULL)
     {

@@ -13,6 +13,7 @@ typedef struct
   char                *name;
   char                *signature;   /* NULL: undeclared mapping */
   GVariantType        *type;        /* from signature */
+  GVariant            *type_anchor; /* see _tether_variant_type_anchor() */
   char               **param_names; /* one per tuple member, or NULL */
   TetherAccess         access;
   TetherMethodHandler  handler;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tether-method-table-private.h"
+#include "tether-json-private.h"
 
 struct _TetherMethodTable
 {
@@ -15,6 +16,7 @@ method_free (TetherMethod *method)
   g_free (method->name);
   g_free (method->signature);
   g_clear_pointer (&method->type, g_variant_type_free);
+  g_clear_pointer (&method->type_anchor, g_variant_unref);
   g_strfreev (method->param_names);
   g_free (method);
 }
@@ -69,6 +71,7 @@ _tether_method_table_add (TetherMethodTable   *self,
   method->name = g_strdup (name);
   method->signature = g_strdup (signature);
   method->type = signature != NULL ? g_variant_type_new (signature) : NULL;
+  method->type_anchor = signature != NULL ? _tether_variant_type_anchor (method->type) : NULL;
   method->param_names = g_strdupv ((char **) param_names);
   method->access = access;
   method->handler = handler;
