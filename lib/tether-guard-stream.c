@@ -509,11 +509,22 @@ static GSourceFuncs guard_source_funcs = {
   .closure_callback = (GSourceFunc) (void (*) (void)) guard_source_closure_callback,
 };
 
+/* A child's own dispatch only needs a callback to call: both kinds here
+ * (a pollable stream's source, a cancellable's) call it with an object and
+ * the data. g_source_set_dummy_callback() would make a GClosure per
+ * source, that is per message read. */
+static gboolean
+child_source_noop (GObject  *object,
+                   gpointer  user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 add_child_source (GSource *source,
                   GSource *child)
 {
-  g_source_set_dummy_callback (child);
+  g_source_set_callback (child, (GSourceFunc) (void (*) (void)) child_source_noop, NULL, NULL);
   g_source_add_child_source (source, child);
   g_source_unref (child);
 }
