@@ -550,12 +550,40 @@ pending_deadline_cb (TetherDeadline *deadline)
   g_object_unref (self);
 }
 
+/* What a cancellation needs to find its call: the task's data. */
+typedef struct
+{
+  TetherConnection *conn;
+  guint64           id;
+} CallRef;
+
+static gpointer
+call_ref_new (TetherConnection *conn,
+              guint64           id)
+{
+  CallRef *ref = g_new (CallRef, 1);
+
+  ref->conn = g_object_ref (conn);
+  ref->id = id;
+  return ref;
+}
+
+static void
+call_ref_free (gpointer data)
+{
+  CallRef *ref = data;
+
+  g_object_unref (ref->conn);
+  g_free (ref);
+}
+
 static gboolean
 pending_cancelled_idle (gpointer user_data)
 {
   GTask *task = user_data;
-  TetherConnection *self = g_task_get_task_data (task);
-  guint64 id = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (task), "tether-call-id"));
+  CallRef *ref = g_task_get_task_data (task);
+  TetherConnection *self = ref != NULL ? ref->conn : NULL;
+  guint64 id = ref != NULL ? ref->id : 0;
   PendingCall *pc = self != NULL ? g_hash_table_lookup (self->pending, &id) : NULL;
 
   /* The reply (or the deadline) may have won the race. */
@@ -708,7 +736,6 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   g_task_set_source_tag (task, source_tag);
   g_task_set_name (task, method);
   g_task_set_check_cancellable (task, TRUE);
-  g_task_set_task_data (task, g_object_ref (self), g_object_unref);
 
   if (g_task_return_error_if_cancelled (task))
     goto out;
@@ -778,7 +805,7 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   pc->conn = self;
   pc->task = g_object_ref (task);
   pc->json_reply = source_tag == NULL;
-  g_object_set_data (G_OBJECT (task), "tether-call-id", GSIZE_TO_POINTER (pc->id));
+  g_task_set_task_data (task, call_ref_new (self, pc->id), call_ref_free);
 
   request = message_begin ();
   TETHER_APPEND_LITERAL (request, ",\"id\":");
