@@ -77,6 +77,7 @@ struct _TetherConnection
   GHashTable                        *pending;     /* &id → PendingCall* */
   guint64                            next_id;
   GHashTable                        *incoming;    /* id key → TetherInvocation* (unowned) */
+  GHashTable                        *notifications; /* TetherInvocation* (unowned) still held */
 
   TetherQuota                       *total_quota; /* server: all its peers' callbacks */
   TetherAuthPolicy                  *auth_policy; /* server */
@@ -1629,6 +1630,8 @@ handle_request (TetherConnection *self,
                                        is_notification ? NULL : batch);
   if (key != NULL)
     g_hash_table_insert (self->incoming, g_strdup (key), invocation);
+  else
+    g_hash_table_add (self->notifications, invocation);
   if (self->public != NULL)
     _tether_invocation_set_peer (invocation, self->public);
   _tether_invocation_set_impersonation (invocation, imp_level,
@@ -1873,6 +1876,9 @@ connection_teardown (TetherConnection *self,
   invocations = g_ptr_array_new_with_free_func (g_object_unref);
   g_hash_table_iter_init (&iter, self->incoming);
   while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (invocations, g_object_ref (value));
+  g_hash_table_iter_init (&iter, self->notifications);
+  while (g_hash_table_iter_next (&iter, &value, NULL))
     g_ptr_array_add (invocations, g_object_ref (value));
   for (guint i = 0; i < invocations->len; i++)
     _tether_invocation_cancel (invocations->pdata[i], TRUE);
@@ -2137,6 +2143,8 @@ _tether_connection_forget_invocation (TetherConnection *self,
 {
   if (key != NULL && g_hash_table_lookup (self->incoming, key) == invocation)
     g_hash_table_remove (self->incoming, key);
+  else if (key == NULL)
+    g_hash_table_remove (self->notifications, invocation);
 }
 
 static void
@@ -2170,6 +2178,7 @@ _tether_connection_finalize (GObject *object)
   g_assert (g_hash_table_size (self->pending) == 0);
   g_hash_table_unref (self->pending);
   g_hash_table_unref (self->incoming);
+  g_hash_table_unref (self->notifications);
   g_clear_object (&self->identity);
   g_clear_error (&self->close_error);
   g_array_unref (self->strikes);
@@ -2197,6 +2206,7 @@ _tether_connection_init (TetherConnection *self)
 {
   self->pending = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->incoming = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->notifications = g_hash_table_new (NULL, NULL);
   self->strikes = g_array_new (FALSE, FALSE, sizeof (gint64));
 }
 

@@ -696,6 +696,16 @@ test_notifications (Fixture       *f,
                                                 g_variant_new ("(i)", 1), &error));
   g_assert_no_error (error);
   TETHER_TEST_WAIT_UNTIL (f->notifications == 2);
+
+  /* A handler that keeps a notification's invocation sees its
+   * cancellable fire when the connection closes, as for a call. */
+  g_assert_true (tether_client_send_notification (f->client, "hold", NULL, &error));
+  g_assert_no_error (error);
+  TETHER_TEST_WAIT_UNTIL (f->held->len == 1);
+  g_assert_true (tether_invocation_is_notification (f->held->pdata[0]));
+  g_assert_cmpuint (f->held_cancelled, ==, 0);
+  tether_client_close (f->client);
+  TETHER_TEST_WAIT_UNTIL (f->held_cancelled == 1);
 }
 
 static void
