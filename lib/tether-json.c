@@ -502,54 +502,80 @@ read_literal (Reader     *r,
   return TRUE;
 }
 
+/* Just after an opening bracket: TRUE, past it, if @close follows. */
+static gboolean
+read_empty (Reader *r,
+            char    close)
+{
+  skip_space (r);
+  if (r->p < r->end && *r->p == close)
+    {
+      r->p++;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* After a member or an element: TRUE at a comma, or at @close with *done
+ * set (past either); FALSE for anything else. */
+static gboolean
+read_next (Reader   *r,
+           char      close,
+           gboolean *done)
+{
+  skip_space (r);
+  if (r->p >= r->end)
+    return FALSE;
+  *done = *r->p == close;
+  return *r->p++ == (*done ? close : ',');
+}
+
+/* `"key":`. The key may be in r->scratch, which the next string reuses. */
+static gboolean
+read_key (Reader      *r,
+          const char **key,
+          gsize       *key_len)
+{
+  skip_space (r);
+  if (r->p >= r->end || *r->p != '"')
+    return FALSE;
+  r->p++;
+  if (!read_string (r, key, key_len))
+    return FALSE;
+  skip_space (r);
+  if (r->p >= r->end || *r->p != ':')
+    return FALSE;
+  r->p++;
+  return TRUE;
+}
+
 static json_t *
 read_object (Reader *r)
 {
   json_t *object = json_object ();
+  gboolean done = read_empty (r, '}');
 
-  skip_space (r);
-  if (r->p < r->end && *r->p == '}')
-    {
-      r->p++;
-      return object;
-    }
-  for (;;)
+  while (!done)
     {
       const char *key;
       gsize key_len;
       g_autofree char *key_copy = NULL;
       json_t *member;
 
-      skip_space (r);
-      if (r->p >= r->end || *r->p != '"')
+      if (!read_key (r, &key, &key_len))
         goto fail;
-      r->p++;
-      if (!read_string (r, &key, &key_len))
-        goto fail;
-      /* The next string may reuse the scratch buffer. */
       if (r->scratch != NULL && key == r->scratch->str)
         key = key_copy = g_strndup (key, key_len);
       if (json_object_getn (object, key, key_len) != NULL)
         goto fail;
-      skip_space (r);
-      if (r->p >= r->end || *r->p != ':')
-        goto fail;
-      r->p++;
       member = read_value (r);
       if (member == NULL)
         goto fail;
       json_object_setn_new_nocheck (object, key, key_len, member);
-      skip_space (r);
-      if (r->p >= r->end)
-        goto fail;
-      if (*r->p == '}')
-        {
-          r->p++;
-          return object;
-        }
-      if (*r->p++ != ',')
+      if (!read_next (r, '}', &done))
         goto fail;
     }
+  return object;
 
 fail:
   json_decref (object);
@@ -560,31 +586,19 @@ static json_t *
 read_array (Reader *r)
 {
   json_t *array = json_array ();
+  gboolean done = read_empty (r, ']');
 
-  skip_space (r);
-  if (r->p < r->end && *r->p == ']')
-    {
-      r->p++;
-      return array;
-    }
-  for (;;)
+  while (!done)
     {
       json_t *element = read_value (r);
 
       if (element == NULL)
         goto fail;
       json_array_append_new (array, element);
-      skip_space (r);
-      if (r->p >= r->end)
-        goto fail;
-      if (*r->p == ']')
-        {
-          r->p++;
-          return array;
-        }
-      if (*r->p++ != ',')
+      if (!read_next (r, ']', &done))
         goto fail;
     }
+  return array;
 
 fail:
   json_decref (array);
@@ -665,28 +679,21 @@ _tether_json_read_members (const char         *data,
   guint n = g_strv_length ((char **) names);
   gboolean ok = FALSE;
 
+  gboolean done;
+
   memset (values, 0, n * sizeof *values);
   skip_space (&r);
   if (r.p >= r.end || *r.p != '{' || max_depth < 1)
     goto out;
   r.p++;
-  skip_space (&r);
-  if (r.p < r.end && *r.p == '}')
-    {
-      r.p++;
-      goto end;
-    }
-  for (;;)
+  done = read_empty (&r, '}');
+  while (!done)
     {
       const char *key;
       gsize key_len;
       guint i;
 
-      skip_space (&r);
-      if (r.p >= r.end || *r.p != '"')
-        goto out;
-      r.p++;
-      if (!read_string (&r, &key, &key_len))
+      if (!read_key (&r, &key, &key_len))
         goto out;
       for (i = 0; i < n; i++)
         if (strlen (names[i]) == key_len && memcmp (names[i], key, key_len) == 0)
@@ -694,26 +701,10 @@ _tether_json_read_members (const char         *data,
       /* Another member, or one given twice: not ours to judge. */
       if (i == n || values[i] != NULL)
         goto out;
-      skip_space (&r);
-      if (r.p >= r.end || *r.p != ':')
-        goto out;
-      r.p++;
       values[i] = read_value (&r);
-      if (values[i] == NULL)
-        goto out;
-      skip_space (&r);
-      if (r.p >= r.end)
-        goto out;
-      if (*r.p == '}')
-        {
-          r.p++;
-          break;
-        }
-      if (*r.p++ != ',')
+      if (values[i] == NULL || !read_next (&r, '}', &done))
         goto out;
     }
-
-end:
   skip_space (&r);
   ok = r.p == r.end;
 
