@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
 
@@ -52,31 +51,6 @@ typedef struct
 } Fixture;
 
 /* -- helpers ----------------------------------------------------------- */
-
-static GTlsCertificate *
-load_cert (Fixture    *f,
-           const char *name)
-{
-  g_autofree char *cert = g_strdup_printf ("%s/%s.pem", f->dir, name);
-  g_autofree char *key = g_strdup_printf ("%s/%s-key.pem", f->dir, name);
-  g_autoptr(GError) error = NULL;
-  GTlsCertificate *certificate = g_tls_certificate_new_from_files (cert, key, &error);
-
-  g_assert_no_error (error);
-  return certificate;
-}
-
-static GTlsDatabase *
-load_ca (Fixture    *f,
-         const char *name)
-{
-  g_autofree char *path = g_build_filename (f->dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  GTlsDatabase *database = g_tls_file_database_new (path, &error);
-
-  g_assert_no_error (error);
-  return database;
-}
 
 /* The listener's one method: records what arrived and how, and answers
  * with the params it got. */
@@ -135,7 +109,7 @@ listener_new (Fixture             *f,
       break;
     case TETHER_TRANSPORT_TLS:
       {
-        g_autoptr(GTlsCertificate) cert = load_cert (f, "server");
+        g_autoptr(GTlsCertificate) cert = tether_test_load_certificate (f->dir, "server");
 
         tether_callback_listener_set_tls_certificate (listener, cert);
         g_assert_true (tether_callback_listener_get_tls_certificate (listener) == cert);
@@ -148,19 +122,6 @@ listener_new (Fixture             *f,
   g_assert_true (tether_callback_listener_listen (listener, uri, &error));
   g_assert_no_error (error);
   return listener;
-}
-
-static void
-connect_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  GError **error = user_data;
-
-  if (!tether_client_connect_finish (TETHER_CLIENT (source), result, error))
-    g_assert_nonnull (*error);
-  else
-    *error = g_error_new_literal (G_IO_ERROR, 0, "ok");
 }
 
 /* A client of the fixture's server announcing @listener, connected
@@ -177,7 +138,7 @@ client_connect_as (Fixture                *f,
 
   if (f->kind == TETHER_TRANSPORT_TLS)
     {
-      g_autoptr(GTlsDatabase) ca = load_ca (f, "ca.pem");
+      g_autoptr(GTlsDatabase) ca = tether_test_load_ca (f->dir, "ca.pem");
 
       tether_client_set_tls_database (client, ca);
     }
@@ -186,10 +147,8 @@ client_connect_as (Fixture                *f,
   if (username != NULL)
     tether_client_set_credentials (client, username, password);
 
-  tether_client_connect_async (client, NULL, connect_cb, &error);
-  TETHER_TEST_WAIT_UNTIL (error != NULL);
-  g_assert_true (error->domain == G_IO_ERROR && error->code == 0);
-  g_clear_error (&error);
+  error = tether_test_client_connect (client);
+  g_assert_no_error (error);
   TETHER_TEST_WAIT_UNTIL (f->peers->len == peers + 1);
   return client;
 }
@@ -261,13 +220,6 @@ typedef struct
 } Attacker;
 
 static void
-attacker_setup (gpointer user_data)
-{
-  /* The attacker dies with the test, whatever happens to the test. */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static void
 attacker_done_cb (GObject      *source,
                   GAsyncResult *result,
                   gpointer      user_data)
@@ -308,7 +260,7 @@ attacker_run (const char         *uri,
     g_ptr_array_add (argv, (char *) *args++);
   g_ptr_array_add (argv, NULL);
 
-  g_subprocess_launcher_set_child_setup (launcher, attacker_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, tether_test_die_with_parent, NULL, NULL);
   process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8_async (process, NULL, NULL, attacker_done_cb, &a);
@@ -398,8 +350,8 @@ fixture_set_up (Fixture       *f,
         g_autoptr(GTlsDatabase) ca = NULL;
 
         tether_test_make_certificates (f->dir);
-        cert = load_cert (f, "server");
-        ca = load_ca (f, "ca.pem");
+        cert = tether_test_load_certificate (f->dir, "server");
+        ca = tether_test_load_ca (f->dir, "ca.pem");
         tether_server_set_tls_certificate (f->server, cert);
         /* What verifies the listener's certificate when the server dials. */
         g_object_set (f->server, "detached-callback-tls-database", ca, NULL);
@@ -546,7 +498,7 @@ test_untrusted_listener (Fixture       *f,
                          gconstpointer  user_data)
 {
   g_autoptr(TetherDetachedCallback) detached = NULL;
-  g_autoptr(GTlsDatabase) other = load_ca (f, "other-ca.pem");
+  g_autoptr(GTlsDatabase) other = tether_test_load_ca (f->dir, "other-ca.pem");
   CallResult r;
 
   g_object_set (f->server, "detached-callback-tls-database", other, NULL);

@@ -22,7 +22,6 @@
 #include <unistd.h>
 #include <grp.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
 
@@ -521,9 +520,10 @@ test_wire (Fixture *f, gconstpointer data)
 static void
 child_setup (gpointer user_data)
 {
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
   if (setgroups (0, NULL) != 0 || setgid (NOBODY) != 0 || setuid (NOBODY) != 0)
     _exit (99);
+  /* After setuid, which clears it. */
+  tether_test_die_with_parent (NULL);
 }
 
 static void
@@ -870,23 +870,12 @@ test_unprivileged_server (Fixture *f, gconstpointer data)
   g_subprocess_wait (p, NULL, NULL);
 }
 
-static GTlsDatabase *
-load_ca (Fixture *f)
-{
-  g_autofree char *path = g_build_filename (f->dir, "ca.pem", NULL);
-  g_autoptr(GError) error = NULL;
-  GTlsDatabase *database = g_tls_file_database_new (path, &error);
-
-  g_assert_no_error (error);
-  return database;
-}
-
 static TetherServer *
 wss_server (Fixture *f)
 {
   TetherServer *s = tether_server_new ();
   g_autoptr(GTlsCertificate) cert = load (f, "server");
-  g_autoptr(GTlsDatabase) ca = load_ca (f);
+  g_autoptr(GTlsDatabase) ca = tether_test_load_ca (f->dir, "ca.pem");
   g_autoptr(GError) error = NULL;
 
   tether_server_set_tls_certificate (s, cert);
@@ -901,7 +890,7 @@ wss_client (Fixture *f, TetherServer *s)
 {
   TetherClient *client = tether_client_new (tether_server_get_uris (s)[0]);
   g_autoptr(GTlsCertificate) cert = load (f, "client");
-  g_autoptr(GTlsDatabase) ca = load_ca (f);
+  g_autoptr(GTlsDatabase) ca = tether_test_load_ca (f->dir, "ca.pem");
   Result r = { 0 };
 
   tether_client_set_tls_database (client, ca);

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <glib/gstdio.h>
 
 #include "tether-test-common.h"
@@ -233,57 +232,6 @@ client_disconnected_cb (TetherClient *client,
   f->disconnect_error = g_error_copy (error);
 }
 
-static GTlsCertificate *
-load_cert (Fixture    *f,
-           const char *name)
-{
-  g_autofree char *cert = g_strdup_printf ("%s/%s.pem", f->dir, name);
-  g_autofree char *key = g_strdup_printf ("%s/%s-key.pem", f->dir, name);
-  g_autoptr(GError) error = NULL;
-  GTlsCertificate *certificate = g_tls_certificate_new_from_files (cert, key, &error);
-
-  g_assert_no_error (error);
-  return certificate;
-}
-
-static GTlsDatabase *
-load_ca (Fixture    *f,
-         const char *name)
-{
-  g_autofree char *path = g_build_filename (f->dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  GTlsDatabase *database = g_tls_file_database_new (path, &error);
-
-  g_assert_no_error (error);
-  return database;
-}
-
-static void
-connect_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  GError **error = user_data;
-
-  if (!tether_client_connect_finish (TETHER_CLIENT (source), result, error))
-    g_assert_nonnull (*error);
-  else
-    *error = g_error_new_literal (G_IO_ERROR, 0, "ok");
-}
-
-/* Connects and returns NULL on success, or the error. */
-static GError *
-client_connect (TetherClient *client)
-{
-  GError *error = NULL;
-
-  tether_client_connect_async (client, NULL, connect_cb, &error);
-  TETHER_TEST_WAIT_UNTIL (error != NULL);
-  if (error->domain == G_IO_ERROR && error->code == 0)
-    g_clear_error (&error);
-  return error;
-}
-
 static char *
 listen_uri (Fixture            *f,
             TetherTransportKind kind)
@@ -322,11 +270,11 @@ fixture_set_up_server (Fixture           *f,
       g_autoptr(GTlsCertificate) cert = NULL;
 
       tether_test_make_certificates (f->dir);
-      cert = load_cert (f, "server");
+      cert = tether_test_load_certificate (f->dir, "server");
       tether_server_set_tls_certificate (f->server, cert);
       if (data->mutual_tls)
         {
-          g_autoptr(GTlsDatabase) ca = load_ca (f, "ca.pem");
+          g_autoptr(GTlsDatabase) ca = tether_test_load_ca (f->dir, "ca.pem");
           tether_server_set_tls_client_database (f->server, ca);
         }
     }
@@ -360,12 +308,12 @@ fixture_new_client_for (Fixture           *f,
 
   if (data->kind == TETHER_TRANSPORT_TLS)
     {
-      g_autoptr(GTlsDatabase) ca = load_ca (f, "ca.pem");
+      g_autoptr(GTlsDatabase) ca = tether_test_load_ca (f->dir, "ca.pem");
 
       tether_client_set_tls_database (client, ca);
       if (data->mutual_tls)
         {
-          g_autoptr(GTlsCertificate) cert = load_cert (f, "client");
+          g_autoptr(GTlsCertificate) cert = tether_test_load_certificate (f->dir, "client");
           tether_client_set_tls_certificate (client, cert);
         }
     }
@@ -395,7 +343,7 @@ fixture_set_up (Fixture       *f,
   tether_client_add_method (f->client, "notified", cli_notified, f, NULL);
   g_signal_connect (f->client, "disconnected", G_CALLBACK (client_disconnected_cb), f);
 
-  error = client_connect (f->client);
+  error = tether_test_client_connect (f->client);
   g_assert_no_error (error);
   g_assert_true (tether_client_is_connected (f->client));
   TETHER_TEST_WAIT_UNTIL (f->peers_connected == 1);
@@ -743,7 +691,7 @@ test_deadline (Fixture       *f,
   tether_client_close (f->client);
   TETHER_TEST_WAIT_UNTIL (!tether_client_is_connected (f->client));
   TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 1);
-  g_assert_null (client_connect (f->client));
+  g_assert_null (tether_test_client_connect (f->client));
   TETHER_TEST_WAIT_UNTIL (f->peers_connected == 2);
   client_call (f, "hold", NULL, 60 * 60 * 1000, &r);
   g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
@@ -905,7 +853,7 @@ test_one_timer (Fixture       *f,
   TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 1);
   g_object_set (f->client, "max-pending-calls", n + 10, NULL);
   g_object_set (f->server, "max-invocations-per-peer", n + 10, NULL);
-  g_assert_null (client_connect (f->client));
+  g_assert_null (tether_test_client_connect (f->client));
   TETHER_TEST_WAIT_UNTIL (f->peers_connected == 2);
 
   client_call (f, "echo", NULL, -1, &r);
@@ -942,13 +890,13 @@ test_connect_refused (void)
   uri = g_strdup_printf ("unix:%s/nobody.sock", dir);
 
   client = tether_client_new (uri);
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_clear_error (&error);
   g_assert_finalize_object (client);
 
   client = tether_client_new ("http://example.com/");
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_assert_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI);
   g_assert_finalize_object (client);
 
@@ -987,7 +935,7 @@ test_unix_server_uid (Fixture       *f,
 
   /* The socket is served by us, not by the uid the client expects. */
   g_object_set (client, "expected-server-uid", (gint64) getuid () + 4242, NULL);
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_assert_error (error, TETHER_ERROR, TETHER_ERROR_PEER_NOT_TRUSTED);
   g_assert_finalize_object (client);
   /* Nothing was sent: the server never saw a second peer. */
@@ -1001,18 +949,18 @@ test_tls_untrusted (Fixture       *f,
 {
   g_autoptr(GError) error = NULL;
   TetherClient *client = tether_client_new (tether_server_get_uris (f->server)[0]);
-  g_autoptr(GTlsDatabase) other = load_ca (f, "other-ca.pem");
+  g_autoptr(GTlsDatabase) other = tether_test_load_ca (f->dir, "other-ca.pem");
 
   /* The system store does not know the test CA, nor does another CA:
    * there is no way to connect without verifying. */
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
   g_clear_error (&error);
   g_assert_finalize_object (client);
 
   client = tether_client_new (tether_server_get_uris (f->server)[0]);
   tether_client_set_tls_database (client, other);
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
   g_assert_finalize_object (client);
 }
@@ -1035,7 +983,7 @@ test_connect_timeout (void)
   uri = g_strdup_printf ("ws://127.0.0.1:%u", port);
 
   client = g_object_new (TETHER_TYPE_CLIENT, "uri", uri, "handshake-timeout", 200, NULL);
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
   g_assert_finalize_object (client);
   g_main_context_pop_thread_default (context);
@@ -1089,7 +1037,7 @@ reconnect (Fixture *f)
       TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == connected);
     }
   f->disconnected = FALSE;
-  g_assert_null (client_connect (f->client));
+  g_assert_null (tether_test_client_connect (f->client));
   TETHER_TEST_WAIT_UNTIL (f->peers_connected == connected + 1);
 }
 
@@ -1330,11 +1278,11 @@ test_connections_per_peer (Fixture       *f,
 
   g_object_set (f->server, "max-connections-per-peer", 2, NULL);
   second = fixture_new_client (f, data);
-  g_assert_null (client_connect (second));
+  g_assert_null (tether_test_client_connect (second));
 
   g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*too-many-connections*");
   third = fixture_new_client (f, data);
-  error = client_connect (third);
+  error = tether_test_client_connect (third);
   g_test_assert_expected_messages ();
   g_assert_nonnull (error);
   g_assert_cmpint (f->last_misbehavior, ==, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS);
@@ -1355,7 +1303,7 @@ test_connections_per_peer (Fixture       *f,
 
   /* A slot freed: a new connection is accepted again. */
   third = fixture_new_client (f, data);
-  g_assert_null (client_connect (third));
+  g_assert_null (tether_test_client_connect (third));
   tether_client_close (third);
   g_assert_finalize_object (third);
   TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 2);
@@ -1383,12 +1331,6 @@ child_line_cb (GObject      *source,
   child->done = TRUE;
 }
 
-static void
-child_setup (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 /* Starts an attacker process and returns the port from its
  * "listening on PORT" line. */
 static guint16
@@ -1402,7 +1344,7 @@ child_start (Child              *child,
 
   memset (child, 0, sizeof *child);
   /* The attacker dies with the test, whatever happens to the test. */
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, tether_test_die_with_parent, NULL, NULL);
   child->process = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
   child->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (child->process));
@@ -1467,10 +1409,10 @@ test_auth_scram_plus (Fixture       *f,
   TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == f->peers_connected);
   g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*Authentication of*failed*");
   tether_client_set_credentials (f->client, "alice", "guess");
-  wrong = client_connect (f->client);
+  wrong = tether_test_client_connect (f->client);
   g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*Authentication of*failed*");
   tether_client_set_credentials (f->client, "mallory", "guess");
-  unknown = client_connect (f->client);
+  unknown = tether_test_client_connect (f->client);
   g_test_assert_expected_messages ();
   g_assert_error (wrong, TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED);
   g_assert_error (unknown, TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED);
@@ -1491,7 +1433,7 @@ test_auth_plain_scram (Fixture       *f,
   /* Without TLS, unbound SCRAM only where the server allows it. */
   tether_client_set_credentials (f->client, "alice", "s3cret");
   g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*not offered here*");
-  error = client_connect (f->client);
+  error = tether_test_client_connect (f->client);
   g_test_assert_expected_messages ();
   g_assert_error (error, TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED);
   g_clear_error (&error);
@@ -1528,7 +1470,7 @@ test_auth_man_in_the_middle (Fixture       *f,
   client = fixture_new_client_for (f, data, relay_uri);
   tether_client_set_credentials (client, "alice", "s3cret");
   g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*Authentication of*Channel binding mismatch*");
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_test_assert_expected_messages ();
   g_assert_error (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED);
   g_assert_nonnull (strstr (error->message, "hannel binding"));
@@ -1538,14 +1480,14 @@ test_auth_man_in_the_middle (Fixture       *f,
   /* The relay does work: without credentials the same path connects
    * (TLS alone cannot tell it is there). */
   client = fixture_new_client_for (f, data, relay_uri);
-  g_assert_null (client_connect (client));
+  g_assert_null (tether_test_client_connect (client));
   tether_client_close (client);
   g_assert_finalize_object (client);
 
   /* And without the relay the same credentials pass. */
   client = fixture_new_client (f, data);
   tether_client_set_credentials (client, "alice", "s3cret");
-  g_assert_null (client_connect (client));
+  g_assert_null (tether_test_client_connect (client));
   tether_client_close (client);
   g_assert_finalize_object (client);
 
@@ -1572,7 +1514,7 @@ test_auth_no_downgrade (Fixture       *f,
   uri = g_strdup_printf ("wss://127.0.0.1:%u", child_start (&server, argv));
   client = fixture_new_client_for (f, data, uri);
   tether_client_set_credentials (client, "alice", "s3cret");
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_assert_error (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED);
   g_assert_false (tether_client_is_connected (client));
   g_assert_finalize_object (client);
@@ -1600,7 +1542,7 @@ test_auth_external (Fixture       *f,
   client = fixture_new_client (f, data);
   g_object_set (client, "auth-mechanism", "ANONYMOUS", NULL);
   g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE, "*not offered here*");
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_test_assert_expected_messages ();
   g_assert_error (error, TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED);
   g_clear_error (&error);
@@ -1609,7 +1551,7 @@ test_auth_external (Fixture       *f,
   g_object_set (f->server, "allow-anonymous", TRUE, NULL);
   client = fixture_new_client (f, data);
   g_object_set (client, "auth-mechanism", "ANONYMOUS", NULL);
-  g_assert_null (client_connect (client));
+  g_assert_null (tether_test_client_connect (client));
   tether_client_close (client);
   g_assert_finalize_object (client);
   TETHER_TEST_WAIT_UNTIL (f->peers_disconnected + 1 == f->peers_connected);
@@ -1626,14 +1568,14 @@ test_pinning (Fixture       *f,
 
   client = fixture_new_client (f, data);
   g_object_set (client, "tls-pinned-sha256", real, NULL);
-  g_assert_null (client_connect (client));
+  g_assert_null (tether_test_client_connect (client));
   tether_client_close (client);
   g_assert_finalize_object (client);
 
   client = fixture_new_client (f, data);
   g_object_set (client, "tls-pinned-sha256",
                 "0000000000000000000000000000000000000000000000000000000000000000", NULL);
-  error = client_connect (client);
+  error = tether_test_client_connect (client);
   g_assert_error (error, TETHER_ERROR, TETHER_ERROR_PEER_NOT_TRUSTED);
   g_assert_finalize_object (client);
   TETHER_TEST_WAIT_UNTIL (f->peers_disconnected + 1 == f->peers_connected);

@@ -2,6 +2,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 
 #include "tether-test-common.h"
 
@@ -209,4 +211,61 @@ tether_test_make_certificates (const char *dir)
   gnutls_x509_privkey_deinit (ca_key);
   gnutls_x509_crt_deinit (other);
   gnutls_x509_privkey_deinit (other_key);
+}
+
+GTlsCertificate *
+tether_test_load_certificate (const char *dir,
+                              const char *name)
+{
+  g_autofree char *cert = g_strdup_printf ("%s/%s.pem", dir, name);
+  g_autofree char *key = g_strdup_printf ("%s/%s-key.pem", dir, name);
+  g_autoptr(GError) error = NULL;
+  GTlsCertificate *certificate = g_tls_certificate_new_from_files (cert, key, &error);
+
+  g_assert_no_error (error);
+  return certificate;
+}
+
+GTlsDatabase *
+tether_test_load_ca (const char *dir,
+                     const char *file)
+{
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  g_autoptr(GError) error = NULL;
+  GTlsDatabase *database = g_tls_file_database_new (path, &error);
+
+  g_assert_no_error (error);
+  return database;
+}
+
+static void
+connect_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  GError **error = user_data;
+
+  /* Success is a placeholder error, so that waiting has one condition. */
+  if (!tether_client_connect_finish (TETHER_CLIENT (source), result, error))
+    g_assert_nonnull (*error);
+  else
+    *error = g_error_new_literal (G_IO_ERROR, 0, "ok");
+}
+
+GError *
+tether_test_client_connect (TetherClient *client)
+{
+  GError *error = NULL;
+
+  tether_client_connect_async (client, NULL, connect_cb, &error);
+  TETHER_TEST_WAIT_UNTIL (error != NULL);
+  if (error->domain == G_IO_ERROR && error->code == 0)
+    g_clear_error (&error);
+  return error;
+}
+
+void
+tether_test_die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
 }

@@ -34,4 +34,19 @@ void     tether_test_spin_ms            (guint       ms);
  * unrelated CA). */
 void     tether_test_make_certificates  (const char *dir);
 
+/* @dir/@name.pem with its key @dir/@name-key.pem (as made above). */
+GTlsCertificate *tether_test_load_certificate (const char *dir,
+                                               const char *name);
+/* A database trusting the certificates in @dir/@file. */
+GTlsDatabase    *tether_test_load_ca          (const char *dir,
+                                               const char *file);
+
+/* Connects @client and waits: NULL on success, else the error. */
+GError  *tether_test_client_connect     (TetherClient *client);
+
+/* A GSpawnChildSetupFunc (or a part of one, after any setuid(), which
+ * clears it): the child is killed when the test process dies, whatever
+ * happens to the test. */
+void     tether_test_die_with_parent    (gpointer     user_data);
+
 G_END_DECLS

@@ -19,7 +19,6 @@
 #include <grp.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
@@ -466,7 +465,7 @@ attacker_child_setup (gpointer user_data)
         _exit (126);
     }
   /* After setuid, which clears it. */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  tether_test_die_with_parent (NULL);
 }
 
 static void
@@ -968,19 +967,6 @@ server_new (const char *limits)
   return server;
 }
 
-static GTlsCertificate *
-load_cert (Fixture    *f,
-           const char *name)
-{
-  g_autofree char *cert = g_strdup_printf ("%s/%s.pem", f->dir, name);
-  g_autofree char *key = g_strdup_printf ("%s/%s-key.pem", f->dir, name);
-  g_autoptr(GError) error = NULL;
-  GTlsCertificate *certificate = g_tls_certificate_new_from_files (cert, key, &error);
-
-  g_assert_no_error (error);
-  return certificate;
-}
-
 static guint16
 uri_port (const char *uri)
 {
@@ -1018,7 +1004,7 @@ fixture_start_server (Fixture    *f,
       g_autoptr(GTlsCertificate) cert = NULL;
 
       tether_test_make_certificates (f->dir);
-      cert = load_cert (f, "server");
+      cert = tether_test_load_certificate (f->dir, "server");
       tether_server_set_tls_certificate (f->server, cert);
       tether_server_listen (f->server, "wss://127.0.0.1:0", &error);
       g_assert_no_error (error);
@@ -1082,32 +1068,6 @@ cli_hold (TetherInvocation *invocation,
                          G_CALLBACK (held_cancelled_cb), f, NULL);
 }
 
-static void
-connect_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  GError **error = user_data;
-
-  if (!tether_client_connect_finish (TETHER_CLIENT (source), result, error))
-    g_assert_nonnull (*error);
-  else
-    *error = g_error_new_literal (G_IO_ERROR, 0, "ok");
-}
-
-/* Connects and returns NULL on success, or the error. */
-static GError *
-client_connect (TetherClient *client)
-{
-  GError *error = NULL;
-
-  tether_client_connect_async (client, NULL, connect_cb, &error);
-  TETHER_TEST_WAIT_UNTIL (error != NULL);
-  if (error->domain == G_IO_ERROR && error->code == 0)
-    g_clear_error (&error);
-  return error;
-}
-
 /* A client with handlers for the demo's callbacks, not connected yet;
  * closed and checked for finalization at teardown. */
 static TetherClient *
@@ -1137,7 +1097,7 @@ legit_client (Fixture    *f,
               const char *uri)
 {
   TetherClient *client = client_new (f, uri);
-  g_autoptr(GError) error = client_connect (client);
+  g_autoptr(GError) error = tether_test_client_connect (client);
 
   g_assert_no_error (error);
   return client;
@@ -1651,10 +1611,8 @@ test_slowloris_tls (Fixture       *f,
   /* A legitimate wss client connects while they hold their handshakes. */
   started = g_get_monotonic_time ();
   client = client_new (f, f->wss_uri);
-  tether_client_connect_async (client, NULL, connect_cb, &connect_error);
-  TETHER_TEST_WAIT_UNTIL (connect_error != NULL);
-  g_assert_true (connect_error->domain == G_IO_ERROR && connect_error->code == 0);
-  g_clear_error (&connect_error);
+  connect_error = tether_test_client_connect (client);
+  g_assert_no_error (connect_error);
   g_test_message ("legitimate wss client connected in %" G_GINT64_FORMAT " ms during the attack",
                   (g_get_monotonic_time () - started) / 1000);
   assert_echo_works (client);
@@ -1986,7 +1944,7 @@ test_hostile_server_silent (Fixture       *f,
   client = client_new (f, uri);
   g_object_set (client, "max-pending-calls", 8, NULL);
   g_signal_connect (client, "disconnected", G_CALLBACK (client_disconnected_cb), &disconnected);
-  g_assert_null (client_connect (client));
+  g_assert_null (tether_test_client_connect (client));
 
   /* A call it never answers fails at its deadline. */
   client_call (client, "anything", NULL, 300, &r);
@@ -2039,7 +1997,7 @@ test_hostile_server_flood (Fixture       *f,
   g_object_set (client, "max-callback-timeout", 500, "callback-timeout", 500, NULL);
   g_object_set (client, "max-invocations", 8, NULL);
   started = g_get_monotonic_time ();
-  g_assert_null (client_connect (client));
+  g_assert_null (tether_test_client_connect (client));
 
   /* 100 callbacks at once: 8 are held, 92 refused -32003 at once. */
   TETHER_TEST_WAIT_UNTIL (attacker_count (a, "response") >= 92);
@@ -2084,7 +2042,7 @@ hostile_server_oversize (Fixture    *f,
   client = client_new (f, uri);
   g_object_set (client, "max-message-size", 65536, NULL);
   g_signal_connect (client, "disconnected", G_CALLBACK (client_disconnected_cb), &disconnected);
-  g_assert_null (client_connect (client));
+  g_assert_null (tether_test_client_connect (client));
   warm_up_spawning (f);
   sampler_start (f);
 
@@ -2348,7 +2306,7 @@ test_lease (Fixture       *f,
   fixture_start_server (f, "callback-timeout=200 max-callback-timeout=800", FALSE);
   client = client_new (f, f->unix_uri);
   tether_client_add_method (client, "confirm", cli_confirm_with_lease, &lease, NULL);
-  g_assert_null (client_connect (client));
+  g_assert_null (tether_test_client_connect (client));
 
   /* Extended by 600 ms and answered after 500: beyond the 200 ms default,
    * within the lease. */
