@@ -272,10 +272,11 @@ set_parse_error (GError             **error,
  * values directly. jansson's reader goes through a character stream with a
  * function call and a UTF-8 check per byte and a growing buffer per token;
  * on a typical request it cost ~25k instructions where this costs a tenth
- * (docs/performance.md). It accepts exactly what jansson accepts with
- * JSON_DECODE_ANY | JSON_REJECT_DUPLICATES and builds equal values;
- * anything it does not accept goes to jansson, whose verdict and error
- * message stand. tests/c/test-json.c compares both on the conformance
+ * (docs/performance.md). It accepts nothing that jansson with
+ * JSON_DECODE_ANY | JSON_REJECT_DUPLICATES refuses, and builds equal
+ * values; anything it does not accept (errors, but also numbers of 64
+ * characters or more and nesting past FAST_MAX_DEPTH) goes to jansson,
+ * whose verdict and error message stand. tests/c/test-json.c compares both on the conformance
  * corpus and tests/fuzz/fuzz-json.c on whatever the fuzzer makes. */
 
 typedef struct
