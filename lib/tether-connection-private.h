@@ -204,6 +204,8 @@ void              _tether_connection_close          (TetherConnection        *se
 
 /* For TetherInvocation: @result (a floating reference is sunk), or if it
  * is NULL the error. */
+/* Client: the server's hello accepted binary frames. */
+void              _tether_connection_set_binary     (TetherConnection        *self);
 void              _tether_connection_send_reply     (TetherConnection        *self,
                                                      gpointer                 batch,
                                                      json_t                  *id,

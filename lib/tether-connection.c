@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tether-auth-private.h"
+#include "tether-binary-private.h"
 #include "tether-connection-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
@@ -39,6 +40,7 @@ typedef struct
   gulong            cancel_id;
   gulong            parent_cancel_id;
   gboolean          json_reply; /* the hello wants the raw JSON */
+  GVariant         *value;      /* a binary frame's result, for pending_complete() */
 } PendingCall;
 
 /* The responses of one incoming batch, sent together once every request
@@ -73,6 +75,7 @@ struct _TetherConnection
   gulong                             ws_error_id;
   gulong                             guard_violation_id;
   gboolean                           tether;      /* peer speaks tether.v1 */
+  gboolean                           binary;      /* both hellos listed "binary"; used once open */
 
   GHashTable                        *pending;     /* &id → PendingCall* */
   guint64                            next_id;
@@ -103,6 +106,7 @@ G_DEFINE_FINAL_TYPE (TetherConnection, _tether_connection, G_TYPE_OBJECT)
 
 static void connection_teardown (TetherConnection *self, const GError *error);
 static void pending_complete    (PendingCall *pc, json_t *result, GError *error);
+static void pending_complete_value (PendingCall *pc, GVariant *value);
 
 /* ---------------------------------------------------------------------- */
 /* Errors                                                                 */
@@ -209,12 +213,14 @@ connection_check_backlog (TetherConnection *self)
     }
 }
 
-/* Every message Tether sends is written as text by hand (tether-json.c's
- * writer) into one GString and goes out here. Consumes @text. */
+/* Every message Tether sends is written by hand into one GString (JSON
+ * text by tether-json.c's writer, or a binary frame) and goes out here.
+ * Consumes @text. */
 static gboolean
-connection_send_text (TetherConnection  *self,
-                      GString           *text,
-                      GError           **error)
+connection_send (TetherConnection  *self,
+                 GString           *text,
+                 gboolean           binary,
+                 GError           **error)
 {
   gsize len = text->len;
 
@@ -236,11 +242,29 @@ connection_send_text (TetherConnection  *self,
     }
 
   self->bytes_handed += len + ws_frame_overhead (self, len);
-  soup_websocket_connection_send_text (self->ws, text->str);
+  if (binary)
+    soup_websocket_connection_send_binary (self->ws, text->str, len);
+  else
+    soup_websocket_connection_send_text (self->ws, text->str);
   g_string_free (text, TRUE);
   connection_check_backlog (self);
 
   return TRUE;
+}
+
+static gboolean
+connection_send_text (TetherConnection  *self,
+                      GString           *text,
+                      GError           **error)
+{
+  return connection_send (self, text, FALSE, error);
+}
+
+/* Binary frames go only to a peer that asked for them, once open. */
+static gboolean
+connection_binary (TetherConnection *self)
+{
+  return self->binary && self->state == STATE_OPEN;
 }
 
 /* Consumes @message. */
@@ -302,11 +326,12 @@ write_error_response (GString    *text,
 static void
 send_response (TetherConnection *self,
                json_t           *id,
-               GString          *text)
+               GString          *text,
+               gboolean          binary)
 {
   g_autoptr(GError) error = NULL;
 
-  if (!connection_send_text (self, text, &error))
+  if (!connection_send (self, text, binary, &error))
     {
       g_debug ("Response not sent: %s", error->message);
 
@@ -330,7 +355,7 @@ batch_unref (Batch *batch)
   if (batch->responses != NULL)
     {
       g_string_append_c (batch->responses, ']');
-      send_response (batch->conn, NULL, g_steal_pointer (&batch->responses));
+      send_response (batch->conn, NULL, g_steal_pointer (&batch->responses), FALSE);
     }
   g_object_unref (batch->conn);
   g_free (batch);
@@ -348,6 +373,18 @@ _tether_connection_send_reply (TetherConnection *self,
 {
   Batch *batch = batch_ptr;
   GString *text;
+
+  /* The common answer, a result to one of a Tether peer's own calls. */
+  if (batch == NULL && result != NULL && connection_binary (self) && json_is_integer (id) &&
+      json_integer_value (id) > 0)
+    {
+      text = _tether_frame_new_result (json_integer_value (id));
+      g_variant_ref_sink (result);
+      _tether_frame_append_value (text, result);
+      g_variant_unref (result);
+      send_response (self, id, text, TRUE);
+      return;
+    }
 
   if (batch != NULL)
     {
@@ -374,7 +411,7 @@ _tether_connection_send_reply (TetherConnection *self,
   if (batch != NULL)
     batch_unref (batch);
   else
-    send_response (self, id, text);
+    send_response (self, id, text, FALSE);
 }
 
 /* The handshake's answers are built as JSON. Consumes @result. */
@@ -414,6 +451,7 @@ pending_call_free (PendingCall *pc)
   g_assert (!_tether_deadline_is_queued (&pc->deadline));
   g_clear_object (&pc->task);
   g_clear_object (&pc->parent_cancellable);
+  g_clear_pointer (&pc->value, g_variant_unref);
   g_free (pc);
 }
 
@@ -442,6 +480,8 @@ pending_complete (PendingCall *pc,
 
   if (error != NULL)
     g_task_return_error (task, error);
+  else if (pc->value != NULL)
+    g_task_return_pointer (task, g_steal_pointer (&pc->value), (GDestroyNotify) g_variant_unref);
   else if (pc->json_reply)
     g_task_return_pointer (task, result, (GDestroyNotify) json_decref);
   else
@@ -458,6 +498,30 @@ pending_complete (PendingCall *pc,
 
   g_object_unref (task);
   pending_call_free (pc);
+}
+
+/* A result that came as a binary frame: what the same result sent as
+ * JSON would have given. */
+static void
+pending_complete_value (PendingCall *pc,
+                        GVariant    *value)
+{
+  GError *error = NULL;
+  GVariant *result;
+
+  if (pc->json_reply)
+    {
+      pending_complete (pc, _tether_variant_to_json (value), NULL);
+      return;
+    }
+  result = _tether_binary_result_to_variant (value, pc->conn->limits.max_depth, &error);
+  if (result == NULL)
+    {
+      pending_complete (pc, NULL, error);
+      return;
+    }
+  pc->value = result;
+  pending_complete (pc, NULL, NULL);
 }
 
 static gboolean
@@ -729,6 +793,9 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   gint64 deadline;
   gint64 remaining_ms;
   guint timeout_ms;
+  gboolean imp;
+  TetherImpersonationLevel effective = TETHER_IMPERSONATION_LEVEL_IDENTIFY;
+  gboolean binary = FALSE;
 
   if (params != NULL)
     g_variant_ref_sink (params);
@@ -808,6 +875,30 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   pc->json_reply = source_tag == NULL;
   g_task_set_task_data (task, call_ref_new (self, pc->id), call_ref_free);
 
+  /* The level this request grants (never more than the owner's policy
+   * allows), and the token from IMPERSONATE up. Handshake requests carry
+   * none. */
+  imp = self->tether && self->imp_policy != NULL && !g_str_has_prefix (method, "rpc.");
+  if (imp)
+    {
+      effective = _tether_imp_policy_effective_level (self->imp_policy, self->identity, level);
+      if (self->role == TETHER_CONNECTION_ROLE_SERVER)
+        g_debug ("Callback %s to %s at impersonation level %s", method,
+                 tether_identity_get_address (self->identity),
+                 _tether_imp_level_to_string (effective));
+    }
+
+  /* A binary frame when there is nothing to sign and no token to carry. */
+  if (connection_binary (self) && signer == NULL && act_as == NULL && !g_str_has_prefix (method, "rpc.") &&
+      (!imp || effective < TETHER_IMPERSONATION_LEVEL_IMPERSONATE) && strlen (method) <= G_MAXUINT16)
+    {
+      request = _tether_frame_new_request ((gint64) pc->id, method, remaining_ms, imp ? (int) effective : -1);
+      if (params != NULL)
+        _tether_frame_append_value (request, params);
+      binary = TRUE;
+      goto send;
+    }
+
   request = message_begin ();
   TETHER_APPEND_LITERAL (request, ",\"id\":");
   _tether_json_write_int (request, (gint64) pc->id);
@@ -822,18 +913,8 @@ _tether_connection_call_imp_async (TetherConnection         *self,
       TETHER_APPEND_LITERAL (request, ",\"tether\":{\"timeout_ms\":");
       _tether_json_write_int (request, remaining_ms);
     }
-  /* The level this request grants (never more than the owner's policy
-   * allows), and the token from IMPERSONATE up. Handshake requests carry
-   * none. */
-  if (self->tether && self->imp_policy != NULL && !g_str_has_prefix (method, "rpc."))
+  if (imp)
     {
-      TetherImpersonationLevel effective =
-        _tether_imp_policy_effective_level (self->imp_policy, self->identity, level);
-
-      if (self->role == TETHER_CONNECTION_ROLE_SERVER)
-        g_debug ("Callback %s to %s at impersonation level %s", method,
-                 tether_identity_get_address (self->identity),
-                 _tether_imp_level_to_string (effective));
       if (!_tether_imp_decorate (self->imp_policy, request, self->identity, effective, act_as,
                                  method, remaining_ms, &error))
         goto fail;
@@ -861,7 +942,8 @@ _tether_connection_call_imp_async (TetherConnection         *self,
     g_string_append_c (request, '}');
   g_string_append_c (request, '}');
 
-  if (!connection_send_text (self, g_steal_pointer (&request), &error))
+send:
+  if (!connection_send (self, g_steal_pointer (&request), binary, &error))
     goto fail;
 
   /* The send may have cut the peer off (backlog) and torn everything down. */
@@ -968,6 +1050,12 @@ typedef struct
   json_t *result;
   json_t *error;
   json_t *meta;   /* "tether" */
+
+  /* A binary frame: id and method as above, and these instead of params
+   * or result and the metadata. */
+  GVariant *value;
+  gint64    timeout_ms;  /* -1: absent */
+  int       imp;         /* -1: absent */
 } Envelope;
 
 /* In the order of Envelope's members. */
@@ -975,7 +1063,10 @@ static const char * const envelope_members[] = {
   "jsonrpc", "id", "method", "params", "result", "error", "tether", NULL
 };
 
-G_STATIC_ASSERT (sizeof (Envelope) == (G_N_ELEMENTS (envelope_members) - 1) * sizeof (json_t *));
+G_STATIC_ASSERT (G_STRUCT_OFFSET (Envelope, value) ==
+                 (G_N_ELEMENTS (envelope_members) - 1) * sizeof (json_t *));
+
+#define ENVELOPE_INIT { .timeout_ms = -1, .imp = -1 }
 
 static void
 envelope_from_object (Envelope *e,
@@ -998,6 +1089,7 @@ envelope_clear (Envelope *e)
 
   for (guint i = 0; envelope_members[i] != NULL; i++)
     g_clear_pointer (&slots[i], json_decref);
+  g_clear_pointer (&e->value, g_variant_unref);
 }
 
 static void
@@ -1039,6 +1131,12 @@ handle_response (TetherConnection *self,
         }
       else
         g_debug ("Ignoring a response for unknown id %s", text);
+      return;
+    }
+
+  if (e->value != NULL)
+    {
+      pending_complete_value (pc, e->value);
       return;
     }
 
@@ -1326,6 +1424,19 @@ handle_hello (TetherConnection *self,
 
   reply = hello_reply (self);
 
+  /* Binary frames if the client offers them; from the open state on. */
+  {
+    json_t *features = json_is_object (params) ? json_object_get (params, "features") : NULL;
+    json_t *feature;
+    gsize i;
+
+    json_array_foreach (features, i, feature)
+      if (json_is_string (feature) && strcmp (json_string_value (feature), TETHER_FEATURE_BINARY) == 0)
+        self->binary = TRUE;
+    if (self->binary)
+      json_array_append_new (json_object_get (reply, "features"), json_string (TETHER_FEATURE_BINARY));
+  }
+
   if (auth != NULL)
     {
       const char *mech = json_is_string (mechanism) ? json_string_value (mechanism) : "";
@@ -1565,12 +1676,21 @@ handle_request (TetherConnection *self,
         }
     }
 
-  variant = _tether_json_params_to_variant (params, entry->signature,
-                                            (const char * const *) entry->param_names, &error);
+  if (e->value != NULL)
+    variant = _tether_binary_params_to_variant (e->value, entry->signature,
+                                                (const char * const *) entry->param_names,
+                                                self->limits.max_depth, &error);
+  else
+    variant = _tether_json_params_to_variant (params, entry->signature,
+                                              (const char * const *) entry->param_names, &error);
   if (variant == NULL && error != NULL)
     {
+      /* Too deep is refused as the JSON message would have been. */
       if (!is_notification)
-        reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_PARAMS, error->message);
+        reply_error (self, batch, id,
+                     g_error_matches (error, TETHER_ERROR, TETHER_ERROR_TOO_DEEP)
+                       ? TETHER_REMOTE_ERROR_INVALID_REQUEST : TETHER_REMOTE_ERROR_INVALID_PARAMS,
+                     error->message);
       g_free (key);
       return;
     }
@@ -1584,10 +1704,12 @@ handle_request (TetherConnection *self,
       if (json_is_integer (budget) && json_integer_value (budget) >= 0)
         timeout_ms = json_integer_value (budget);
     }
+  else if (e->timeout_ms >= 0)
+    timeout_ms = e->timeout_ms;
   timeout_ms = MIN (timeout_ms, (gint64) self->limits.incoming_max_timeout_ms);
 
   /* What the caller granted (absent: IDENTIFY), and whom it acts as. */
-  imp_level = TETHER_IMPERSONATION_LEVEL_IDENTIFY;
+  imp_level = e->imp >= 0 ? (TetherImpersonationLevel) e->imp : TETHER_IMPERSONATION_LEVEL_IDENTIFY;
   if (self->tether && json_is_object (meta))
     {
       json_t *imp = json_object_get (meta, "imp");
@@ -1693,7 +1815,7 @@ handle_message (TetherConnection *self,
                 Batch            *batch,
                 json_t           *message)
 {
-  Envelope e;
+  Envelope e = ENVELOPE_INIT;
 
   if (!json_is_object (message))
     {
@@ -1706,6 +1828,41 @@ handle_message (TetherConnection *self,
   envelope_from_object (&e, message);
   handle_envelope (self, batch, &e);
   envelope_clear (&e);
+}
+
+static void
+handle_frame (TetherConnection *self,
+              GBytes           *bytes)
+{
+  TetherFrame frame;
+  Envelope e = ENVELOPE_INIT;
+  g_autoptr(GError) error = NULL;
+
+  if (!_tether_frame_parse (bytes, &frame, &error))
+    {
+      self->stats.invalid_messages++;
+      /* As for JSON: never answer what looks like a response. */
+      if (frame.kind == TETHER_FRAME_RESULT)
+        g_debug ("Ignoring a binary response: %s", error->message);
+      else
+        reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST, error->message);
+      _tether_frame_clear (&frame);
+      return;
+    }
+
+  e.id = json_integer (frame.id);
+  e.value = g_steal_pointer (&frame.value);
+  if (frame.kind == TETHER_FRAME_REQUEST)
+    {
+      e.method = json_string_nocheck (frame.method);   /* checked: UTF-8 without NUL */
+      e.timeout_ms = frame.timeout_ms;
+      e.imp = frame.imp;
+      handle_request (self, NULL, &e);
+    }
+  else
+    handle_response (self, &e);
+  envelope_clear (&e);
+  _tether_frame_clear (&frame);
 }
 
 static void
@@ -1725,6 +1882,11 @@ on_ws_message (SoupWebsocketConnection *ws,
 
   g_object_ref (self);
 
+  if (type != SOUP_WEBSOCKET_DATA_TEXT && connection_binary (self))
+    {
+      handle_frame (self, bytes);
+      goto out;
+    }
   if (type != SOUP_WEBSOCKET_DATA_TEXT)
     {
       self->stats.invalid_messages++;
@@ -1735,7 +1897,7 @@ on_ws_message (SoupWebsocketConnection *ws,
 
   /* The common case, one message of known members, without an object. */
   {
-    Envelope e;
+    Envelope e = ENVELOPE_INIT;
 
     if (_tether_json_read_members (data, len, self->limits.max_depth > 0 ? self->limits.max_depth : G_MAXUINT,
                                    envelope_members, (json_t **) &e))
@@ -2104,6 +2266,12 @@ TetherIdentity *
 _tether_connection_get_identity (TetherConnection *self)
 {
   return self->identity;
+}
+
+void
+_tether_connection_set_binary (TetherConnection *self)
+{
+  self->binary = TRUE;
 }
 
 gboolean

@@ -109,6 +109,9 @@ GVariant  *_tether_json_to_variant       (json_t              *value,
  * undeclared mapping's types (a{sv}, av, mv) are held for the life of the
  * process. */
 GVariant  *_tether_variant_type_anchor   (const GVariantType  *type);
+/* Anchors the undeclared mapping's container types (a{sv}, av, mv) for
+ * the life of the process. */
+void       _tether_json_anchor_undeclared_types (void);
 
 /* The undeclared mapping built as a tree of GVariants, as it was before
  * it was serialised directly; NULL where it fails. For tests, which check

@@ -1893,8 +1893,8 @@ _tether_variant_type_anchor (const GVariantType *type)
  * volatile: otherwise the stores go, and leak checkers see a leak. */
 static GVariant *volatile undeclared_anchors[3];
 
-static void
-anchor_undeclared_types (void)
+void
+_tether_json_anchor_undeclared_types (void)
 {
   static gsize anchored;
 
@@ -1918,7 +1918,7 @@ json_to_variant_undeclared (json_t     *value,
   GBytes *bytes;
   GVariant *result;
 
-  anchor_undeclared_types ();
+  _tether_json_anchor_undeclared_types ();
   out = g_byte_array_sized_new (128);
   type = ser_any (out, value, 0);
 

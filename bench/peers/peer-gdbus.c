@@ -34,11 +34,9 @@ static GDBusNodeInfo *server_info, *client_info;
 static GVariant *
 seq_params (guint64 seq)
 {
-  GVariantBuilder b;
+  GVariant *dict = peer_glib_seq_params (seq);
 
-  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&b, "{sv}", "seq", g_variant_new_int64 ((gint64) seq));
-  return g_variant_new ("(@a{sv})", g_variant_builder_end (&b));
+  return g_variant_new_tuple (&dict, 1);
 }
 
 /* ---------------------------------------------------------------------- */

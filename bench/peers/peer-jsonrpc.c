@@ -14,16 +14,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-static GVariant *
-seq_params (guint64 seq)
-{
-  GVariantBuilder b;
-
-  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&b, "{sv}", "seq", g_variant_new_int64 ((gint64) seq));
-  return g_variant_builder_end (&b);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Server                                                                 */
 
@@ -101,7 +91,7 @@ srv_hold (JsonrpcServer *server,
     g_variant_lookup (params, "n", "x", &n);
   jsonrpc_client_reply_async (client, id, NULL, NULL, NULL, NULL);
   for (gint64 i = 0; i < n && i < 1000000; i++)
-    jsonrpc_client_call_async (client, "hping", seq_params ((guint64) i), NULL, srv_hold_done, NULL);
+    jsonrpc_client_call_async (client, "hping", peer_glib_seq_params ((guint64) i), NULL, srv_hold_done, NULL);
 }
 
 static gboolean
@@ -231,7 +221,7 @@ jr_call (gpointer     conn,
 
   cd->done = done;
   cd->data = data;
-  jsonrpc_client_call_async (c->client, with_callback ? "cb" : "echo", seq_params (seq), NULL, call_done_cb, cd);
+  jsonrpc_client_call_async (c->client, with_callback ? "cb" : "echo", peer_glib_seq_params (seq), NULL, call_done_cb, cd);
 }
 
 static void

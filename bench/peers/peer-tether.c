@@ -15,16 +15,6 @@
 #define CALL_TIMEOUT_MS     10000
 #define CALLBACK_TIMEOUT_MS 60000
 
-static GVariant *
-seq_params (guint64 seq)
-{
-  GVariantBuilder b;
-
-  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&b, "{sv}", "seq", g_variant_new_int64 ((gint64) seq));
-  return g_variant_builder_end (&b);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Server                                                                 */
 
@@ -92,7 +82,7 @@ srv_hold (TetherInvocation *invocation,
   peer = g_object_ref (peer);
   tether_invocation_return_value (invocation, g_variant_new ("mv", NULL));
   for (gint64 i = 0; i < n; i++)
-    tether_peer_call_async (peer, "hping", seq_params ((guint64) i), CALLBACK_TIMEOUT_MS, NULL,
+    tether_peer_call_async (peer, "hping", peer_glib_seq_params ((guint64) i), CALLBACK_TIMEOUT_MS, NULL,
                             srv_hold_done, NULL);
   g_object_unref (peer);
 }
@@ -286,7 +276,7 @@ tether_call (gpointer     conn,
 
   cd->done = done;
   cd->data = data;
-  tether_client_call_async (c->client, with_callback ? "cb" : "echo", seq_params (seq), CALL_TIMEOUT_MS,
+  tether_client_call_async (c->client, with_callback ? "cb" : "echo", peer_glib_seq_params (seq), CALL_TIMEOUT_MS,
                             NULL, call_done_cb, cd);
 }
 

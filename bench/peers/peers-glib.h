@@ -45,6 +45,8 @@ gboolean peer_glib_wait        (const gboolean    *flag,
                                 guint              ms);
 /* READY line and the stdin watcher; then run a main loop. */
 void     peer_glib_server_ready (const char       *address);
+/* The params of every call, {"seq": n} as a floating a{sv}. */
+GVariant *peer_glib_seq_params (guint64          seq);
 /* A listening GSocketService on the transport's address (unix path, or
  * host:port; TLS is the caller's business on top of TCP). Sets *bound to
  * the address clients use. */

@@ -50,7 +50,8 @@
  *   02 b0+1 data   one masked frame with first byte b0 (FIN, RSV, opcode)
  *   03             answer the held invocations (with their params)
  *   04 code        fail the held invocations
- *   05 data        a binary message
+ *   05 data        a binary message; in data, 01 01 stands for a 00 byte
+ *                  and 01 02 for 01, so that it can hold binary frames
  *   06             cancel the calls made by call-peer
  *   07             the peer closes politely
  *   08 method      the server calls the peer (no invocation behind it;
@@ -67,9 +68,11 @@
  *
  * What the peer receives is checked too: valid JSON, JSON-RPC 2.0
  * responses (exactly one of result/error, an integer code and a string
- * message), batches as non-empty arrays of responses, no answer to an id
- * more often than requests with that id were sent, and "echo" answers
- * equal to the params when the id was used once. */
+ * message), batches as non-empty arrays of responses, binary frames (if
+ * the hello offered "binary") that parse, no answer to an id more often
+ * than requests with that id were sent, and "echo" answers equal to the
+ * params when the id was used once (for params sent in a binary frame:
+ * equal to what they would have been as JSON). */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -80,6 +83,7 @@
 #include <libsoup/soup.h>
 
 #include "tether-auth-private.h"
+#include "tether-binary-private.h"
 #include "tether-connection-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
@@ -143,6 +147,7 @@ typedef struct
   gboolean                 ids_reliable;
   GByteArray              *fragments;    /* text message being built by 02 */
   gboolean                 fragments_text;
+  gboolean                 offered_binary; /* a hello may have offered "binary" */
 
   gboolean                 fast;
   guint                    waited_ms;
@@ -274,6 +279,9 @@ note_sent_text (Fuzz       *f,
   json_t *element;
   gsize i;
 
+  /* The server may send binary frames once a hello offered them. */
+  if (g_strstr_len (text, len, "\"binary\"") != NULL)
+    f->offered_binary = TRUE;
   if (message == NULL)
     return;
   if (json_is_array (message))
@@ -282,6 +290,36 @@ note_sent_text (Fuzz       *f,
   else
     note_request (f, message);
   json_decref (message);
+}
+
+/* A binary frame the peer sends, noted as the JSON request it stands
+ * for (params as a JSON sender would write them). */
+static void
+note_sent_binary (Fuzz         *f,
+                  const guint8 *data,
+                  gsize         len)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new (data, len);
+  TetherFrame frame;
+  json_t *message;
+
+  if (!_tether_frame_parse (bytes, &frame, NULL))
+    return;
+  if (frame.kind == TETHER_FRAME_REQUEST)
+    {
+      message = json_pack ("{s:I, s:s}", "id", (json_int_t) frame.id, "method", frame.method);
+      if (frame.value != NULL)
+        {
+          json_t *params = _tether_variant_to_json (frame.value);
+
+          if (!json_is_array (params) && !json_is_object (params))
+            params = json_pack ("[o]", params);
+          json_object_set_new (message, "params", params);
+        }
+      note_request (f, message);
+      json_decref (message);
+    }
+  _tether_frame_clear (&frame);
 }
 
 /* ------------------------------------------------------------------ */
@@ -342,6 +380,29 @@ on_client_message (SoupWebsocketConnection *ws,
   const char *data = g_bytes_get_data (bytes, &len);
   json_t *message;
 
+  if (type == SOUP_WEBSOCKET_DATA_BINARY)
+    {
+      TetherFrame frame;
+
+      /* Only to a peer that offered "binary": a call or a result. */
+      if (verbose)
+        g_printerr ("<- (binary, %" G_GSIZE_FORMAT " bytes)\n", len);
+      g_assert_true (f->offered_binary);
+      if (!_tether_frame_parse (bytes, &frame, &error))
+        g_error ("the server sent a malformed binary frame: %s", error->message);
+      g_assert_true (frame.kind == TETHER_FRAME_REQUEST || frame.value != NULL);
+      if (frame.kind == TETHER_FRAME_RESULT)
+        {
+          message = json_pack ("{s:s, s:I, s:o}", "jsonrpc", "2.0", "id", (json_int_t) frame.id,
+                               "result", _tether_variant_to_json (frame.value));
+          check_response (f, message);
+          json_decref (message);
+        }
+      else
+        g_assert_cmpstr (frame.method, !=, "");
+      _tether_frame_clear (&frame);
+      return;
+    }
   g_assert_cmpint (type, ==, SOUP_WEBSOCKET_DATA_TEXT);
   if (verbose)
     g_printerr ("<- %.*s\n", (int) len, data);
@@ -451,6 +512,8 @@ peer_write_frame (Fuzz         *f,
       g_byte_array_append (f->fragments, payload, len);
       if ((b0 & 0x80) && f->fragments_text)
         note_sent_text (f, (const char *) f->fragments->data, f->fragments->len);
+      else if (b0 & 0x80)
+        note_sent_binary (f, f->fragments->data, f->fragments->len);
       break;
     default:
       break;
@@ -800,6 +863,7 @@ send_message (Fuzz         *f,
     {
     case CMD_RAW:
       f->ids_reliable = FALSE;
+      f->offered_binary = TRUE;   /* who knows what the raw bytes said */
       if (open)
         peer_write_raw (f, data + 1, len - 1);
       return;
@@ -817,8 +881,19 @@ send_message (Fuzz         *f,
     case CMD_BINARY:
       if (open)
         {
-          g_autoptr(GBytes) bytes = g_bytes_new (data + 1, len - 1);
+          g_autoptr(GByteArray) unescaped = g_byte_array_sized_new (len);
+          g_autoptr(GBytes) bytes = NULL;
 
+          for (gsize i = 1; i < len; i++)
+            {
+              guint8 c = data[i];
+
+              if (c == 0x01 && i + 1 < len && (data[i + 1] == 0x01 || data[i + 1] == 0x02))
+                c = data[++i] - 1;
+              g_byte_array_append (unescaped, &c, 1);
+            }
+          note_sent_binary (f, unescaped->data, unescaped->len);
+          bytes = g_byte_array_free_to_bytes (g_steal_pointer (&unescaped));
           soup_websocket_connection_send_message (f->client_ws, SOUP_WEBSOCKET_DATA_BINARY, bytes);
         }
       return;
