@@ -35,10 +35,9 @@ typedef struct
   guint64           id;
   GTask            *task;
   TetherConnection *conn;       /* unowned: the table is the conn's */
-  GCancellable     *parent_cancellable;
+  TetherChildCall   child;        /* of the invocation it was made for */
   gint64            hard_deadline; /* leases never extend past this */
   gulong            cancel_id;
-  gulong            parent_cancel_id;
   gboolean          json_reply; /* the hello wants the raw JSON */
   GVariant         *value;      /* a binary frame's result, for pending_complete() */
 } PendingCall;
@@ -450,7 +449,6 @@ pending_call_free (PendingCall *pc)
 {
   g_assert (!_tether_deadline_is_queued (&pc->deadline));
   g_clear_object (&pc->task);
-  g_clear_object (&pc->parent_cancellable);
   g_clear_pointer (&pc->value, g_variant_unref);
   g_free (pc);
 }
@@ -475,8 +473,7 @@ pending_complete (PendingCall *pc,
    * the handler itself, so disconnecting cannot deadlock. */
   if (pc->cancel_id != 0)
     g_cancellable_disconnect (cancellable, pc->cancel_id);
-  if (pc->parent_cancel_id != 0)
-    g_cancellable_disconnect (pc->parent_cancellable, pc->parent_cancel_id);
+  _tether_invocation_remove_child (&pc->child);
 
   if (error != NULL)
     g_task_return_error (task, error);
@@ -682,6 +679,14 @@ pending_cancelled_cb (GCancellable *cancellable,
   g_task_attach_source (task, source, pending_cancelled_idle);
 }
 
+static void
+pending_parent_cancelled (TetherChildCall *child)
+{
+  PendingCall *pc = G_STRUCT_MEMBER_P (child, -G_STRUCT_OFFSET (PendingCall, child));
+
+  pending_cancelled_cb (NULL, pc->task);
+}
+
 #define PARAMS_MEMBER ",\"params\":"
 
 /* `,"params":P` for @params. JSON-RPC params are structured: a lone value
@@ -848,7 +853,7 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   if (parent != NULL)
     {
       deadline = MIN (deadline, tether_invocation_get_deadline (parent));
-      if (g_cancellable_is_cancelled (tether_invocation_get_cancellable (parent)))
+      if (_tether_invocation_is_cancelled (parent))
         {
           g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                    "The call that caused this callback was cancelled");
@@ -969,10 +974,8 @@ send:
                                            task, NULL);
   if (parent != NULL)
     {
-      pc->parent_cancellable = g_object_ref (tether_invocation_get_cancellable (parent));
-      pc->parent_cancel_id = g_cancellable_connect (pc->parent_cancellable,
-                                                    G_CALLBACK (pending_cancelled_cb),
-                                                    task, NULL);
+      pc->child.cancel = pending_parent_cancelled;
+      _tether_invocation_add_child (parent, &pc->child);
     }
 
 out:

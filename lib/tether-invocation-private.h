@@ -18,6 +18,22 @@ TetherInvocation *_tether_invocation_new          (TetherConnection *conn,
                                                    gpointer          batch);
 /* Cancels the invocation's cancellable. @suppress_reply: the caller will
  * not read an answer any more (it cancelled, or the connection closed). */
+/* A call made on behalf of an invocation (a callback): cancelled with it.
+ * Embedded in the call; the invocation does not own it, and forgets it
+ * when it is disposed (the call then just runs to its deadline). */
+typedef struct _TetherChildCall TetherChildCall;
+struct _TetherChildCall
+{
+  GList              link;    /* in the parent's children; data = this */
+  TetherInvocation  *parent;  /* unowned; NULL once removed or detached */
+  void             (*cancel) (TetherChildCall *child);
+};
+
+/* Whether the invocation was cancelled, without making its cancellable. */
+gboolean          _tether_invocation_is_cancelled  (TetherInvocation *self);
+void              _tether_invocation_add_child     (TetherInvocation *self,
+                                                    TetherChildCall  *child);
+void              _tether_invocation_remove_child  (TetherChildCall  *child);
 void              _tether_invocation_cancel       (TetherInvocation *self,
                                                    gboolean          suppress_reply);
 void              _tether_invocation_set_peer     (TetherInvocation *self,

@@ -51,6 +51,7 @@ struct _TetherInvocation
   gint64            deadline;
   gint64            hard_deadline; /* leases stop here */
   GCancellable     *cancellable;    /* made when first asked for */
+  GQueue            children;       /* TetherChildCall: callbacks made for it */
   gboolean          cancelled;
   gpointer          batch;
   gboolean          replied;
@@ -102,6 +103,41 @@ invocation_reply (TetherInvocation *self,
   return TRUE;
 }
 
+/* Takes every child out of the list; @cancel says whether to cancel them
+ * or just let them run on. */
+static void
+release_children (TetherInvocation *self,
+                  gboolean          cancel)
+{
+  GList *link;
+
+  while ((link = g_queue_pop_head_link (&self->children)) != NULL)
+    {
+      TetherChildCall *child = link->data;
+
+      child->parent = NULL;
+      if (cancel)
+        child->cancel (child);
+    }
+}
+
+static gboolean
+cancel_children_cb (gpointer user_data)
+{
+  release_children (user_data, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+/* A handler may cancel the cancellable itself, from any thread: the
+ * children are cancelled on the connection's context. */
+static void
+cancellable_cancelled_cb (GCancellable     *cancellable,
+                          TetherInvocation *self)
+{
+  g_main_context_invoke_full (_tether_connection_get_context (self->conn), G_PRIORITY_DEFAULT,
+                              cancel_children_cb, g_object_ref (self), g_object_unref);
+}
+
 /* Most calls are answered without anyone asking for the cancellable:
  * it is made on demand (tether_invocation_get_cancellable()), already
  * cancelled if the invocation was. */
@@ -109,8 +145,33 @@ static void
 invocation_cancel (TetherInvocation *self)
 {
   self->cancelled = TRUE;
+  release_children (self, TRUE);
   if (self->cancellable != NULL)
     g_cancellable_cancel (self->cancellable);
+}
+
+gboolean
+_tether_invocation_is_cancelled (TetherInvocation *self)
+{
+  return self->cancelled || (self->cancellable != NULL && g_cancellable_is_cancelled (self->cancellable));
+}
+
+void
+_tether_invocation_add_child (TetherInvocation *self,
+                              TetherChildCall  *child)
+{
+  child->parent = self;
+  child->link.data = child;
+  g_queue_push_tail_link (&self->children, &child->link);
+}
+
+void
+_tether_invocation_remove_child (TetherChildCall *child)
+{
+  if (child->parent == NULL)
+    return;
+  g_queue_unlink (&child->parent->children, &child->link);
+  child->parent = NULL;
 }
 
 static void
@@ -139,6 +200,7 @@ tether_invocation_dispose (GObject *object)
                         "The method's handler did not answer");
     }
 
+  release_children (self, FALSE);
   G_OBJECT_CLASS (tether_invocation_parent_class)->dispose (object);
 }
 
@@ -520,6 +582,8 @@ tether_invocation_get_cancellable (TetherInvocation *self)
       self->cancellable = g_cancellable_new ();
       if (self->cancelled)
         g_cancellable_cancel (self->cancellable);
+      g_signal_connect_object (self->cancellable, "cancelled", G_CALLBACK (cancellable_cancelled_cb),
+                               self, 0);
     }
   return self->cancellable;
 }

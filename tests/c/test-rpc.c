@@ -35,6 +35,7 @@ typedef struct
   guint         client_held_cancelled;
   gint64        callback_remaining_ms;
   gint64        outer_budget_ms;
+  TetherInvocation *call_back;   /* the last "call-back" invocation */
   guint         notifications;
   GError       *disconnect_error;
   gboolean      disconnected;
@@ -132,6 +133,7 @@ srv_call_back (TetherInvocation *invocation,
 
   g_variant_get (tether_invocation_get_parameters (invocation), "(&sv)", &method, &params);
   f->outer_budget_ms = tether_invocation_get_remaining_ms (invocation);
+  g_set_object (&f->call_back, invocation);
   tether_invocation_call_peer_async (invocation, method, params, -1, NULL,
                                      callback_done_cb, g_object_ref (invocation));
 }
@@ -367,6 +369,7 @@ fixture_tear_down (Fixture       *f,
     }
   g_ptr_array_set_size (f->held, 0);
   g_ptr_array_set_size (f->client_held, 0);
+  g_clear_object (&f->call_back);
   if (f->client != NULL)
     g_assert_finalize_object (g_steal_pointer (&f->client));
   g_clear_object (&f->peer);
@@ -769,6 +772,39 @@ test_cancel_inherited (Fixture       *f,
   g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   call_result_clear (&r);
   TETHER_TEST_WAIT_UNTIL (f->client_held_cancelled == 1);
+}
+
+static void reconnect (Fixture *f);
+
+static gpointer
+cancel_in_thread (gpointer cancellable)
+{
+  g_cancellable_cancel (cancellable);
+  return NULL;
+}
+
+static void
+test_cancel_by_handler (Fixture       *f,
+                        gconstpointer  user_data)
+{
+  CallResult r = { 0 };
+  GThread *thread;
+
+  /* A handler cancels its own invocation's cancellable, from another
+   * thread: the callback it made is cancelled too, on the client. No
+   * deadline comes due while the test waits (30 s at most). */
+  g_object_set (f->server, "callback-timeout", 60000, NULL);
+  reconnect (f);
+  tether_client_call_async (f->client, "call-back",
+                            g_variant_new ("(sv)", "hold", g_variant_new ("()")), 60000,
+                            NULL, client_call_cb, &r);
+  TETHER_TEST_WAIT_UNTIL (f->client_held->len == 1);
+  g_assert_nonnull (f->call_back);
+  thread = g_thread_new ("cancel", cancel_in_thread, tether_invocation_get_cancellable (f->call_back));
+  g_thread_join (thread);
+  TETHER_TEST_WAIT_UNTIL (f->client_held_cancelled == 1);
+  TETHER_TEST_WAIT_UNTIL (r.done);
+  call_result_clear (&r);
 }
 
 static void
@@ -1628,6 +1664,7 @@ main (int argc, char **argv)
   add_for_transports ("deadline-inherited", test_deadline_inherited);
   add_for_transports ("cancel", test_cancel);
   add_for_transports ("cancel-inherited", test_cancel_inherited);
+  add_for_transports ("cancel-by-handler", test_cancel_by_handler);
   add_for_transports ("disconnect-mid-call", test_disconnect_mid_call);
   add_for_transports ("client-dies-mid-callback", test_client_dies_mid_callback);
   g_test_add ("/tether/rpc/unix/one-timer", Fixture, &unix_data, fixture_set_up,
