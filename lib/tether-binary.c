@@ -240,7 +240,27 @@ offset_size (gsize size)
 static gboolean plain_value (const guchar *data, gsize size, const char *type, gsize type_len,
                              guint depth, guint max_depth);
 
-/* A "v" in normal form whose content is plain. */
+static gboolean
+zeros (const guchar *data,
+       gsize         from,
+       gsize         to)
+{
+  for (gsize i = from; i < to; i++)
+    if (data[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* An "s" in normal form: UTF-8, one 0 byte, at the end. */
+static gboolean
+plain_string (const guchar *data,
+              gsize         size)
+{
+  return size > 0 && data[size - 1] == '\0' && memchr (data, '\0', size - 1) == NULL &&
+         g_utf8_validate_len ((const char *) data, size - 1, NULL);
+}
+
+/* A "v" whose content is plain. */
 static gboolean
 plain_variant (const guchar *data,
                gsize         size,
@@ -267,9 +287,11 @@ key_seen (const guchar **keys,
   return FALSE;
 }
 
-/* av or a{sv} in normal form: every element plain, keys distinct (JSON
- * refuses duplicates). Larger dicts are left to the JSON mapping rather
- * than checked for duplicates here. */
+/* av or a{sv}: variable-size elements aligned to 8, then one framing
+ * offset (the element's end) each, as wide as the array needs. Normal
+ * form: zero padding, the table right after the last element, every
+ * element plain; keys distinct (JSON refuses duplicates; larger dicts
+ * are left to the JSON mapping rather than checked here). */
 static gboolean
 plain_array (const guchar *data,
              gsize         size,
@@ -279,14 +301,14 @@ plain_array (const guchar *data,
 {
   const guchar *keys[16];
   guint osz = offset_size (size);
-  gsize table, n, start = 0;
+  gsize table, n, start = 0, end = 0;
 
   if (++depth > max_depth)
     return FALSE;
   if (size == 0)
     return TRUE;
   table = get_le (data + size - osz, osz);
-  if (table > size || (size - table) % osz != 0)
+  if (table == 0 || table > size || (size - table) % osz != 0)
     return FALSE;
   n = (size - table) / osz;
   if (dict && n > G_N_ELEMENTS (keys))
@@ -294,40 +316,47 @@ plain_array (const guchar *data,
 
   for (gsize i = 0; i < n; i++)
     {
-      gsize end = get_le (data + table + i * osz, osz);
-
+      end = get_le (data + table + i * osz, osz);
       if (end < start || end > table)
         return FALSE;
       if (dict)
         {
-          /* {sv}: key, padding, the variant, the key's end offset. */
+          /* {sv}: the key, zero padding, the variant, the key's end. */
           const guchar *entry = data + start;
           gsize esize = end - start;
           guint eosz = offset_size (esize);
-          gsize key_end;
+          gsize key_end, value_start;
 
           if (esize <= eosz)
             return FALSE;
           key_end = get_le (entry + esize - eosz, eosz);
-          if (key_end == 0 || key_end > esize - eosz || entry[key_end - 1] != '\0' ||
-              ALIGN8 (key_end) > esize - eosz || key_seen (keys, i, entry))
+          value_start = ALIGN8 (key_end);
+          if (key_end == 0 || value_start > esize - eosz || !plain_string (entry, key_end) ||
+              !zeros (entry, key_end, value_start) || key_seen (keys, i, entry))
             return FALSE;
           keys[i] = entry;
-          if (!plain_variant (entry + ALIGN8 (key_end), esize - eosz - ALIGN8 (key_end), depth, max_depth))
+          if (!plain_variant (entry + value_start, esize - eosz - value_start, depth, max_depth))
             return FALSE;
         }
       else if (!plain_variant (data + start, end - start, depth, max_depth))
         return FALSE;
-      start = ALIGN8 (end);
+      if (i + 1 < n)
+        {
+          gsize next = ALIGN8 (end);
+
+          if (next > table || !zeros (data, end, next))
+            return FALSE;
+          start = next;
+        }
     }
-  return TRUE;
+  return end == table;
 }
 
 #define TYPE_IS(t, len, lit) ((len) == sizeof (lit) - 1 && memcmp ((t), lit, sizeof (lit) - 1) == 0)
 
 /* Plain: a value of the undeclared mapping's own types (a{sv}, av, s, x,
- * d, b, and mv only as nothing), so that JSON would give it back as it
- * is. @data is in normal form (GLib checked it). */
+ * finite d, b, and mv only as nothing) in GVariant's normal form, so
+ * that JSON would give it back as it is. */
 static gboolean
 plain_value (const guchar *data,
              gsize         size,
@@ -336,16 +365,28 @@ plain_value (const guchar *data,
              guint         depth,
              guint         max_depth)
 {
-  if (type_len == 1 && type[0] == 'd')
-    {
-      double d;
-
-      /* JSON has no NaN or infinities: they would come back null. */
-      memcpy (&d, data, sizeof d);
-      return isfinite (d);
-    }
   if (type_len == 1)
-    return type[0] == 's' || type[0] == 'x' || type[0] == 'b';
+    switch (type[0])
+      {
+      case 's':
+        return plain_string (data, size);
+      case 'x':
+        return size == 8;
+      case 'd':
+        {
+          double d;
+
+          /* JSON has no NaN or infinities: they would come back null. */
+          if (size != 8)
+            return FALSE;
+          memcpy (&d, data, sizeof d);
+          return isfinite (d);
+        }
+      case 'b':
+        return size == 1 && data[0] <= 1;
+      default:
+        return FALSE;
+      }
   if (TYPE_IS (type, type_len, "mv"))
     return size == 0;
   if (TYPE_IS (type, type_len, "av"))
@@ -363,12 +404,16 @@ is_plain (GVariant *value,
           guint     max_depth)
 {
   const char *type = g_variant_get_type_string (value);
+  const guchar *data = g_variant_get_data (value);
+  gsize size = g_variant_get_size (value);
 
+  /* GLib keeps no data for a fixed-size value that came with the wrong
+   * size (it reads as zeros): left to the mapping, which reads it so. */
+  if (data == NULL && size > 0)
+    return FALSE;
   /* A message's member is one level below the message. */
   max_depth = max_depth == 0 ? PLAIN_MAX_DEPTH : MIN (max_depth - 1, PLAIN_MAX_DEPTH);
-  return g_variant_is_normal_form (value) &&
-         plain_value (g_variant_get_data (value), g_variant_get_size (value), type, strlen (type),
-                      0, max_depth);
+  return plain_value (data, size, type, strlen (type), 0, max_depth);
 }
 
 /* The value sent as JSON and read back, as a message's member: @params

@@ -240,6 +240,16 @@ assert_same_meaning (GVariant           *value,
   g_autofree char *text = g_variant_print (value, TRUE);
 
   g_test_message ("%s %s (%s)", params ? "params" : "result", text, signature ? signature : "undeclared");
+  /* Used as it arrived only if its bytes are in normal form (GLib's
+   * verdict; GLib itself replaces a fixed-size value of the wrong size). */
+  if (via_binary == value)
+    {
+      g_autoptr(GBytes) data = g_bytes_new (g_variant_get_data (value), g_variant_get_size (value));
+      g_autoptr(GVariant) fresh =
+        g_variant_ref_sink (g_variant_new_from_bytes (g_variant_get_type (value), data, FALSE));
+
+      g_assert_true (g_variant_is_normal_form (fresh));
+    }
   if (via_json == NULL)
     {
       g_assert_nonnull (json_error);
@@ -328,8 +338,31 @@ test_meaning_untrusted (void)
     { "s", 3, "abc" },
     { "b", 1, "\2" },
     { "x", 3, "\1\2\3" },
+    { "d", 3, "\1\2\3" },
+    { "(d)", 3, "\1\2\3" },
     { "mv", 2, "\0\0" },
     { "a{sv}", 13, "k\0\0\0\0\0\0\0\1\0a{\0\2" },
+    /* {"k": <int64 1>} in normal form, then spoilt one way at a time. */
+    { "a{sv}", 21, "k\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0x\2\23\23" },
+    { "a{sv}", 21, "k\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0x\2\24\23" },
+    { "a{sv}", 21, "k\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0x\2\23\22" },
+    { "a{sv}", 21, "k\0\0\0\1\0\0\0\1\0\0\0\0\0\0\0\0x\2\23\23" },
+    { "a{sv}", 21, "k\1\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0x\2\23\23" },
+    { "a{sv}", 21, "k\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0u\2\23\23" },
+    { "a{sv}", 21, "\377\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0x\2\23\23" },
+    { "a{sv}", 22, "k\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0x\2\23\0\23" },
+    { "a{sv}", 20, "k\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\0x\2\22" },
+    /* [<true>, <'a'>], then spoilt. */
+    { "av", 9, "\1\0b\0\0\0\0\0a\0\0s\3\14" },
+    { "av", 14, "\1\0b\0\0\0\0\0a\0\0s\3\14" },
+    { "av", 14, "\2\0b\0\0\0\0\0a\0\0s\3\14" },
+    { "av", 14, "\1\0b\0\0\1\0\0a\0\0s\3\14" },
+    { "av", 14, "\1\0b\0\0\0\0\0a\0\0s\14\3" },
+    { "av", 14, "\1\0b\0\0\0\0\0a\1\0s\3\14" },
+    { "av", 14, "\1\0b\0\0\0\0\0a\0\0s\3\13" },
+    { "av", 15, "\1\0b\0\0\0\0\0a\0\0s\3\14\0" },
+    { "av", 2, "\0\2" },
+    { "mv", 3, "\1\0b" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)

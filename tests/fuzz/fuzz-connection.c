@@ -280,7 +280,7 @@ note_sent_text (Fuzz       *f,
   gsize i;
 
   /* The server may send binary frames once a hello offered them. */
-  if (g_strstr_len (text, len, "\"binary\"") != NULL)
+  if (len >= 8 && memmem (text, len, "\"binary\"", 8) != NULL)
     f->offered_binary = TRUE;
   if (message == NULL)
     return;

@@ -27,6 +27,10 @@
  *     minuend/subtrahend (positional and named), "(sa{sv})" (with and
  *     without names), "av" and no signature; a success maps back to the
  *     params (or, for named params, to the named members in order).
+ *  6. binary frames: the raw input read as a frame never crashes, and
+ *     read as an untrusted a{sv}, av or v (a frame's value) it means what
+ *     JSON would make of it: a value taken as it arrived has bytes in
+ *     GLib's normal form and equals the JSON mapping's value.
  *
  * Equality is jansson's json_equal(), so reals compare by value: the one
  * legitimate difference a round trip may show is -0.0 against 0.0, and
@@ -44,6 +48,7 @@
 #include <glib.h>
 
 #include "tether-error.h"
+#include "tether-binary-private.h"
 #include "tether-json-private.h"
 
 #define MAX_DEPTH 64
@@ -199,6 +204,47 @@ LLVMFuzzerInitialize (int    *argc,
   return 0;
 }
 
+/* 6. */
+static void
+check_binary (const uint8_t *data,
+              size_t         size)
+{
+  static const char * const types[] = { "a{sv}", "av", "v" };
+  g_autoptr(GBytes) bytes = g_bytes_new (data, size);
+  TetherFrame frame;
+
+  if (_tether_frame_parse (bytes, &frame, NULL))
+    _tether_frame_clear (&frame);
+
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autoptr(GVariant) value =
+        g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (types[i]), bytes, FALSE));
+      g_autoptr(GVariant) meaning = _tether_binary_result_to_variant (value, MAX_DEPTH, NULL);
+      g_autoptr(GString) text = g_string_new ("[");
+      json_t *json;
+      g_autoptr(GVariant) via_json = NULL;
+
+      if (meaning != value)
+        continue;
+      {
+        g_autoptr(GBytes) copy = g_bytes_new (g_variant_get_data (value), g_variant_get_size (value));
+        g_autoptr(GVariant) fresh =
+          g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (types[i]), copy, FALSE));
+
+        g_assert_true (g_variant_is_normal_form (fresh));
+      }
+      _tether_json_write_variant (text, value);
+      g_string_append_c (text, ']');
+      json = _tether_json_parse (text->str, text->len, MAX_DEPTH, NULL);
+      g_assert_nonnull (json);
+      via_json = _tether_json_to_variant (json_array_get (json, 0), NULL, NULL);
+      json_decref (json);
+      g_assert_nonnull (via_json);
+      g_assert_true (g_variant_equal (via_json, value));
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -209,6 +255,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   g_autofree char *dump2 = NULL;
   json_t *value, *unlimited, *again, *back;
   gsize dump_len, dump2_len;
+
+  check_binary (data, size);
 
   /* 1. Parse. */
   {
