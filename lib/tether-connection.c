@@ -887,7 +887,9 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   if (imp)
     {
       effective = _tether_imp_policy_effective_level (self->imp_policy, self->identity, level);
-      if (self->role == TETHER_CONNECTION_ROLE_SERVER)
+      /* GLib 2.74 formats a message before dropping it: ask first. */
+      if (self->role == TETHER_CONNECTION_ROLE_SERVER &&
+          !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
         g_debug ("Callback %s to %s at impersonation level %s", method,
                  tether_identity_get_address (self->identity),
                  _tether_imp_level_to_string (effective));
