@@ -806,8 +806,10 @@ _tether_connection_call_imp_async (TetherConnection         *self,
     g_variant_ref_sink (params);
 
   task = g_task_new (source_object, cancellable, callback, user_data);
-  g_task_set_source_tag (task, source_tag);
+  /* Named first: GLib's g_task_set_source_tag() macro names an unnamed
+   * task after the tag, a copy made only to be replaced. */
   g_task_set_name (task, method);
+  g_task_set_source_tag (task, source_tag);
   g_task_set_check_cancellable (task, TRUE);
 
   if (g_task_return_error_if_cancelled (task))
