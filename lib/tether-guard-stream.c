@@ -50,6 +50,7 @@ struct _TetherGuardStream
 
   GIOStream *base;
   GSocket *socket;
+  gboolean plain;                     /* base is the socket's own connection (no TLS) */
   GInputStream *base_input;           /* owned by base */
   GOutputStream *base_output;         /* owned by base */
   TetherGuardInputStream *input;
@@ -352,8 +353,13 @@ guard_read (TetherGuardStream *self,
       return take;
     }
 
-  n = g_pollable_stream_read (self->base_input, buffer, count, blocking,
-                              cancellable, error);
+  /* Over a plain socket, straight to it: what GSocketInputStream does,
+   * without its pending-flag and cancellable bookkeeping per read. */
+  if (self->plain)
+    n = g_socket_receive_with_blocking (self->socket, buffer, count, blocking, cancellable, error);
+  else
+    n = g_pollable_stream_read (self->base_input, buffer, count, blocking,
+                                cancellable, error);
   if (n <= 0)
     return n;
 
@@ -393,8 +399,11 @@ guard_write (TetherGuardStream *self,
       return -1;
     }
 
-  n = g_pollable_stream_write (self->base_output, buffer, count, blocking,
-                               cancellable, error);
+  if (self->plain)
+    n = g_socket_send_with_blocking (self->socket, buffer, count, blocking, cancellable, error);
+  else
+    n = g_pollable_stream_write (self->base_output, buffer, count, blocking,
+                                 cancellable, error);
   if (n > 0)
     self->bytes_written += n;
 
@@ -567,7 +576,7 @@ guard_source_new (GObject           *stream,
   g_source_set_static_name (source, "TetherGuardStream");
   gs->stream = g_object_ref (stream);
   gs->condition = condition;
-  if (guard != NULL && G_IS_SOCKET_CONNECTION (guard->base) && !g_socket_is_closed (guard->socket))
+  if (guard != NULL && guard->plain && !g_socket_is_closed (guard->socket))
     gs->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (guard->socket), condition);
   else if (guard != NULL && condition == G_IO_IN)
     add_child_source (source, g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (guard->base_input),
@@ -1018,6 +1027,7 @@ _tether_guard_stream_new (GIOStream *base,
   self = g_object_new (TETHER_TYPE_GUARD_STREAM, NULL);
   self->base = g_object_ref (base);
   self->socket = g_object_ref (socket);
+  self->plain = G_IS_SOCKET_CONNECTION (base) && g_socket_connection_get_socket (G_SOCKET_CONNECTION (base)) == socket;
   self->base_input = base_input;
   self->base_output = base_output;
   self->max_handshake_bytes = max_handshake_bytes;
