@@ -217,6 +217,10 @@ tether_connect (const PeerArgs *a,
   c->held = g_ptr_array_new ();
   c->client = tether_client_new (uri);
   g_object_set (c->client, "max-invocations", 1000000, NULL);
+#ifdef PEER_TETHER_JSON_ONLY
+  /* peer-tether-json: what the same calls cost as JSON text. */
+  g_object_set (c->client, "binary-frames", FALSE, NULL);
+#endif
   if (a->transport == PEER_TRANSPORT_TLS)
     {
       g_autoptr(GTlsDatabase) db = g_tls_file_database_new (a->ca, error);

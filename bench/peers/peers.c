@@ -65,10 +65,11 @@ static System systems[] = {
   { "gdbus",   "GDBus peer-to-peer",      TRUE,  FALSE },
   { "grpc",    "gRPC C++ (callback API)", TRUE,  TRUE  },
   { "capnp",   "Cap'n Proto (EzRpc)",     TRUE,  FALSE },
+  { "tether-json", "Tether, JSON text only", TRUE, TRUE  },
   { "tether",  "Tether",                  TRUE,  TRUE  },
 };
 #define N_SYSTEMS G_N_ELEMENTS (systems)
-enum { SYS_RAW, SYS_SOUP, SYS_JSONRPC, SYS_GDBUS, SYS_GRPC, SYS_CAPNP, SYS_TETHER };
+enum { SYS_RAW, SYS_SOUP, SYS_JSONRPC, SYS_GDBUS, SYS_GRPC, SYS_CAPNP, SYS_TETHER_JSON, SYS_TETHER };
 
 static const char *transports[] = { "unix", "tcp", "tls" };
 #define N_TRANSPORTS 3
