@@ -51,6 +51,7 @@ struct _TetherGuardStream
   GIOStream *base;
   GSocket *socket;
   gboolean plain;                     /* base is the socket's own connection (no TLS) */
+  gboolean drained;                   /* the base's last read would have blocked */
   GInputStream *base_input;           /* owned by base */
   GOutputStream *base_output;         /* owned by base */
   TetherGuardInputStream *input;
@@ -358,8 +359,17 @@ guard_read (TetherGuardStream *self,
   if (self->plain)
     n = g_socket_receive_with_blocking (self->socket, buffer, count, blocking, cancellable, error);
   else
-    n = g_pollable_stream_read (self->base_input, buffer, count, blocking,
-                                cancellable, error);
+    {
+      GError *local_error = NULL;
+
+      /* Over TLS: a read that would block leaves nothing GnuTLS could
+       * hand out without more bytes on the socket (see guard_source_new). */
+      n = g_pollable_stream_read (self->base_input, buffer, count, blocking,
+                                  cancellable, &local_error);
+      self->drained = n < 0 && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+      if (local_error != NULL)
+        g_propagate_error (error, local_error);
+    }
   if (n <= 0)
     return n;
 
@@ -431,10 +441,15 @@ guard_output_fails_now (TetherGuardOutputStream *output)
 
 /* A pollable source on one of the sub-streams, plus a check at every
  * iteration for what the guard itself has to say. Over a plain socket the
- * source polls the socket's fd itself; over TLS, whose readiness depends
- * on what GnuTLS has buffered, the base stream's source is its child.
- * (Making the base's source for every message read cost ~2.5k
- * instructions; see docs/performance.md.) */
+ * source polls the socket's fd itself. Over TLS the input source does too
+ * once the HTTP head has passed (the TLS handshake is over then), with one
+ * rule for what GnuTLS may hold: until a read of the base would have
+ * blocked, the source is ready at once. A read that would block has
+ * emptied GnuTLS of whole records, so from then on only the socket can
+ * bring more. (libsoup reads until a read would block.) Before that, and
+ * for output over TLS, the base stream's source is the child. Making the
+ * base's source for every message read cost ~2.5k instructions, ~9.5k
+ * over TLS; see docs/performance.md. */
 typedef struct
 {
   GSource      source;
@@ -460,6 +475,10 @@ guard_source_is_ready (GuardSource *gs)
       if (guard_output_fails_now (TETHER_GUARD_OUTPUT_STREAM (gs->stream)))
         return TRUE;
     }
+
+  /* Over TLS, GnuTLS may hold whole records until a read would block. */
+  if (gs->fd_tag != NULL && gs->condition == G_IO_IN && !guard->plain && !guard->drained)
+    return TRUE;
 
   /* A closed socket's fd may already be someone else's: stop polling it
    * and let the read or write report the close. */
@@ -576,7 +595,8 @@ guard_source_new (GObject           *stream,
   g_source_set_static_name (source, "TetherGuardStream");
   gs->stream = g_object_ref (stream);
   gs->condition = condition;
-  if (guard != NULL && guard->plain && !g_socket_is_closed (guard->socket))
+  if (guard != NULL && !g_socket_is_closed (guard->socket) &&
+      (guard->plain || (condition == G_IO_IN && guard->handshake_done)))
     gs->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (guard->socket), condition);
   else if (guard != NULL && condition == G_IO_IN)
     add_child_source (source, g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (guard->base_input),

@@ -665,6 +665,33 @@ test_notifications (Fixture       *f,
 }
 
 static void
+test_burst (Fixture       *f,
+            gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+  CallResult r = { 0 };
+
+  /* Messages sent in one go arrive together (over TLS, many records in
+   * one read of the socket, some left inside GnuTLS): every one is
+   * handled, in both directions, without waiting for more bytes. */
+  for (guint i = 0; i < 200; i++)
+    {
+      g_assert_true (tether_peer_send_notification (f->peer, "notified", g_variant_new ("(u)", i), &error));
+      g_assert_no_error (error);
+    }
+  TETHER_TEST_WAIT_UNTIL (f->notifications == 200);
+  for (guint i = 0; i < 200; i++)
+    {
+      g_assert_true (tether_client_send_notification (f->client, "notified", NULL, &error));
+      g_assert_no_error (error);
+    }
+  client_call (f, "echo", NULL, -1, &r);
+  g_assert_no_error (r.error);
+  g_assert_cmpuint (f->notifications, ==, 400);
+  call_result_clear (&r);
+}
+
+static void
 test_deadline (Fixture       *f,
                gconstpointer  user_data)
 {
@@ -1660,6 +1687,7 @@ main (int argc, char **argv)
   add_for_transports ("identity", test_identity);
   add_for_transports ("callback", test_callback);
   add_for_transports ("notifications", test_notifications);
+  add_for_transports ("burst", test_burst);
   add_for_transports ("deadline", test_deadline);
   add_for_transports ("deadline-inherited", test_deadline_inherited);
   add_for_transports ("cancel", test_cancel);
