@@ -1857,6 +1857,20 @@ handle_frame (TetherConnection *self,
       return;
     }
 
+  /* The common answer: a result for a call in flight, found by its id. */
+  if (frame.kind == TETHER_FRAME_RESULT)
+    {
+      guint64 key = (guint64) frame.id;
+      PendingCall *pc = g_hash_table_lookup (self->pending, &key);
+
+      if (pc != NULL)
+        {
+          pending_complete_value (pc, frame.value);
+          _tether_frame_clear (&frame);
+          return;
+        }
+    }
+
   e.id = json_integer (frame.id);
   e.value = g_steal_pointer (&frame.value);
   if (frame.kind == TETHER_FRAME_REQUEST)
