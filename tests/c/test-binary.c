@@ -390,25 +390,6 @@ typedef struct
 } ServerFixture;
 
 static void
-srv_echo (TetherInvocation *invocation,
-          gpointer          user_data)
-{
-  GVariant *params = tether_invocation_get_parameters (invocation);
-
-  tether_invocation_return_value (invocation, params != NULL ? params : g_variant_new ("mv", NULL));
-}
-
-static void
-srv_subtract (TetherInvocation *invocation,
-              gpointer          user_data)
-{
-  gint64 a, b;
-
-  g_variant_get (tether_invocation_get_parameters (invocation), "(xx)", &a, &b);
-  tether_invocation_return_value (invocation, g_variant_new_int64 (a - b));
-}
-
-static void
 srv_budget (TetherInvocation *invocation,
             gpointer          user_data)
 {
@@ -489,10 +470,10 @@ server_fixture_set_up (ServerFixture *f,
   g_queue_init (&f->types);
 
   f->server = tether_server_new ();
-  tether_server_add_method (f->server, "echo", TETHER_ACCESS_ANY, srv_echo, NULL, NULL);
+  tether_server_add_method (f->server, "echo", TETHER_ACCESS_ANY, tether_test_echo, NULL, NULL);
   tether_server_add_method (f->server, "budget", TETHER_ACCESS_ANY, srv_budget, NULL, NULL);
   tether_server_add_method_full (f->server, "subtract", "(xx)", names, TETHER_ACCESS_ANY,
-                                 srv_subtract, NULL, NULL);
+                                 tether_test_subtract, NULL, NULL);
   tether_server_listen (f->server, "ws://127.0.0.1:0", &error);
   g_assert_no_error (error);
 

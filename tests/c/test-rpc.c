@@ -47,13 +47,6 @@ typedef struct
 /* -- server methods ---------------------------------------------------- */
 
 static void
-srv_echo (TetherInvocation *invocation,
-          gpointer          user_data)
-{
-  tether_invocation_return_value (invocation, tether_invocation_get_parameters (invocation));
-}
-
-static void
 srv_add (TetherInvocation *invocation,
          gpointer          user_data)
 {
@@ -281,7 +274,7 @@ fixture_set_up_server (Fixture           *f,
         }
     }
 
-  tether_server_add_method (f->server, "echo", TETHER_ACCESS_ANY, srv_echo, f, NULL);
+  tether_server_add_method (f->server, "echo", TETHER_ACCESS_ANY, tether_test_echo, f, NULL);
   tether_server_add_method_full (f->server, "add", "(xx)", add_names, TETHER_ACCESS_ANY,
                                  srv_add, f, NULL);
   tether_server_add_method (f->server, "fail", TETHER_ACCESS_ANY, srv_fail, f, NULL);
@@ -289,7 +282,7 @@ fixture_set_up_server (Fixture           *f,
   tether_server_add_method (f->server, "hold", TETHER_ACCESS_ANY, srv_hold, f, NULL);
   tether_server_add_method (f->server, "notified", TETHER_ACCESS_ANY, srv_notified, f, NULL);
   tether_server_add_method (f->server, "authenticated-echo", TETHER_ACCESS_AUTHENTICATED,
-                            srv_echo, f, NULL);
+                            tether_test_echo, f, NULL);
   tether_server_add_method_full (f->server, "call-back", "(sv)", NULL, TETHER_ACCESS_ANY,
                                  srv_call_back, f, NULL);
   g_signal_connect (f->server, "peer-connected", G_CALLBACK (peer_connected_cb), f);

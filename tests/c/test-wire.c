@@ -23,16 +23,6 @@ typedef struct
 } Fixture;
 
 static void
-srv_subtract (TetherInvocation *invocation,
-              gpointer          user_data)
-{
-  gint64 a, b;
-
-  g_variant_get (tether_invocation_get_parameters (invocation), "(xx)", &a, &b);
-  tether_invocation_return_value (invocation, g_variant_new_int64 (a - b));
-}
-
-static void
 srv_sum (TetherInvocation *invocation,
          gpointer          user_data)
 {
@@ -63,13 +53,6 @@ srv_nothing (TetherInvocation *invocation,
              gpointer          user_data)
 {
   tether_invocation_return_value (invocation, NULL);
-}
-
-static void
-srv_echo (TetherInvocation *invocation,
-          gpointer          user_data)
-{
-  tether_invocation_return_value (invocation, tether_invocation_get_parameters (invocation));
 }
 
 static void
@@ -111,12 +94,12 @@ fixture_set_up (Fixture       *f,
 
   f->server = tether_server_new ();
   tether_server_add_method_full (f->server, "subtract", "(xx)", names, TETHER_ACCESS_ANY,
-                                 srv_subtract, NULL, NULL);
+                                 tether_test_subtract, NULL, NULL);
   tether_server_add_method (f->server, "sum", TETHER_ACCESS_ANY, srv_sum, NULL, NULL);
   tether_server_add_method (f->server, "get_data", TETHER_ACCESS_ANY, srv_get_data, NULL, NULL);
   tether_server_add_method (f->server, "update", TETHER_ACCESS_ANY, srv_nothing, NULL, NULL);
   tether_server_add_method (f->server, "notify_hello", TETHER_ACCESS_ANY, srv_nothing, NULL, NULL);
-  tether_server_add_method (f->server, "echo", TETHER_ACCESS_ANY, srv_echo, NULL, NULL);
+  tether_server_add_method (f->server, "echo", TETHER_ACCESS_ANY, tether_test_echo, NULL, NULL);
   tether_server_listen (f->server, "ws://127.0.0.1:0", &error);
   g_assert_no_error (error);
 

@@ -269,3 +269,20 @@ tether_test_die_with_parent (gpointer user_data)
 {
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
+
+void
+tether_test_echo (TetherInvocation *invocation,
+                  gpointer          user_data)
+{
+  tether_invocation_return_value (invocation, tether_invocation_get_parameters (invocation));
+}
+
+void
+tether_test_subtract (TetherInvocation *invocation,
+                      gpointer          user_data)
+{
+  gint64 a, b;
+
+  g_variant_get (tether_invocation_get_parameters (invocation), "(xx)", &a, &b);
+  tether_invocation_return_value (invocation, g_variant_new_int64 (a - b));
+}

@@ -41,6 +41,13 @@ GTlsCertificate *tether_test_load_certificate (const char *dir,
 GTlsDatabase    *tether_test_load_ca          (const char *dir,
                                                const char *file);
 
+/* Handlers several suites share: "echo" answers its params (null without
+ * any), "subtract" answers minuend − subtrahend for "(xx)". */
+void     tether_test_echo               (TetherInvocation *invocation,
+                                         gpointer          user_data);
+void     tether_test_subtract           (TetherInvocation *invocation,
+                                         gpointer          user_data);
+
 /* Connects @client and waits: NULL on success, else the error. */
 GError  *tether_test_client_connect     (TetherClient *client);
 
