@@ -897,9 +897,11 @@ _tether_connection_call_imp_async (TetherConnection         *self,
                  _tether_imp_level_to_string (effective));
     }
 
-  /* A binary frame when there is nothing to sign and no token to carry. */
+  /* A binary frame when there is nothing to sign and no token to carry
+   * (and a name a frame can hold: not empty, at most 64 KiB). */
   if (connection_binary (self) && signer == NULL && act_as == NULL && !g_str_has_prefix (method, "rpc.") &&
-      (!imp || effective < TETHER_IMPERSONATION_LEVEL_IMPERSONATE) && strlen (method) <= G_MAXUINT16)
+      (!imp || effective < TETHER_IMPERSONATION_LEVEL_IMPERSONATE) &&
+      method[0] != '\0' && strlen (method) <= G_MAXUINT16)
     {
       request = _tether_frame_new_request ((gint64) pc->id, method, remaining_ms, imp ? (int) effective : -1);
       if (params != NULL)
