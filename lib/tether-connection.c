@@ -898,10 +898,11 @@ _tether_connection_call_imp_async (TetherConnection         *self,
     }
 
   /* A binary frame when there is nothing to sign and no token to carry
-   * (and a name a frame can hold: not empty, at most 64 KiB). */
+   * (and a name a frame can hold: UTF-8, not empty, at most 64 KiB; JSON
+   * repairs a name that is not UTF-8, the frame's reader refuses it). */
   if (connection_binary (self) && signer == NULL && act_as == NULL && !g_str_has_prefix (method, "rpc.") &&
       (!imp || effective < TETHER_IMPERSONATION_LEVEL_IMPERSONATE) &&
-      method[0] != '\0' && strlen (method) <= G_MAXUINT16)
+      method[0] != '\0' && strlen (method) <= G_MAXUINT16 && g_utf8_validate (method, -1, NULL))
     {
       request = _tether_frame_new_request ((gint64) pc->id, method, remaining_ms, imp ? (int) effective : -1);
       if (params != NULL)

@@ -515,6 +515,15 @@ test_errors (Fixture       *f,
   g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND);
   call_result_clear (&r);
 
+  /* Names a binary frame cannot carry (empty, not UTF-8) go as JSON and
+   * get the same answer as any unknown method, not silence. */
+  client_call (f, "", NULL, 5000, &r);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND);
+  call_result_clear (&r);
+  client_call (f, "bad\xff", NULL, 5000, &r);
+  g_assert_error (r.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND);
+  call_result_clear (&r);
+
   client_call (f, "fail", NULL, -1, &r);
   g_assert_error (r.error, TETHER_REMOTE_ERROR, 4001);
   g_assert_cmpstr (r.error->message, ==, "nope");
