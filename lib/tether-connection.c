@@ -378,9 +378,7 @@ _tether_connection_send_reply (TetherConnection *self,
       json_integer_value (id) > 0)
     {
       text = _tether_frame_new_result (json_integer_value (id));
-      g_variant_ref_sink (result);
-      _tether_frame_append_value (text, result);
-      g_variant_unref (result);
+      _tether_frame_append_value (text, result);   /* sinks @result */
       send_response (self, id, text, TRUE);
       return;
     }
