@@ -40,8 +40,10 @@
  * TLS, close_notify is given up (not waited for) when the socket cannot
  * take it at once.
  *
- * The guard has no sources or callbacks of its own: all its I/O, and the
- * signal, happen on the thread and context that drive it. */
+ * All its I/O, and the signal, happen on the thread and context that
+ * drive it. Input sources share one poll record for the socket (a source
+ * of the guard's that never dispatches), so that libsoup's new source for
+ * every message read does not wake the context up. */
 
 #include <gio/gio.h>
 

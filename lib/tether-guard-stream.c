@@ -23,9 +23,11 @@
  *    reused under them. The shutdown wakes those sources; reads then return
  *    end-of-file and writes fail at once.
  *
- * Threading: the guard has no sources or callbacks of its own. All I/O on
- * it, and so the "violation" signal, happens on the thread and main
- * context of whoever drives it (libsoup, on the connection's context). */
+ * Threading: all I/O on the guard, and so the "violation" signal, happens
+ * on the thread and main context of whoever drives it (libsoup, on the
+ * connection's context). Its one source of its own, the input watch,
+ * goes on the context of the first input source that needs it and never
+ * dispatches. */
 
 #include "tether-guard-stream-private.h"
 
@@ -82,6 +84,11 @@ struct _TetherGuardStream
   TetherError violation_code;
   char *violation_reason;             /* set once, at the first violation */
   gboolean aborted;
+
+  /* Polls the socket for every input source that would (see
+   * guard_source_new); NULL when none is alive. */
+  struct _InputWatch *input_watch;
+  guint input_watch_users;            /* live input sources using it */
 };
 
 struct _TetherGuardInputStream
@@ -319,6 +326,87 @@ violation_error (TetherGuardStream *self,
   return -1;
 }
 
+/* The socket's one poll record for input, in a source of its own that
+ * never dispatches: input sources that poll the socket read its revents
+ * instead of adding the fd each (see guard_source_new). It goes when no
+ * such source is left, so that a readable or hung-up fd nobody reads
+ * cannot make every poll return at once, and when the socket closes (its
+ * fd may then be reused). */
+typedef struct _InputWatch
+{
+  GSource            source;
+  TetherGuardStream *guard;           /* unowned: the guard stops us first */
+  GPollFD            poll;
+} InputWatch;
+
+static void
+input_watch_stop (TetherGuardStream *self)
+{
+  InputWatch *watch = g_steal_pointer (&self->input_watch);
+
+  if (watch == NULL)
+    return;
+  watch->guard = NULL;
+  g_source_destroy (&watch->source);
+  g_source_unref (&watch->source);
+}
+
+static gboolean
+input_watch_prepare (GSource *source,
+                     int     *timeout)
+{
+  TetherGuardStream *guard = ((InputWatch *) source)->guard;
+
+  *timeout = -1;
+  if (guard != NULL && (guard->input_watch_users == 0 || g_socket_is_closed (guard->socket)))
+    input_watch_stop (guard);
+  return FALSE;
+}
+
+static gboolean
+input_watch_check (GSource *source)
+{
+  return FALSE;
+}
+
+static gboolean
+input_watch_dispatch (GSource     *source,
+                      GSourceFunc  callback,
+                      gpointer     user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs input_watch_funcs = {
+  .prepare = input_watch_prepare,
+  .check = input_watch_check,
+  .dispatch = input_watch_dispatch,
+};
+
+/* The watch, on @context; NULL if it is on another one already. */
+static InputWatch *
+input_watch_get (TetherGuardStream *self,
+                 GMainContext      *context)
+{
+  InputWatch *watch = self->input_watch;
+
+  if (watch != NULL)
+    return g_source_get_context (&watch->source) == context ? watch : NULL;
+
+  watch = (InputWatch *) g_source_new (&input_watch_funcs, sizeof (InputWatch));
+  g_source_set_static_name (&watch->source, "TetherGuardStream input");
+  /* Polled whatever else is ready; the sources reading it decide. */
+  g_source_set_priority (&watch->source, G_PRIORITY_HIGH);
+  watch->guard = self;
+  watch->poll.fd = g_socket_get_fd (self->socket);
+  watch->poll.events = G_IO_IN;
+  g_source_add_poll (&watch->source, &watch->poll);
+  g_source_attach (&watch->source, context);
+  self->input_watch = watch;
+
+  return watch;
+}
+
 static gssize
 guard_read (TetherGuardStream *self,
             void              *buffer,
@@ -357,7 +445,12 @@ guard_read (TetherGuardStream *self,
   /* Over a plain socket, straight to it: what GSocketInputStream does,
    * without its pending-flag and cancellable bookkeeping per read. */
   if (self->plain)
-    n = g_socket_receive_with_blocking (self->socket, buffer, count, blocking, cancellable, error);
+    {
+      n = g_socket_receive_with_blocking (self->socket, buffer, count, blocking, cancellable, error);
+      /* What the last poll said is used up: the next one says again. */
+      if (n < 0 && self->input_watch != NULL)
+        self->input_watch->poll.revents = 0;
+    }
   else
     {
       GError *local_error = NULL;
@@ -367,6 +460,8 @@ guard_read (TetherGuardStream *self,
       n = g_pollable_stream_read (self->base_input, buffer, count, blocking,
                                   cancellable, &local_error);
       self->drained = n < 0 && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+      if (self->drained && self->input_watch != NULL)
+        self->input_watch->poll.revents = 0;
       if (local_error != NULL)
         g_propagate_error (error, local_error);
     }
@@ -449,47 +544,73 @@ guard_output_fails_now (TetherGuardOutputStream *output)
  * bring more. (libsoup reads until a read would block.) Before that, and
  * for output over TLS, the base stream's source is the child. Making the
  * base's source for every message read cost ~2.5k instructions, ~9.5k
- * over TLS; see docs/performance.md. */
+ * over TLS; see docs/performance.md.
+ *
+ * Input sources that poll the socket share the guard's input watch
+ * instead of adding the fd each: libsoup makes a new input source for
+ * every message read, and GLib 2.74 wakes its own context up (an eventfd
+ * write, then one more loop iteration for nothing) whenever a source with
+ * an fd is attached or destroyed. */
 typedef struct
 {
   GSource      source;
   GObject     *stream;
-  gpointer     fd_tag;     /* plain sockets: the fd polled */
+  gpointer     fd_tag;     /* the fd polled by this source alone */
+  gboolean     shared;     /* polls through the guard's input watch */
   GIOCondition condition;
 } GuardSource;
+
+static TetherGuardStream *
+guard_source_get_guard (GuardSource *gs)
+{
+  if (TETHER_IS_GUARD_INPUT_STREAM (gs->stream))
+    return TETHER_GUARD_INPUT_STREAM (gs->stream)->guard;
+  return TETHER_GUARD_OUTPUT_STREAM (gs->stream)->guard;
+}
 
 static gboolean
 guard_source_is_ready (GuardSource *gs)
 {
-  TetherGuardStream *guard;
+  TetherGuardStream *guard = guard_source_get_guard (gs);
+  gboolean polls_socket = gs->fd_tag != NULL || gs->shared;
 
   if (TETHER_IS_GUARD_INPUT_STREAM (gs->stream))
     {
-      guard = TETHER_GUARD_INPUT_STREAM (gs->stream)->guard;
       if (guard_input_has_own_data (TETHER_GUARD_INPUT_STREAM (gs->stream)))
         return TRUE;
     }
   else
     {
-      guard = TETHER_GUARD_OUTPUT_STREAM (gs->stream)->guard;
       if (guard_output_fails_now (TETHER_GUARD_OUTPUT_STREAM (gs->stream)))
         return TRUE;
     }
 
   /* Over TLS, GnuTLS may hold whole records until a read would block. */
-  if (gs->fd_tag != NULL && gs->condition == G_IO_IN && !guard->plain && !guard->drained)
+  if (polls_socket && gs->condition == G_IO_IN && !guard->plain && !guard->drained)
     return TRUE;
 
   /* A closed socket's fd may already be someone else's: stop polling it
    * and let the read or write report the close. */
-  return gs->fd_tag != NULL && g_socket_is_closed (guard->socket);
+  return polls_socket && g_socket_is_closed (guard->socket);
 }
 
 static gboolean
 guard_source_prepare (GSource *source,
                       int     *timeout)
 {
-  if (guard_source_is_ready ((GuardSource *) source))
+  GuardSource *gs = (GuardSource *) source;
+  TetherGuardStream *guard = guard_source_get_guard (gs);
+
+  /* A source on another context than the watch's polls the fd itself. */
+  if (gs->shared && guard != NULL && !g_socket_is_closed (guard->socket) &&
+      input_watch_get (guard, g_source_get_context (source)) == NULL)
+    {
+      gs->shared = FALSE;
+      guard->input_watch_users--;
+      gs->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (guard->socket), G_IO_IN);
+    }
+
+  if (guard_source_is_ready (gs))
     {
       *timeout = 0;
       return TRUE;
@@ -503,9 +624,14 @@ static gboolean
 guard_source_check (GSource *source)
 {
   GuardSource *gs = (GuardSource *) source;
+  TetherGuardStream *guard = guard_source_get_guard (gs);
+  GIOCondition revents = 0;
 
-  if (gs->fd_tag != NULL &&
-      (g_source_query_unix_fd (source, gs->fd_tag) & (gs->condition | G_IO_ERR | G_IO_HUP | G_IO_NVAL)) != 0)
+  if (gs->fd_tag != NULL)
+    revents = g_source_query_unix_fd (source, gs->fd_tag);
+  else if (gs->shared && guard != NULL && guard->input_watch != NULL)
+    revents = guard->input_watch->poll.revents;
+  if ((revents & (gs->condition | G_IO_ERR | G_IO_HUP | G_IO_NVAL)) != 0)
     return TRUE;
   return guard_source_is_ready (gs);
 }
@@ -527,7 +653,14 @@ guard_source_dispatch (GSource     *source,
 static void
 guard_source_finalize (GSource *source)
 {
-  g_clear_object (&((GuardSource *) source)->stream);
+  GuardSource *gs = (GuardSource *) source;
+  TetherGuardStream *guard = guard_source_get_guard (gs);
+
+  /* The watch sees that it has no users left before its next poll:
+   * libsoup lets its source go before it makes the next one. */
+  if (gs->shared && guard != NULL)
+    guard->input_watch_users--;
+  g_clear_object (&gs->stream);
 }
 
 /* libsoup adds our sources as children of its own and so calls
@@ -595,8 +728,13 @@ guard_source_new (GObject           *stream,
   g_source_set_static_name (source, "TetherGuardStream");
   gs->stream = g_object_ref (stream);
   gs->condition = condition;
-  if (guard != NULL && !g_socket_is_closed (guard->socket) &&
-      (guard->plain || (condition == G_IO_IN && guard->handshake_done)))
+  if (guard != NULL && !g_socket_is_closed (guard->socket) && condition == G_IO_IN &&
+      (guard->plain || guard->handshake_done))
+    {
+      gs->shared = TRUE;
+      guard->input_watch_users++;
+    }
+  else if (guard != NULL && !g_socket_is_closed (guard->socket) && guard->plain)
     gs->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (guard->socket), condition);
   else if (guard != NULL && condition == G_IO_IN)
     add_child_source (source, g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (guard->base_input),
@@ -896,6 +1034,9 @@ tether_guard_stream_close_fn (GIOStream     *stream,
       gave_up_close_notify = TRUE;
     }
 
+  /* Its fd is about to be closed, and may then be reused. */
+  input_watch_stop (self);
+
   if (!g_io_stream_close (self->base, cancellable, &local_error))
     {
       /* After a shutdown the base is expected to complain; the socket is
@@ -951,6 +1092,7 @@ tether_guard_stream_dispose (GObject *object)
    * first. */
   G_OBJECT_CLASS (_tether_guard_stream_parent_class)->dispose (object);
 
+  input_watch_stop (self);
   if (self->input != NULL)
     self->input->guard = NULL;
   if (self->output != NULL)

@@ -934,6 +934,146 @@ test_async_no_thread (Fixture       *f,
   pair_free (p);
 }
 
+/* One main loop iteration on @context, done by hand to see what it
+ * polls: whether @fd is among the descriptors it would wait on. */
+static gboolean
+context_polls_fd (GMainContext *context,
+                  int           fd)
+{
+  GPollFD fds[32];
+  gboolean found = FALSE;
+  int max_priority, timeout, n;
+
+  g_assert_true (g_main_context_acquire (context));
+  g_main_context_prepare (context, &max_priority);
+  n = g_main_context_query (context, max_priority, &timeout, fds, G_N_ELEMENTS (fds));
+  g_assert_cmpint (n, <=, G_N_ELEMENTS (fds));
+  for (int i = 0; i < n; i++)
+    {
+      found |= fds[i].fd == fd;
+      fds[i].revents = 0;
+    }
+  if (g_main_context_check (context, max_priority, fds, n))
+    g_main_context_dispatch (context);
+  g_main_context_release (context);
+
+  return found;
+}
+
+static gboolean
+count_input_cb (GObject  *stream,
+                gpointer  user_data)
+{
+  guint8 buf[64];
+
+  (*(guint *) user_data)++;
+  /* Drain, as libsoup does, so the source is not ready again at once. */
+  while (g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (stream),
+                                                   buf, sizeof buf, NULL, NULL) > 0)
+    ;
+  return G_SOURCE_CONTINUE;
+}
+
+static GSource *
+input_source_on (Pair         *p,
+                 GMainContext *context,
+                 guint        *count)
+{
+  GSource *source = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (guard_input (p)), NULL);
+
+  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) count_input_cb, count, NULL);
+  g_source_attach (source, context);
+
+  return source;
+}
+
+/* Input sources share one poll record for the socket, which stays while
+ * one of them is alive and goes with the last: a peer that hangs up
+ * while nobody reads must not make every poll return at once. A source
+ * on another context polls the socket itself. */
+static void
+test_input_watch (Fixture       *f,
+                  gconstpointer  data)
+{
+  Pair *p = pair_new (8192, MiB);
+  int fd = g_socket_get_fd (g_socket_connection_get_socket (p->local));
+  g_autoptr(GMainContext) other = g_main_context_new ();
+  GSource *first, *second, *elsewhere;
+  guint first_n = 0, second_n = 0, elsewhere_n = 0;
+
+  feed_head (p);
+  g_assert_false (context_polls_fd (f->context, fd));
+
+  first = input_source_on (p, f->context, &first_n);
+  second = input_source_on (p, f->context, &second_n);
+  g_assert_true (context_polls_fd (f->context, fd));
+  peer_write (p, "\x81\x02hi", 4);
+  WAIT_UNTIL (first_n + second_n > 0);
+
+  /* One source left: still polled, and it still hears the socket. */
+  g_source_destroy (first);
+  g_source_unref (first);
+  g_assert_true (context_polls_fd (f->context, fd));
+  peer_write (p, "\x81\x02hi", 4);
+  WAIT_UNTIL (second_n > 0);
+
+  /* A source on another context than the watch's. */
+  elsewhere = input_source_on (p, other, &elsewhere_n);
+  g_assert_true (context_polls_fd (other, fd));
+  peer_write (p, "\x81\x02hi", 4);
+  while (elsewhere_n == 0)
+    g_main_context_iteration (other, TRUE);
+  g_source_destroy (elsewhere);
+  g_source_unref (elsewhere);
+  g_assert_false (context_polls_fd (other, fd));
+
+  /* None left: the socket is no longer polled, and a hang-up nobody
+   * reads wakes nothing up. */
+  g_source_destroy (second);
+  g_source_unref (second);
+  g_assert_false (context_polls_fd (f->context, fd));
+  g_io_stream_close (G_IO_STREAM (p->peer), NULL, NULL);
+  g_assert_false (context_polls_fd (f->context, fd));
+  g_assert_false (g_main_context_iteration (f->context, FALSE));
+
+  /* A new source finds the end of the stream. */
+  first_n = 0;
+  first = input_source_on (p, f->context, &first_n);
+  WAIT_UNTIL (first_n > 0);
+  g_source_destroy (first);
+  g_source_unref (first);
+
+  pair_free (p);
+}
+
+/* Closing the guard stops polling its socket at once: the fd is closed and
+ * may be reused, even while a source is still attached. */
+static void
+test_input_watch_close (Fixture       *f,
+                        gconstpointer  data)
+{
+  Pair *p = pair_new (8192, MiB);
+  int fd = g_socket_get_fd (g_socket_connection_get_socket (p->local));
+  g_autoptr(GError) error = NULL;
+  GSource *source;
+  guint n = 0;
+
+  feed_head (p);
+  source = input_source_on (p, f->context, &n);
+  g_assert_true (context_polls_fd (f->context, fd));
+
+  g_assert_true (g_io_stream_close (G_IO_STREAM (p->guard), NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_socket_is_closed (g_socket_connection_get_socket (p->local)));
+  g_assert_false (context_polls_fd (f->context, fd));
+  /* The source fires, so that its reader learns of the close. */
+  WAIT_UNTIL (n > 0);
+  g_source_destroy (source);
+  g_source_unref (source);
+
+  pair_free (p);
+}
+
 static void
 test_abort (Fixture       *f,
             gconstpointer  data)
@@ -1331,6 +1471,65 @@ test_soup (Fixture       *f,
   soup_free (s);
 }
 
+/* GPollFunc has no user data. */
+static guint poll_wakeups;
+
+static gboolean
+fd_is_eventfd (int fd)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/self/fd/%d", fd);
+  g_autofree char *target = g_file_read_link (path, NULL);
+
+  return target != NULL && strcmp (target, "anon_inode:[eventfd]") == 0;
+}
+
+/* Counts the polls that found the context's own wake-up fd (GLib's
+ * eventfd, the only one in these tests) signalled. */
+static int
+counting_poll (GPollFD *fds,
+               guint    n_fds,
+               int      timeout)
+{
+  int ret = g_poll (fds, n_fds, timeout);
+
+  for (guint i = 0; i < n_fds; i++)
+    if ((fds[i].revents & G_IO_IN) != 0 && fd_is_eventfd (fds[i].fd))
+      poll_wakeups++;
+
+  return ret;
+}
+
+/* libsoup makes a new input source for every message it reads. Attaching
+ * or destroying a source that polls an fd wakes GLib 2.74's context up
+ * (an eventfd write, and one more iteration for nothing); the guard's
+ * sources share one poll record, so messages go through without waking
+ * the context up at all. */
+static void
+test_soup_no_wakeups (Fixture       *f,
+                      gconstpointer  data)
+{
+  Soup *s = soup_new (MiB);
+  const guint rounds = 50;
+
+  g_main_context_set_poll_func (f->context, counting_poll);
+  poll_wakeups = 0;
+  for (guint i = 0; i < rounds; i++)
+    {
+      soup_websocket_connection_send_text (s->client_ws, "ping");
+      WAIT_UNTIL (s->client_got->len == 2 + i);
+    }
+  g_test_message ("%u round trips, %u polls found the context woken up", rounds, poll_wakeups);
+  g_assert_cmpuint (s->server_got->len, ==, rounds);
+  /* Two messages read per round trip: one wake-up each before. */
+  g_assert_cmpuint (poll_wakeups, <, rounds / 10);
+  g_main_context_set_poll_func (f->context, g_poll);
+
+  soup_websocket_connection_close (s->client_ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+  WAIT_UNTIL (s->server_closed && s->client_closed);
+
+  soup_free (s);
+}
+
 static void
 test_soup_abort (Fixture       *f,
                  gconstpointer  data)
@@ -1546,7 +1745,10 @@ main (int   argc,
   ADD ("/tether/guard/counters", test_counters);
   ADD ("/tether/guard/async-no-thread", test_async_no_thread);
   ADD ("/tether/guard/abort", test_abort);
+  ADD ("/tether/guard/input-watch", test_input_watch);
+  ADD ("/tether/guard/input-watch-close", test_input_watch_close);
   ADD ("/tether/guard/soup", test_soup);
+  ADD ("/tether/guard/soup-no-wakeups", test_soup_no_wakeups);
 #undef ADD
   g_test_add ("/tether/guard/soup-abort-server", Fixture, GINT_TO_POINTER (TRUE),
               fixture_setup, test_soup_abort, fixture_teardown);
