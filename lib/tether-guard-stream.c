@@ -31,6 +31,7 @@
 
 #include "tether-guard-stream-private.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "tether-error.h"
@@ -54,6 +55,7 @@ struct _TetherGuardStream
   GSocket *socket;
   gboolean plain;                     /* base is the socket's own connection (no TLS) */
   gboolean drained;                   /* the base's last read would have blocked */
+  gboolean short_read;                /* the socket's last read gave less than asked */
   GInputStream *base_input;           /* owned by base */
   GOutputStream *base_output;         /* owned by base */
   TetherGuardInputStream *input;
@@ -446,7 +448,23 @@ guard_read (TetherGuardStream *self,
    * without its pending-flag and cancellable bookkeeping per read. */
   if (self->plain)
     {
+      /* A stream socket that gave less than asked had nothing more a
+       * moment ago: a second read straight after (libsoup reads until a
+       * read would block) would only hear that from the kernel. Say it
+       * without the system call; the next poll says when more has come
+       * (poll is level-triggered), and anything that asks whether the
+       * stream is readable lets the next read ask the socket. */
+      if (!blocking && self->short_read)
+        {
+          self->short_read = FALSE;
+          if (self->input_watch != NULL)
+            self->input_watch->poll.revents = 0;
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                               g_strerror (EAGAIN));
+          return -1;
+        }
       n = g_socket_receive_with_blocking (self->socket, buffer, count, blocking, cancellable, error);
+      self->short_read = n > 0 && (gsize) n < count;
       /* What the last poll said is used up: the next one says again. */
       if (n < 0 && self->input_watch != NULL)
         self->input_watch->poll.revents = 0;
@@ -600,6 +618,10 @@ guard_source_prepare (GSource *source,
 {
   GuardSource *gs = (GuardSource *) source;
   TetherGuardStream *guard = guard_source_get_guard (gs);
+
+  /* A new iteration: the next read asks the socket again. */
+  if (guard != NULL)
+    guard->short_read = FALSE;
 
   /* A source on another context than the watch's polls the fd itself. */
   if (gs->shared && guard != NULL && !g_socket_is_closed (guard->socket) &&
@@ -820,6 +842,7 @@ tether_guard_input_stream_is_readable (GPollableInputStream *stream)
   if (guard_input_has_own_data (self))
     return TRUE;
 
+  self->guard->short_read = FALSE;
   return g_pollable_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (self->guard->base_input));
 }
 

@@ -1046,6 +1046,63 @@ test_input_watch (Fixture       *f,
   pair_free (p);
 }
 
+/* After a read that gave less than asked, the next read straight after
+ * says "would block" without asking the socket (libsoup reads until a
+ * read would block); nothing is lost: the source still fires for what is
+ * waiting, and asking whether the stream is readable lets the next read
+ * reach the socket. */
+static void
+test_short_read (Fixture       *f,
+                 gconstpointer  data)
+{
+  Pair *p = pair_new (8192, MiB);
+  GPollableInputStream *in;
+  g_autoptr(GError) error = NULL;
+  GSource *source;
+  guint8 buf[64];
+  guint n = 0;
+  gssize r;
+
+  feed_head (p);
+  in = G_POLLABLE_INPUT_STREAM (guard_input (p));
+
+  peer_write (p, "\x81\x02hi", 4);
+  r = g_pollable_input_stream_read_nonblocking (in, buf, sizeof buf, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (r, ==, 4);
+  peer_write (p, "\x81\x02ho", 4);
+  r = g_pollable_input_stream_read_nonblocking (in, buf, sizeof buf, NULL, &error);
+  g_assert_cmpint (r, ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  g_clear_error (&error);
+
+  /* The bytes are waiting: the source fires and its reader gets them. */
+  source = input_source_on (p, f->context, &n);
+  WAIT_UNTIL (n > 0);
+  g_assert_cmpuint (_tether_guard_stream_get_bytes_read (p->guard), ==, strlen (HEAD) + 8);
+  g_source_destroy (source);
+  g_source_unref (source);
+
+  /* A blocking read always asks the socket. */
+  peer_write (p, "\x81\x01x", 3);
+  r = g_pollable_input_stream_read_nonblocking (in, buf, sizeof buf, NULL, &error);
+  g_assert_cmpint (r, ==, 3);
+  peer_write (p, "\x81\x01y", 3);
+  r = g_input_stream_read (guard_input (p), buf, sizeof buf, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (r, ==, 3);
+
+  /* So does a read after is_readable(). */
+  peer_write (p, "\x81\x01z", 3);
+  g_assert_true (g_pollable_input_stream_is_readable (in));
+  r = g_pollable_input_stream_read_nonblocking (in, buf, sizeof buf, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (r, ==, 3);
+  g_assert_cmpuint (p->violations, ==, 0);
+
+  pair_free (p);
+}
+
 /* Closing the guard stops polling its socket at once: the fd is closed and
  * may be reused, even while a source is still attached. */
 static void
@@ -1747,6 +1804,7 @@ main (int   argc,
   ADD ("/tether/guard/abort", test_abort);
   ADD ("/tether/guard/input-watch", test_input_watch);
   ADD ("/tether/guard/input-watch-close", test_input_watch_close);
+  ADD ("/tether/guard/short-read", test_short_read);
   ADD ("/tether/guard/soup", test_soup);
   ADD ("/tether/guard/soup-no-wakeups", test_soup_no_wakeups);
 #undef ADD
