@@ -54,8 +54,8 @@ struct _TetherGuardStream
   GIOStream *base;
   GSocket *socket;
   gboolean plain;                     /* base is the socket's own connection (no TLS) */
-  gboolean drained;                   /* the base's last read would have blocked */
-  gboolean short_read;                /* the socket's last read gave less than asked */
+  gboolean drained;                   /* TLS: GnuTLS holds nothing to read (see guard_read) */
+  gboolean short_read;                /* the base's last read gave less than asked */
   GInputStream *base_input;           /* owned by base */
   GOutputStream *base_output;         /* owned by base */
   TetherGuardInputStream *input;
@@ -444,45 +444,45 @@ guard_read (TetherGuardStream *self,
       return take;
     }
 
+  /* A read that gave less than asked left nothing behind it: a stream
+   * socket had nothing more a moment ago, and GnuTLS reads the socket a
+   * record at a time, exactly as long as the record, and hands a record's
+   * plaintext out whole when the buffer allows. A second read straight
+   * after (libsoup reads until a read would block) would only hear "would
+   * block": say it without asking. The next poll says when more has come
+   * (poll is level-triggered), and a new main loop iteration, or anything
+   * that asks whether the stream is readable, lets the next read ask. */
+  if (!blocking && self->short_read)
+    {
+      self->short_read = FALSE;
+      if (self->input_watch != NULL)
+        self->input_watch->poll.revents = 0;
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, g_strerror (EAGAIN));
+      return -1;
+    }
+
   /* Over a plain socket, straight to it: what GSocketInputStream does,
    * without its pending-flag and cancellable bookkeeping per read. */
   if (self->plain)
-    {
-      /* A stream socket that gave less than asked had nothing more a
-       * moment ago: a second read straight after (libsoup reads until a
-       * read would block) would only hear that from the kernel. Say it
-       * without the system call; the next poll says when more has come
-       * (poll is level-triggered), and anything that asks whether the
-       * stream is readable lets the next read ask the socket. */
-      if (!blocking && self->short_read)
-        {
-          self->short_read = FALSE;
-          if (self->input_watch != NULL)
-            self->input_watch->poll.revents = 0;
-          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                               g_strerror (EAGAIN));
-          return -1;
-        }
-      n = g_socket_receive_with_blocking (self->socket, buffer, count, blocking, cancellable, error);
-      self->short_read = n > 0 && (gsize) n < count;
-      /* What the last poll said is used up: the next one says again. */
-      if (n < 0 && self->input_watch != NULL)
-        self->input_watch->poll.revents = 0;
-    }
+    n = g_socket_receive_with_blocking (self->socket, buffer, count, blocking, cancellable, error);
   else
     {
       GError *local_error = NULL;
 
-      /* Over TLS: a read that would block leaves nothing GnuTLS could
-       * hand out without more bytes on the socket (see guard_source_new). */
+      /* Over TLS: a read that would block, or gave less than asked,
+       * leaves nothing GnuTLS could hand out without more bytes on the
+       * socket (see guard_source_new). */
       n = g_pollable_stream_read (self->base_input, buffer, count, blocking,
                                   cancellable, &local_error);
-      self->drained = n < 0 && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
-      if (self->drained && self->input_watch != NULL)
-        self->input_watch->poll.revents = 0;
+      self->drained = (n > 0 && (gsize) n < count) ||
+                      (n < 0 && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK));
       if (local_error != NULL)
         g_propagate_error (error, local_error);
     }
+  self->short_read = !blocking && n > 0 && (gsize) n < count;
+  /* What the last poll said is used up: the next one says again. */
+  if (n < 0 && self->input_watch != NULL)
+    self->input_watch->poll.revents = 0;
   if (n <= 0)
     return n;
 
@@ -557,9 +557,9 @@ guard_output_fails_now (TetherGuardOutputStream *output)
  * source polls the socket's fd itself. Over TLS the input source does too
  * once the HTTP head has passed (the TLS handshake is over then), with one
  * rule for what GnuTLS may hold: until a read of the base would have
- * blocked, the source is ready at once. A read that would block has
- * emptied GnuTLS of whole records, so from then on only the socket can
- * bring more. (libsoup reads until a read would block.) Before that, and
+ * blocked or gave less than asked, the source is ready at once. Such a
+ * read has emptied GnuTLS of whole records, so from then on only the
+ * socket can bring more. (libsoup reads until a read would block.) Before that, and
  * for output over TLS, the base stream's source is the child. Making the
  * base's source for every message read cost ~2.5k instructions, ~9.5k
  * over TLS; see docs/performance.md.

@@ -1779,6 +1779,115 @@ test_tls_close (Fixture       *f,
   _exit (0);
 }
 
+static gboolean
+count_bytes_cb (GObject  *stream,
+                gpointer  user_data)
+{
+  gsize *total = user_data;
+  guint8 buf[1024];
+  gssize r;
+
+  while ((r = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (stream),
+                                                        buf, sizeof buf, NULL, NULL)) > 0)
+    *total += r;
+  return G_SOURCE_CONTINUE;
+}
+
+/* Over TLS, a read that gave less than asked is taken to have emptied
+ * GnuTLS (it reads the socket a record at a time, exactly as long as the
+ * record): the next read says "would block" without asking, and the
+ * source waits for the socket. Records written in one go are all still
+ * delivered: what this checks is that GnuTLS keeps no later record from
+ * the socket's sight. */
+static void
+test_tls_short_read (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *a, *b;
+  GIOStream *server_tls, *client_tls;
+  TetherGuardStream *guard;
+  GPollableInputStream *in;
+  GOutputStream *out;
+  GSource *source;
+  int handshakes = 0;
+  guint8 buf[1024];
+  gsize total;
+  gssize r;
+
+  /* As in tls-close: the handshake threads stay in this child. */
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      g_test_trap_assert_passed ();
+      return;
+    }
+
+  certificate = make_certificate ();
+  socket_pair (&a, &b);
+  server_tls = g_tls_server_connection_new (G_IO_STREAM (a), certificate, &error);
+  g_assert_no_error (error);
+  client_tls = g_tls_client_connection_new (G_IO_STREAM (b), NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (client_tls, "accept-certificate", G_CALLBACK (accept_any_certificate), NULL);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (server_tls), G_PRIORITY_DEFAULT,
+                                    NULL, handshake_done_cb, &handshakes);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (client_tls), G_PRIORITY_DEFAULT,
+                                    NULL, handshake_done_cb, &handshakes);
+  WAIT_UNTIL (handshakes == 2);
+
+  guard = _tether_guard_stream_new (server_tls, g_socket_connection_get_socket (a), 8192, MiB);
+  in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (guard)));
+  out = g_io_stream_get_output_stream (client_tls);
+  g_socket_set_timeout (g_socket_connection_get_socket (a), GIVE_UP_SECONDS);
+  g_assert_true (g_output_stream_write_all (out, HEAD, strlen (HEAD), NULL, NULL, &error));
+  g_assert_no_error (error);
+  total = 0;
+  while (total < strlen (HEAD))
+    {
+      r = g_input_stream_read (G_INPUT_STREAM (in), buf, sizeof buf, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (r, >, 0);
+      total += r;
+    }
+
+  /* Three records in one go. */
+  for (int i = 0; i < 3; i++)
+    {
+      g_assert_true (g_output_stream_write_all (out, "\x81\x03" "abc", 5, NULL, NULL, &error));
+      g_assert_no_error (error);
+    }
+  /* The writes are in the socket already: one record per read. */
+  r = g_pollable_input_stream_read_nonblocking (in, buf, sizeof buf, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (r, ==, 5);
+  r = g_pollable_input_stream_read_nonblocking (in, buf, sizeof buf, NULL, &error);
+  g_assert_cmpint (r, ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  g_clear_error (&error);
+
+  total = 5;
+  source = g_pollable_input_stream_create_source (in, NULL);
+  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) count_bytes_cb, &total, NULL);
+  g_source_attach (source, f->context);
+  WAIT_UNTIL (total == 15);
+  g_source_destroy (source);
+  g_source_unref (source);
+
+  g_io_stream_close (G_IO_STREAM (guard), NULL, NULL);
+  g_assert_finalize_object (guard);
+  g_object_unref (client_tls);
+  g_object_unref (server_tls);
+  g_object_unref (a);
+  g_object_unref (b);
+
+  /* See tls-close. */
+  fflush (stdout);
+  fflush (stderr);
+  _exit (0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1814,6 +1923,8 @@ main (int   argc,
               fixture_setup, test_soup_abort, fixture_teardown);
   g_test_add ("/tether/guard/tls-close", Fixture, NULL,
               fixture_setup, test_tls_close, fixture_teardown);
+  g_test_add ("/tether/guard/tls-short-read", Fixture, NULL,
+              fixture_setup, test_tls_short_read, fixture_teardown);
 
   return g_test_run ();
 }
