@@ -41,9 +41,12 @@
  * take it at once.
  *
  * All its I/O, and the signal, happen on the thread and context that
- * drive it. Input sources share one poll record for the socket (a source
- * of the guard's that never dispatches), so that libsoup's new source for
- * every message read does not wake the context up. */
+ * drive it. Input sources share one poll record for the socket, added to
+ * the context of the first of them, so that libsoup's new source for
+ * every message read does not wake the context up. It polls for input
+ * only while an input source is alive, and goes when the guard closes:
+ * whoever stops reading for good closes the stream (libsoup does), or a
+ * peer's hang-up would make every poll return at once until it does. */
 
 #include <gio/gio.h>
 

@@ -25,9 +25,8 @@
  *
  * Threading: all I/O on the guard, and so the "violation" signal, happens
  * on the thread and main context of whoever drives it (libsoup, on the
- * connection's context). Its one source of its own, the input watch,
- * goes on the context of the first input source that needs it and never
- * dispatches. */
+ * connection's context). Its one poll record of its own goes on the
+ * context of the first input source that needs it. */
 
 #include "tether-guard-stream-private.h"
 
@@ -87,10 +86,11 @@ struct _TetherGuardStream
   char *violation_reason;             /* set once, at the first violation */
   gboolean aborted;
 
-  /* Polls the socket for every input source that would (see
-   * guard_source_new); NULL when none is alive. */
-  struct _InputWatch *input_watch;
-  guint input_watch_users;            /* live input sources using it */
+  /* The socket's one poll record for input, shared by every input source
+   * that polls the socket (see guard_source_new). */
+  GPollFD input_poll;
+  GMainContext *input_poll_context;   /* where it is registered, or NULL */
+  guint input_poll_users;             /* live input sources reading it */
 };
 
 struct _TetherGuardInputStream
@@ -328,85 +328,32 @@ violation_error (TetherGuardStream *self,
   return -1;
 }
 
-/* The socket's one poll record for input, in a source of its own that
- * never dispatches: input sources that poll the socket read its revents
- * instead of adding the fd each (see guard_source_new). It goes when no
- * such source is left, so that a readable or hung-up fd nobody reads
- * cannot make every poll return at once, and when the socket closes (its
- * fd may then be reused). */
-typedef struct _InputWatch
+/* The shared poll record is a plain record on the context, not a source:
+ * a source per connection would cost every main loop iteration a
+ * prepare and a check for each idle connection. It is registered on the
+ * context of the first input source that runs, polls for input while
+ * such a source is alive (libsoup lets its source go before it makes the
+ * next one, in the same dispatch: the poll never sees the gap), and goes
+ * when the socket closes, since its fd may then be reused. */
+static void
+input_poll_register (TetherGuardStream *self,
+                     GMainContext      *context)
 {
-  GSource            source;
-  TetherGuardStream *guard;           /* unowned: the guard stops us first */
-  GPollFD            poll;
-} InputWatch;
+  self->input_poll.fd = g_socket_get_fd (self->socket);
+  self->input_poll.revents = 0;
+  self->input_poll_context = g_main_context_ref (context);
+  /* Polled whatever else is ready; the sources reading it decide. */
+  g_main_context_add_poll (context, &self->input_poll, G_PRIORITY_HIGH);
+}
 
 static void
-input_watch_stop (TetherGuardStream *self)
+input_poll_unregister (TetherGuardStream *self)
 {
-  InputWatch *watch = g_steal_pointer (&self->input_watch);
-
-  if (watch == NULL)
+  if (self->input_poll_context == NULL)
     return;
-  watch->guard = NULL;
-  g_source_destroy (&watch->source);
-  g_source_unref (&watch->source);
-}
-
-static gboolean
-input_watch_prepare (GSource *source,
-                     int     *timeout)
-{
-  TetherGuardStream *guard = ((InputWatch *) source)->guard;
-
-  *timeout = -1;
-  if (guard != NULL && (guard->input_watch_users == 0 || g_socket_is_closed (guard->socket)))
-    input_watch_stop (guard);
-  return FALSE;
-}
-
-static gboolean
-input_watch_check (GSource *source)
-{
-  return FALSE;
-}
-
-static gboolean
-input_watch_dispatch (GSource     *source,
-                      GSourceFunc  callback,
-                      gpointer     user_data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-static GSourceFuncs input_watch_funcs = {
-  .prepare = input_watch_prepare,
-  .check = input_watch_check,
-  .dispatch = input_watch_dispatch,
-};
-
-/* The watch, on @context; NULL if it is on another one already. */
-static InputWatch *
-input_watch_get (TetherGuardStream *self,
-                 GMainContext      *context)
-{
-  InputWatch *watch = self->input_watch;
-
-  if (watch != NULL)
-    return g_source_get_context (&watch->source) == context ? watch : NULL;
-
-  watch = (InputWatch *) g_source_new (&input_watch_funcs, sizeof (InputWatch));
-  g_source_set_static_name (&watch->source, "TetherGuardStream input");
-  /* Polled whatever else is ready; the sources reading it decide. */
-  g_source_set_priority (&watch->source, G_PRIORITY_HIGH);
-  watch->guard = self;
-  watch->poll.fd = g_socket_get_fd (self->socket);
-  watch->poll.events = G_IO_IN;
-  g_source_add_poll (&watch->source, &watch->poll);
-  g_source_attach (&watch->source, context);
-  self->input_watch = watch;
-
-  return watch;
+  g_main_context_remove_poll (self->input_poll_context, &self->input_poll);
+  g_clear_pointer (&self->input_poll_context, g_main_context_unref);
+  self->input_poll.revents = 0;
 }
 
 static gssize
@@ -455,8 +402,7 @@ guard_read (TetherGuardStream *self,
   if (!blocking && self->short_read)
     {
       self->short_read = FALSE;
-      if (self->input_watch != NULL)
-        self->input_watch->poll.revents = 0;
+      self->input_poll.revents = 0;
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, g_strerror (EAGAIN));
       return -1;
     }
@@ -481,8 +427,8 @@ guard_read (TetherGuardStream *self,
     }
   self->short_read = !blocking && n > 0 && (gsize) n < count;
   /* What the last poll said is used up: the next one says again. */
-  if (n < 0 && self->input_watch != NULL)
-    self->input_watch->poll.revents = 0;
+  if (n < 0)
+    self->input_poll.revents = 0;
   if (n <= 0)
     return n;
 
@@ -564,7 +510,7 @@ guard_output_fails_now (TetherGuardOutputStream *output)
  * base's source for every message read cost ~2.5k instructions, ~9.5k
  * over TLS; see docs/performance.md.
  *
- * Input sources that poll the socket share the guard's input watch
+ * Input sources that poll the socket share the guard's one poll record
  * instead of adding the fd each: libsoup makes a new input source for
  * every message read, and GLib 2.74 wakes its own context up (an eventfd
  * write, then one more loop iteration for nothing) whenever a source with
@@ -573,43 +519,46 @@ typedef struct
 {
   GSource      source;
   GObject     *stream;
+  GIOCondition condition;  /* G_IO_IN: on the input stream, G_IO_OUT: output */
   gpointer     fd_tag;     /* the fd polled by this source alone */
-  gboolean     shared;     /* polls through the guard's input watch */
-  GIOCondition condition;
+  gboolean     shared;     /* polls through the guard's input_poll */
+  gboolean     placed;     /* shared: has met its context (first prepare) */
 } GuardSource;
 
+/* Run for every source at every iteration, by every idle connection too:
+ * no type checks here. The stream clears its guard pointer when the
+ * guard goes. */
 static TetherGuardStream *
 guard_source_get_guard (GuardSource *gs)
 {
-  if (TETHER_IS_GUARD_INPUT_STREAM (gs->stream))
-    return TETHER_GUARD_INPUT_STREAM (gs->stream)->guard;
-  return TETHER_GUARD_OUTPUT_STREAM (gs->stream)->guard;
+  if (gs->condition == G_IO_IN)
+    return ((TetherGuardInputStream *) gs->stream)->guard;
+  return ((TetherGuardOutputStream *) gs->stream)->guard;
 }
 
 static gboolean
-guard_source_is_ready (GuardSource *gs)
+guard_source_is_ready (GuardSource       *gs,
+                       TetherGuardStream *guard)
 {
-  TetherGuardStream *guard = guard_source_get_guard (gs);
-  gboolean polls_socket = gs->fd_tag != NULL || gs->shared;
-
-  if (TETHER_IS_GUARD_INPUT_STREAM (gs->stream))
-    {
-      if (guard_input_has_own_data (TETHER_GUARD_INPUT_STREAM (gs->stream)))
-        return TRUE;
-    }
-  else
-    {
-      if (guard_output_fails_now (TETHER_GUARD_OUTPUT_STREAM (gs->stream)))
-        return TRUE;
-    }
+  if (guard == NULL || guard->aborted)
+    return TRUE;
+  if (gs->condition == G_IO_IN && (guard->violation_reason != NULL || guard->pushed_back != NULL))
+    return TRUE;
+  if (gs->fd_tag == NULL && !gs->shared)
+    return FALSE;
 
   /* Over TLS, GnuTLS may hold whole records until a read would block. */
-  if (polls_socket && gs->condition == G_IO_IN && !guard->plain && !guard->drained)
+  if (gs->condition == G_IO_IN && !guard->plain && !guard->drained)
     return TRUE;
 
   /* A closed socket's fd may already be someone else's: stop polling it
    * and let the read or write report the close. */
-  return polls_socket && g_socket_is_closed (guard->socket);
+  if (g_socket_is_closed (guard->socket))
+    {
+      input_poll_unregister (guard);
+      return TRUE;
+    }
+  return FALSE;
 }
 
 static gboolean
@@ -620,19 +569,27 @@ guard_source_prepare (GSource *source,
   TetherGuardStream *guard = guard_source_get_guard (gs);
 
   /* A new iteration: the next read asks the socket again. */
-  if (guard != NULL)
+  if (guard != NULL && gs->condition == G_IO_IN)
     guard->short_read = FALSE;
 
-  /* A source on another context than the watch's polls the fd itself. */
-  if (gs->shared && guard != NULL && !g_socket_is_closed (guard->socket) &&
-      input_watch_get (guard, g_source_get_context (source)) == NULL)
+  /* The shared record goes on the context of the first source to run; a
+   * source on another context polls the fd itself. */
+  if (G_UNLIKELY (gs->shared && !gs->placed) && guard != NULL && !g_socket_is_closed (guard->socket))
     {
-      gs->shared = FALSE;
-      guard->input_watch_users--;
-      gs->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (guard->socket), G_IO_IN);
+      GMainContext *context = g_source_get_context (source);
+
+      gs->placed = TRUE;
+      if (guard->input_poll_context == NULL)
+        input_poll_register (guard, context);
+      else if (guard->input_poll_context != context)
+        {
+          gs->shared = FALSE;
+          guard->input_poll_users--;
+          gs->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (guard->socket), G_IO_IN);
+        }
     }
 
-  if (guard_source_is_ready (gs))
+  if (guard_source_is_ready (gs, guard))
     {
       *timeout = 0;
       return TRUE;
@@ -651,11 +608,11 @@ guard_source_check (GSource *source)
 
   if (gs->fd_tag != NULL)
     revents = g_source_query_unix_fd (source, gs->fd_tag);
-  else if (gs->shared && guard != NULL && guard->input_watch != NULL)
-    revents = guard->input_watch->poll.revents;
+  else if (gs->shared && guard != NULL)
+    revents = guard->input_poll.revents;
   if ((revents & (gs->condition | G_IO_ERR | G_IO_HUP | G_IO_NVAL)) != 0)
     return TRUE;
-  return guard_source_is_ready (gs);
+  return guard_source_is_ready (gs, guard);
 }
 
 static gboolean
@@ -678,10 +635,12 @@ guard_source_finalize (GSource *source)
   GuardSource *gs = (GuardSource *) source;
   TetherGuardStream *guard = guard_source_get_guard (gs);
 
-  /* The watch sees that it has no users left before its next poll:
-   * libsoup lets its source go before it makes the next one. */
-  if (gs->shared && guard != NULL)
-    guard->input_watch_users--;
+  /* Nobody to read: stop polling for input, or a readable fd would make
+   * every poll return at once. (The record stays: hang-ups and errors
+   * are left, and a reader comes back straight away, or the stream is
+   * closed.) */
+  if (gs->shared && guard != NULL && --guard->input_poll_users == 0)
+    guard->input_poll.events = 0;
   g_clear_object (&gs->stream);
 }
 
@@ -754,7 +713,8 @@ guard_source_new (GObject           *stream,
       (guard->plain || guard->handshake_done))
     {
       gs->shared = TRUE;
-      guard->input_watch_users++;
+      guard->input_poll_users++;
+      guard->input_poll.events = G_IO_IN;
     }
   else if (guard != NULL && !g_socket_is_closed (guard->socket) && guard->plain)
     gs->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (guard->socket), condition);
@@ -1058,7 +1018,7 @@ tether_guard_stream_close_fn (GIOStream     *stream,
     }
 
   /* Its fd is about to be closed, and may then be reused. */
-  input_watch_stop (self);
+  input_poll_unregister (self);
 
   if (!g_io_stream_close (self->base, cancellable, &local_error))
     {
@@ -1115,7 +1075,7 @@ tether_guard_stream_dispose (GObject *object)
    * first. */
   G_OBJECT_CLASS (_tether_guard_stream_parent_class)->dispose (object);
 
-  input_watch_stop (self);
+  input_poll_unregister (self);
   if (self->input != NULL)
     self->input->guard = NULL;
   if (self->output != NULL)

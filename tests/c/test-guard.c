@@ -935,13 +935,13 @@ test_async_no_thread (Fixture       *f,
 }
 
 /* One main loop iteration on @context, done by hand to see what it
- * polls: whether @fd is among the descriptors it would wait on. */
-static gboolean
+ * polls: the events it would wait for on @fd (-1: @fd is not polled). */
+static int
 context_polls_fd (GMainContext *context,
                   int           fd)
 {
   GPollFD fds[32];
-  gboolean found = FALSE;
+  int events = -1;
   int max_priority, timeout, n;
 
   g_assert_true (g_main_context_acquire (context));
@@ -950,15 +950,18 @@ context_polls_fd (GMainContext *context,
   g_assert_cmpint (n, <=, G_N_ELEMENTS (fds));
   for (int i = 0; i < n; i++)
     {
-      found |= fds[i].fd == fd;
+      if (fds[i].fd == fd)
+        events = fds[i].events;
       fds[i].revents = 0;
     }
   if (g_main_context_check (context, max_priority, fds, n))
     g_main_context_dispatch (context);
   g_main_context_release (context);
 
-  return found;
+  return events;
 }
+
+#define POLLS_INPUT(context, fd) ((context_polls_fd ((context), (fd)) & G_IO_IN) == G_IO_IN)
 
 static gboolean
 count_input_cb (GObject  *stream,
@@ -987,10 +990,10 @@ input_source_on (Pair         *p,
   return source;
 }
 
-/* Input sources share one poll record for the socket, which stays while
- * one of them is alive and goes with the last: a peer that hangs up
- * while nobody reads must not make every poll return at once. A source
- * on another context polls the socket itself. */
+/* Input sources share one poll record for the socket: it polls for input
+ * while one of them is alive, not after the last (readable bytes nobody
+ * reads must not make every poll return at once), and goes with the
+ * stream. A source on another context polls the socket itself. */
 static void
 test_input_watch (Fixture       *f,
                   gconstpointer  data)
@@ -1002,46 +1005,51 @@ test_input_watch (Fixture       *f,
   guint first_n = 0, second_n = 0, elsewhere_n = 0;
 
   feed_head (p);
-  g_assert_false (context_polls_fd (f->context, fd));
+  g_assert_cmpint (context_polls_fd (f->context, fd), ==, -1);
 
   first = input_source_on (p, f->context, &first_n);
   second = input_source_on (p, f->context, &second_n);
-  g_assert_true (context_polls_fd (f->context, fd));
+  g_assert_true (POLLS_INPUT (f->context, fd));
   peer_write (p, "\x81\x02hi", 4);
   WAIT_UNTIL (first_n + second_n > 0);
 
   /* One source left: still polled, and it still hears the socket. */
   g_source_destroy (first);
   g_source_unref (first);
-  g_assert_true (context_polls_fd (f->context, fd));
+  g_assert_true (POLLS_INPUT (f->context, fd));
   peer_write (p, "\x81\x02hi", 4);
   WAIT_UNTIL (second_n > 0);
 
-  /* A source on another context than the watch's. */
+  /* A source on another context than the record's. */
   elsewhere = input_source_on (p, other, &elsewhere_n);
-  g_assert_true (context_polls_fd (other, fd));
+  g_assert_true (POLLS_INPUT (other, fd));
   peer_write (p, "\x81\x02hi", 4);
   while (elsewhere_n == 0)
     g_main_context_iteration (other, TRUE);
   g_source_destroy (elsewhere);
   g_source_unref (elsewhere);
-  g_assert_false (context_polls_fd (other, fd));
+  g_assert_cmpint (context_polls_fd (other, fd), ==, -1);
 
-  /* None left: the socket is no longer polled, and a hang-up nobody
-   * reads wakes nothing up. */
+  /* None left: bytes that come wake nothing up. */
   g_source_destroy (second);
   g_source_unref (second);
-  g_assert_false (context_polls_fd (f->context, fd));
-  g_io_stream_close (G_IO_STREAM (p->peer), NULL, NULL);
-  g_assert_false (context_polls_fd (f->context, fd));
+  g_assert_false (POLLS_INPUT (f->context, fd));
+  peer_write (p, "\x81\x02hi", 4);
+  g_assert_false (POLLS_INPUT (f->context, fd));
   g_assert_false (g_main_context_iteration (f->context, FALSE));
 
-  /* A new source finds the end of the stream. */
+  /* A new source finds them waiting. */
   first_n = 0;
   first = input_source_on (p, f->context, &first_n);
   WAIT_UNTIL (first_n > 0);
+  g_assert_cmpuint (_tether_guard_stream_get_bytes_read (p->guard), ==, strlen (HEAD) + 16);
   g_source_destroy (first);
   g_source_unref (first);
+
+  /* The record goes with the stream. */
+  g_assert_cmpint (context_polls_fd (f->context, fd), !=, -1);
+  g_assert_true (g_io_stream_close (G_IO_STREAM (p->guard), NULL, NULL));
+  g_assert_cmpint (context_polls_fd (f->context, fd), ==, -1);
 
   pair_free (p);
 }
@@ -1117,12 +1125,12 @@ test_input_watch_close (Fixture       *f,
 
   feed_head (p);
   source = input_source_on (p, f->context, &n);
-  g_assert_true (context_polls_fd (f->context, fd));
+  g_assert_true (POLLS_INPUT (f->context, fd));
 
   g_assert_true (g_io_stream_close (G_IO_STREAM (p->guard), NULL, &error));
   g_assert_no_error (error);
   g_assert_true (g_socket_is_closed (g_socket_connection_get_socket (p->local)));
-  g_assert_false (context_polls_fd (f->context, fd));
+  g_assert_cmpint (context_polls_fd (f->context, fd), ==, -1);
   /* The source fires, so that its reader learns of the close. */
   WAIT_UNTIL (n > 0);
   g_source_destroy (source);
