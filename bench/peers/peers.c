@@ -1388,12 +1388,12 @@ main (int    argc,
   g_autofree char *memory_on = NULL;
   g_autofree char *self = NULL;
   g_autofree char *json = NULL;
-  int rounds = 3, budget = 290;
+  int rounds = 5, budget = 480;
   gboolean no_memory = FALSE, quick = FALSE;
   Options opt = { 0 };
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &json_path, "Write the results here (default bench-peers.json)", "FILE" },
-    { "rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "Rounds per figure; the median is reported (default 3)", "N" },
+    { "rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "Rounds per figure; the median is reported (default 5)", "N" },
     { "systems", 0, 0, G_OPTION_ARG_STRING, &only_systems, "Only these (raw,soup,jsonrpc,gdbus,grpc,capnp,tether; raw and soup are always kept as the floors)", "LIST" },
     { "transports", 0, 0, G_OPTION_ARG_STRING, &only_transports, "unix,tcp,tls (default: all there are)", "LIST" },
     { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "both (default), pinned or unpinned", "WHICH" },
@@ -1406,7 +1406,7 @@ main (int    argc,
     { "no-memory", 0, 0, G_OPTION_ARG_NONE, &no_memory, "Skip the memory figures", NULL },
     { "memory-on", 0, 0, G_OPTION_ARG_STRING, &memory_on, "Transports for the memory figures (default unix,tls)", "LIST" },
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "One round, fewer calls: a smoke test", NULL },
-    { "budget", 0, 0, G_OPTION_ARG_INT, &budget, "Seconds after which what is left is skipped (default 290)", "S" },
+    { "budget", 0, 0, G_OPTION_ARG_INT, &budget, "Seconds after which what is left is skipped (default 480)", "S" },
     { NULL }
   };
   g_autoptr(GOptionContext) octx = g_option_context_new ("- Tether side by side with jsonrpc-glib, GDBus, gRPC, Cap'n Proto");
