@@ -24,7 +24,9 @@
  * again (at most once per system, transport and placement), and the report says how
  * many rounds were clean. Pinned runs put the server and the client on
  * CPU 0 (sched_setaffinity, like `taskset -c 0`); unpinned runs let the
- * scheduler place them, which on a 2-vCPU VM means cross-CPU wake-ups.
+ * scheduler place them, which on a 2-vCPU VM means cross-CPU wake-ups or
+ * not, round by round; split runs (opt-in) put the server on CPU 0 and
+ * the client on CPU 1.
  *
  * Nothing hangs: every wait is bounded, every child dies with the
  * orchestrator (PR_SET_PDEATHSIG) and is SIGKILLed at the end, a time
@@ -82,8 +84,13 @@ static const guint run_order[N_SYSTEMS] = {
 
 static const char *transports[] = { "unix", "tcp", "tls" };
 #define N_TRANSPORTS 3
-static const char *placements[] = { "pinned", "unpinned" };
-#define N_PLACEMENTS 2
+static const char *placements[] = { "pinned", "unpinned", "split" };
+#define N_PLACEMENTS 3
+/* The CPU each side runs on (-1: any): pinned both on CPU 0, unpinned
+ * wherever the scheduler puts them, split on CPUs 0 and 1 (every wake-up
+ * crosses CPUs; opt-in, --pin split or all). */
+static const int server_cpus[N_PLACEMENTS] = { 0, -1, 0 };
+static const int client_cpus[N_PLACEMENTS] = { 0, -1, 1 };
 
 /* The figures of one round, and of a cell (medians). */
 enum { F_SEQ_P50, F_SEQ_P99, F_CB_P50, F_CB_P99, F_INFLIGHT, F_CONNS, N_FIGURES };
@@ -209,17 +216,18 @@ child_exited_cb (GObject      *source,
   c->exited = TRUE;
 }
 
-/* In the child, before exec: die with the orchestrator; pinned or not. */
+/* In the child, before exec: die with the orchestrator; on one CPU (the
+ * data) or any (-1). */
 static void
 child_setup (gpointer user_data)
 {
-  gboolean pinned = GPOINTER_TO_INT (user_data);
+  int cpu = GPOINTER_TO_INT (user_data);
   cpu_set_t set;
 
   prctl (PR_SET_PDEATHSIG, SIGKILL);
   CPU_ZERO (&set);
-  if (pinned)
-    CPU_SET (0, &set);
+  if (cpu >= 0)
+    CPU_SET (cpu, &set);
   else
     for (int i = 0; i < CPU_SETSIZE && i < (int) sysconf (_SC_NPROCESSORS_CONF); i++)
       CPU_SET (i, &set);
@@ -229,7 +237,7 @@ child_setup (gpointer user_data)
 static Child *
 child_spawn (const char         *name,
              const char * const *argv,
-             gboolean            pinned,
+             int                 cpu,
              GError            **error)
 {
   g_autoptr(GSubprocessLauncher) launcher =
@@ -240,7 +248,7 @@ child_spawn (const char         *name,
 
   /* Honest malloc figures: no slice magazines in front of malloc. */
   g_subprocess_launcher_setenv (launcher, "G_SLICE", "always-malloc", TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, GINT_TO_POINTER (pinned), NULL);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, GINT_TO_POINTER (cpu), NULL);
   proc = g_subprocess_launcher_spawnv (launcher, argv, error);
   if (proc == NULL)
     return NULL;
@@ -424,7 +432,7 @@ static gboolean
 server_start (const Options *opt,
               const System  *sys,
               guint          transport,
-              gboolean       pinned,
+              int            cpu,
               const char    *tag,
               Server        *s,
               char         **why)
@@ -440,7 +448,7 @@ server_start (const Options *opt,
   g_autofree char *ready = NULL;
 
   memset (s, 0, sizeof *s);
-  s->child = child_spawn (name, argv, pinned, &error);
+  s->child = child_spawn (name, argv, cpu, &error);
   if (s->child == NULL)
     {
       *why = g_strdup_printf ("cannot start the server: %s", error->message);
@@ -523,7 +531,7 @@ static gboolean
 run_round (const Options *opt,
            const System  *sys,
            guint          transport,
-           gboolean       pinned,
+           int            cpu,
            const char    *address,
            Round         *round,
            char         **why)
@@ -540,7 +548,7 @@ run_round (const Options *opt,
   for (guint i = 0; i < N_FIGURES; i++)
     round->figures[i] = NAN;
   round->errors = 0;
-  c = child_spawn (name, (const char * const *) argv->pdata, pinned, &error);
+  c = child_spawn (name, (const char * const *) argv->pdata, cpu, &error);
   if (c == NULL)
     {
       *why = g_strdup_printf ("cannot start the client: %s", error->message);
@@ -629,7 +637,6 @@ run_timed (const Options *opt,
            guint          placement,
            guint          transport)
 {
-  gboolean pinned = placement == 0;
   Server servers[N_SYSTEMS] = { { 0 } };
   guint retries_left[N_SYSTEMS];
 
@@ -642,7 +649,7 @@ run_timed (const Options *opt,
       if (!applies (&systems[s], transport))
         continue;
       cell->run = TRUE;
-      if (!server_start (opt, &systems[s], transport, pinned, tag, &servers[s], &cell->note))
+      if (!server_start (opt, &systems[s], transport, server_cpus[placement], tag, &servers[s], &cell->note))
         g_printerr ("peers: %s %s %s: %s\n", systems[s].key, transports[transport], placements[placement],
                     cell->note);
     }
@@ -669,7 +676,7 @@ run_timed (const Options *opt,
               }
             g_printerr ("peers: %-8s %-4s %-8s round %u\n", systems[s].key, transports[transport],
                         placements[placement], r + 1);
-            if (!run_round (opt, &systems[s], transport, pinned, servers[s].address, &round, &why))
+            if (!run_round (opt, &systems[s], transport, client_cpus[placement], servers[s].address, &round, &why))
               {
                 g_printerr ("peers: %s %s: %s\n", systems[s].key, transports[transport], why);
                 g_free (cell->note);
@@ -748,10 +755,10 @@ measure_memory (const Options *opt,
   gboolean ok = FALSE;
 
   *rss_per = *heap_per = NAN;
-  if (!server_start (opt, &systems[s], transport, FALSE, workload, &server, why))
+  if (!server_start (opt, &systems[s], transport, -1, workload, &server, why))
     return FALSE;
   argv = client_argv (opt, &systems[s], transport, server.address, workload, keep);
-  client = child_spawn (name, (const char * const *) argv->pdata, FALSE, &error);
+  client = child_spawn (name, (const char * const *) argv->pdata, -1, &error);
   if (client == NULL)
     {
       *why = g_strdup_printf ("cannot start the client: %s", error->message);
@@ -901,7 +908,8 @@ print_cell_table (const Options *opt,
     return;
   printf ("\n== %s, %s ==  (value  ×raw  ×echo: cost relative to the raw-socket floor and to the\n"
           "   libsoup WebSocket echo; >1 is slower, for throughput too)\n",
-          placement == 0 ? "pinned: server and client on CPU 0" : "unpinned",
+          placement == 0 ? "pinned: server and client on CPU 0"
+          : placement == 1 ? "unpinned" : "split: server on CPU 0, client on CPU 1",
           transport == 0 ? "Unix socket" : transport == 1 ? "TCP loopback" : "TLS over TCP loopback");
   printf ("%-24s", "system");
   for (guint f = 0; f < N_FIGURES; f++)
@@ -1400,7 +1408,7 @@ main (int    argc,
     { "rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "Rounds per figure; the median is reported (default 5)", "N" },
     { "systems", 0, 0, G_OPTION_ARG_STRING, &only_systems, "Only these (raw,soup,jsonrpc,gdbus,grpc,capnp,tether; raw and soup are always kept as the floors)", "LIST" },
     { "transports", 0, 0, G_OPTION_ARG_STRING, &only_transports, "unix,tcp,tls (default: all there are)", "LIST" },
-    { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "both (default), pinned or unpinned", "WHICH" },
+    { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "both (pinned and unpinned, the default), pinned, unpinned, split (server on CPU 0, client on CPU 1) or all", "WHICH" },
     { "calls", 0, 0, G_OPTION_ARG_INT, &opt.calls, "Measured sequential calls per round (default 1000)", "N" },
     { "warmup", 0, 0, G_OPTION_ARG_INT, &opt.warmup, "Sequential calls before measuring (default 100)", "N" },
     { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt.seconds, "Measured seconds per throughput figure (default 0.3)", "S" },
@@ -1453,11 +1461,17 @@ main (int    argc,
   for (guint i = 0; i < N_TRANSPORTS; i++)
     opt.do_transport[i] = TRUE;
   for (guint i = 0; i < N_PLACEMENTS; i++)
-    opt.do_placement[i] = pin == NULL || g_str_equal (pin, "both") || g_str_equal (pin, placements[i]);
-  if (pin != NULL && !opt.do_placement[0] && !opt.do_placement[1])
+    opt.do_placement[i] = pin == NULL || g_str_equal (pin, "all") || g_str_equal (pin, placements[i]) ||
+                          (g_str_equal (pin, "both") && i < 2);
+  if (pin != NULL && !opt.do_placement[0] && !opt.do_placement[1] && !opt.do_placement[2])
     {
-      g_printerr ("peers: --pin: both, pinned or unpinned\n");
+      g_printerr ("peers: --pin: both, pinned, unpinned, split or all\n");
       return 2;
+    }
+  if (opt.do_placement[2] && g_get_num_processors () < 2)
+    {
+      g_printerr ("peers: note: one CPU; the split placement is skipped\n");
+      opt.do_placement[2] = FALSE;
     }
   if (only_systems != NULL)
     {
@@ -1526,7 +1540,7 @@ main (int    argc,
   opt.deadline = t_start + (gint64) budget * G_USEC_PER_SEC;
 
   /* Memory first (it wants fresh servers and no hurry), then the timed
-   * figures, pinned and unpinned. */
+   * figures, placement by placement. */
   for (guint tr = 0; tr < N_TRANSPORTS && opt.do_memory; tr++)
     if (opt.memory_on[tr] && (tr != 2 || opt.cert != NULL))
       run_memory (&opt, tr);
