@@ -1461,8 +1461,8 @@ main (int    argc,
   for (guint i = 0; i < N_TRANSPORTS; i++)
     opt.do_transport[i] = TRUE;
   for (guint i = 0; i < N_PLACEMENTS; i++)
-    opt.do_placement[i] = pin == NULL || g_str_equal (pin, "all") || g_str_equal (pin, placements[i]) ||
-                          (g_str_equal (pin, "both") && i < 2);
+    opt.do_placement[i] = pin == NULL || g_str_equal (pin, "both") ? i < 2
+                          : g_str_equal (pin, "all") || g_str_equal (pin, placements[i]);
   if (pin != NULL && !opt.do_placement[0] && !opt.do_placement[1] && !opt.do_placement[2])
     {
       g_printerr ("peers: --pin: both, pinned, unpinned, split or all\n");
