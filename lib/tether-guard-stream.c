@@ -505,8 +505,9 @@ guard_output_fails_now (TetherGuardOutputStream *output)
  * rule for what GnuTLS may hold: until a read of the base would have
  * blocked or gave less than asked, the source is ready at once. Such a
  * read has emptied GnuTLS of whole records, so from then on only the
- * socket can bring more. (libsoup reads until a read would block.) Before that, and
- * for output over TLS, the base stream's source is the child. Making the
+ * socket can bring more. (libsoup reads until a read would block.) Before
+ * that, and for output over TLS, the base stream's source is the child.
+ * Making the
  * base's source for every message read cost ~2.5k instructions, ~9.5k
  * over TLS; see docs/performance.md.
  *
@@ -636,9 +637,8 @@ guard_source_finalize (GSource *source)
   TetherGuardStream *guard = guard_source_get_guard (gs);
 
   /* Nobody to read: stop polling for input, or a readable fd would make
-   * every poll return at once. (The record stays: hang-ups and errors
-   * are left, and a reader comes back straight away, or the stream is
-   * closed.) */
+   * every poll return at once. The record itself stays until the stream
+   * closes: the next reader comes in the same dispatch (libsoup). */
   if (gs->shared && guard != NULL && --guard->input_poll_users == 0)
     guard->input_poll.events = 0;
   g_clear_object (&gs->stream);
@@ -709,8 +709,8 @@ guard_source_new (GObject           *stream,
   g_source_set_static_name (source, "TetherGuardStream");
   gs->stream = g_object_ref (stream);
   gs->condition = condition;
-  if (guard != NULL && !g_socket_is_closed (guard->socket) && condition == G_IO_IN &&
-      (guard->plain || guard->handshake_done))
+  if (guard != NULL && !guard->aborted && !g_socket_is_closed (guard->socket) &&
+      condition == G_IO_IN && (guard->plain || guard->handshake_done))
     {
       gs->shared = TRUE;
       guard->input_poll_users++;
@@ -1264,6 +1264,9 @@ _tether_guard_stream_abort (TetherGuardStream *self)
   self->aborted = TRUE;
   g_clear_pointer (&self->pushed_back, g_byte_array_unref);
   self->pushed_back_pos = 0;
+  /* The sources are ready at once from now on: nothing needs the poll,
+   * and a socket shut down both ways would keep it returning. */
+  input_poll_unregister (self);
 
   /* Errors ignored: a peer that already went away leaves the socket
    * unconnected, which is what we want anyway. */

@@ -1111,8 +1111,8 @@ test_short_read (Fixture       *f,
   pair_free (p);
 }
 
-/* Closing the guard stops polling its socket at once: the fd is closed and
- * may be reused, even while a source is still attached. */
+/* Closing or aborting the guard stops polling its socket at once (a closed
+ * fd may be reused), even while a source is still attached. */
 static void
 test_input_watch_close (Fixture       *f,
                         gconstpointer  data)
@@ -1135,7 +1135,21 @@ test_input_watch_close (Fixture       *f,
   WAIT_UNTIL (n > 0);
   g_source_destroy (source);
   g_source_unref (source);
+  pair_free (p);
 
+  /* Aborting too: the socket, shut down both ways, would keep every poll
+   * returning; the sources are ready at once instead. */
+  p = pair_new (8192, MiB);
+  fd = g_socket_get_fd (g_socket_connection_get_socket (p->local));
+  feed_head (p);
+  n = 0;
+  source = input_source_on (p, f->context, &n);
+  g_assert_true (POLLS_INPUT (f->context, fd));
+  _tether_guard_stream_abort (p->guard);
+  g_assert_cmpint (context_polls_fd (f->context, fd), ==, -1);
+  WAIT_UNTIL (n > 0);
+  g_source_destroy (source);
+  g_source_unref (source);
   pair_free (p);
 }
 
