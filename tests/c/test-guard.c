@@ -1701,6 +1701,31 @@ handshake_done_cb (GObject      *source,
   (*(int *) user_data)++;
 }
 
+/* A socket pair with TLS over it, handshakes done: @server_tls on @a,
+ * @client_tls (which accepts any certificate) on @b. */
+static void
+tls_pair (GTlsCertificate    *certificate,
+          GSocketConnection **a,
+          GSocketConnection **b,
+          GIOStream         **server_tls,
+          GIOStream         **client_tls)
+{
+  g_autoptr(GError) error = NULL;
+  int handshakes = 0;
+
+  socket_pair (a, b);
+  *server_tls = g_tls_server_connection_new (G_IO_STREAM (*a), certificate, &error);
+  g_assert_no_error (error);
+  *client_tls = g_tls_client_connection_new (G_IO_STREAM (*b), NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (*client_tls, "accept-certificate", G_CALLBACK (accept_any_certificate), NULL);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (*server_tls), G_PRIORITY_DEFAULT,
+                                    NULL, handshake_done_cb, &handshakes);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (*client_tls), G_PRIORITY_DEFAULT,
+                                    NULL, handshake_done_cb, &handshakes);
+  WAIT_UNTIL (handshakes == 2);
+}
+
 /* Closing over TLS sends close_notify, synchronously. When the peer reads,
  * it gets a clean end-of-file; when it has stopped reading and the socket
  * is full, the close gives the alert up instead of blocking the thread. */
@@ -1729,24 +1754,13 @@ test_tls_close (Fixture       *f,
       GIOStream *server_tls, *client_tls;
       TetherGuardStream *guard;
       GSocket *server_socket;
-      int handshakes = 0;
       gboolean closed = FALSE;
       guint8 buf[256];
       gint64 start;
       gssize r;
 
-      socket_pair (&a, &b);
+      tls_pair (certificate, &a, &b, &server_tls, &client_tls);
       server_socket = g_socket_connection_get_socket (a);
-      server_tls = g_tls_server_connection_new (G_IO_STREAM (a), certificate, &error);
-      g_assert_no_error (error);
-      client_tls = g_tls_client_connection_new (G_IO_STREAM (b), NULL, &error);
-      g_assert_no_error (error);
-      g_signal_connect (client_tls, "accept-certificate", G_CALLBACK (accept_any_certificate), NULL);
-      g_tls_connection_handshake_async (G_TLS_CONNECTION (server_tls), G_PRIORITY_DEFAULT,
-                                        NULL, handshake_done_cb, &handshakes);
-      g_tls_connection_handshake_async (G_TLS_CONNECTION (client_tls), G_PRIORITY_DEFAULT,
-                                        NULL, handshake_done_cb, &handshakes);
-      WAIT_UNTIL (handshakes == 2);
 
       guard = _tether_guard_stream_new (server_tls, server_socket, 8192, MiB);
       /* A regression must fail, not hang. */
@@ -1833,7 +1847,6 @@ test_tls_short_read (Fixture       *f,
   GPollableInputStream *in;
   GOutputStream *out;
   GSource *source;
-  int handshakes = 0;
   guint8 buf[1024];
   gsize total;
   gssize r;
@@ -1847,17 +1860,7 @@ test_tls_short_read (Fixture       *f,
     }
 
   certificate = make_certificate ();
-  socket_pair (&a, &b);
-  server_tls = g_tls_server_connection_new (G_IO_STREAM (a), certificate, &error);
-  g_assert_no_error (error);
-  client_tls = g_tls_client_connection_new (G_IO_STREAM (b), NULL, &error);
-  g_assert_no_error (error);
-  g_signal_connect (client_tls, "accept-certificate", G_CALLBACK (accept_any_certificate), NULL);
-  g_tls_connection_handshake_async (G_TLS_CONNECTION (server_tls), G_PRIORITY_DEFAULT,
-                                    NULL, handshake_done_cb, &handshakes);
-  g_tls_connection_handshake_async (G_TLS_CONNECTION (client_tls), G_PRIORITY_DEFAULT,
-                                    NULL, handshake_done_cb, &handshakes);
-  WAIT_UNTIL (handshakes == 2);
+  tls_pair (certificate, &a, &b, &server_tls, &client_tls);
 
   guard = _tether_guard_stream_new (server_tls, g_socket_connection_get_socket (a), 8192, MiB);
   in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (guard)));
