@@ -1726,6 +1726,30 @@ tls_pair (GTlsCertificate    *certificate,
   WAIT_UNTIL (handshakes == 2);
 }
 
+static void
+tls_pair_unref (GSocketConnection *a,
+                GSocketConnection *b,
+                GIOStream         *server_tls,
+                GIOStream         *client_tls)
+{
+  g_object_unref (client_tls);
+  g_object_unref (server_tls);
+  g_object_unref (a);
+  g_object_unref (b);
+}
+
+/* The end of a TLS test's child: LeakSanitizer (GCC 12) crashes at exit
+ * while scanning the dynamic TLS of the pool threads the handshakes leave
+ * behind (GnuTLS is dlopen()ed by GIO); the tests' finalization checks
+ * are the child's leak check. */
+static void G_GNUC_NORETURN
+tls_child_exit (void)
+{
+  fflush (stdout);
+  fflush (stderr);
+  _exit (0);
+}
+
 /* Closing over TLS sends close_notify, synchronously. When the peer reads,
  * it gets a clean end-of-file; when it has stopped reading and the socket
  * is full, the close gives the alert up instead of blocking the thread. */
@@ -1801,18 +1825,10 @@ test_tls_close (Fixture       *f,
         }
 
       g_assert_finalize_object (guard);
-      g_object_unref (client_tls);
-      g_object_unref (server_tls);
-      g_object_unref (a);
-      g_object_unref (b);
+      tls_pair_unref (a, b, server_tls, client_tls);
     }
 
-  /* LeakSanitizer (GCC 12) crashes at exit while scanning the dynamic TLS
-   * of the pool threads the handshakes leave behind (GnuTLS is dlopen()ed
-   * by GIO); the finalization checks above are this child's leak check. */
-  fflush (stdout);
-  fflush (stderr);
-  _exit (0);
+  tls_child_exit ();
 }
 
 static gboolean
@@ -1902,15 +1918,8 @@ test_tls_short_read (Fixture       *f,
 
   g_io_stream_close (G_IO_STREAM (guard), NULL, NULL);
   g_assert_finalize_object (guard);
-  g_object_unref (client_tls);
-  g_object_unref (server_tls);
-  g_object_unref (a);
-  g_object_unref (b);
-
-  /* See tls-close. */
-  fflush (stdout);
-  fflush (stderr);
-  _exit (0);
+  tls_pair_unref (a, b, server_tls, client_tls);
+  tls_child_exit ();
 }
 
 int
