@@ -1,6 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tether-scheduler-private.h"
 
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+
+/* Events handled per dispatch: the rest stay ready (level-triggered) and
+ * are handled at the next iteration, after other sources had a turn. */
+#define MAX_EVENTS 64
+
 typedef struct
 {
   GSource          source;
@@ -10,9 +19,33 @@ typedef struct
 struct _TetherScheduler
 {
   gatomicrefcount  ref_count;
+  GMainContext    *context;   /* unowned: the key in the registry */
   GPtrArray       *heap;      /* TetherDeadline*, min-heap on ->when */
   GSource         *source;
+  int              epoll_fd;
+  gpointer         epoll_tag;
+  guint            n_watches;
+  guint64          n_watch_calls;
+  GPtrArray       *again;     /* TetherWatch* to run at the next dispatch */
+  GPtrArray       *dead;      /* TetherWatch* freed during a dispatch */
+  gboolean         dispatching;
 };
+
+struct _TetherWatch
+{
+  TetherScheduler *scheduler;
+  int              fd;
+  GIOCondition     events;
+  gboolean         in_epoll;
+  gboolean         in_again;
+  gboolean         dead;
+  TetherWatchFunc  func;
+  gpointer         user_data;
+};
+
+/* One scheduler per context: GMainContext has no data of its own. */
+static GHashTable *schedulers;
+G_LOCK_DEFINE_STATIC (schedulers);
 
 static int attached_sources;
 
@@ -91,6 +124,105 @@ scheduler_update_source (TetherScheduler *self)
     g_source_set_ready_time (self->source, HEAP_AT (self->heap, 0)->when);
 }
 
+static GIOCondition
+condition_from_epoll (guint32 events)
+{
+  return ((events & EPOLLIN) ? G_IO_IN : 0) | ((events & EPOLLOUT) ? G_IO_OUT : 0) |
+         ((events & EPOLLHUP) ? G_IO_HUP : 0) | ((events & EPOLLERR) ? G_IO_ERR : 0);
+}
+
+static void
+run_watches (TetherScheduler *self)
+{
+  struct epoll_event events[MAX_EVENTS];
+  g_autoptr(GPtrArray) again = NULL;
+  int n = 0;
+
+  if (self->epoll_tag != NULL &&
+      (g_source_query_unix_fd (self->source, self->epoll_tag) & G_IO_IN) != 0)
+    {
+      do
+        n = epoll_wait (self->epoll_fd, events, MAX_EVENTS, 0);
+      while (n < 0 && errno == EINTR);
+      if (n < 0)
+        {
+          g_critical ("epoll_wait: %s", g_strerror (errno));
+          n = 0;
+        }
+    }
+
+  /* Watches asked for again now; those asking during this dispatch wait
+   * for the next one. */
+  if (self->again->len > 0)
+    {
+      again = g_steal_pointer (&self->again);
+      self->again = g_ptr_array_new ();
+    }
+
+  for (int i = 0; i < n; i++)
+    {
+      TetherWatch *watch = events[i].data.ptr;
+
+      if (!watch->dead)
+        {
+          self->n_watch_calls++;
+          watch->func (watch, condition_from_epoll (events[i].events), watch->user_data);
+        }
+    }
+
+  for (guint i = 0; again != NULL && i < again->len; i++)
+    {
+      TetherWatch *watch = again->pdata[i];
+
+      watch->in_again = FALSE;
+      if (!watch->dead)
+        {
+          self->n_watch_calls++;
+          watch->func (watch, 0, watch->user_data);
+        }
+    }
+}
+
+static void
+free_dead_watches (TetherScheduler *self)
+{
+  for (guint i = 0; i < self->dead->len; i++)
+    {
+      TetherWatch *watch = self->dead->pdata[i];
+
+      if (!watch->in_again)
+        {
+          g_free (watch);
+          g_ptr_array_remove_index_fast (self->dead, i--);
+        }
+    }
+}
+
+static gboolean
+scheduler_source_prepare (GSource *source,
+                          int     *timeout)
+{
+  TetherScheduler *self = ((SchedulerSource *) source)->scheduler;
+
+  /* Deadlines use the ready time; this is only for watches asked again. */
+  *timeout = -1;
+  if (self->again->len > 0)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+scheduler_source_check (GSource *source)
+{
+  TetherScheduler *self = ((SchedulerSource *) source)->scheduler;
+
+  return self->again->len > 0 ||
+         (self->epoll_tag != NULL && (g_source_query_unix_fd (source, self->epoll_tag) & G_IO_IN) != 0);
+}
+
 static gboolean
 scheduler_source_dispatch (GSource     *source,
                            GSourceFunc  callback,
@@ -102,6 +234,7 @@ scheduler_source_dispatch (GSource     *source,
 
   /* Keep the scheduler alive while callbacks drop their owners. */
   _tether_scheduler_ref (self);
+  self->dispatching = TRUE;
 
   /* Bounded: entries queued by the callbacks themselves wait for the next
    * dispatch, so a callback that re-arms at "now" cannot spin here. */
@@ -113,6 +246,11 @@ scheduler_source_dispatch (GSource     *source,
       d->func (d);
     }
 
+  /* After the deadlines: a watch they freed is out of the epoll set. */
+  run_watches (self);
+
+  self->dispatching = FALSE;
+  free_dead_watches (self);
   scheduler_update_source (self);
   _tether_scheduler_unref (self);
 
@@ -126,6 +264,8 @@ scheduler_source_finalize (GSource *source)
 }
 
 static GSourceFuncs scheduler_source_funcs = {
+  .prepare = scheduler_source_prepare,
+  .check = scheduler_source_check,
   .dispatch = scheduler_source_dispatch,
   .finalize = scheduler_source_finalize,
 };
@@ -133,16 +273,37 @@ static GSourceFuncs scheduler_source_funcs = {
 TetherScheduler *
 _tether_scheduler_new (GMainContext *context)
 {
-  TetherScheduler *self = g_new0 (TetherScheduler, 1);
+  TetherScheduler *self;
 
+  if (context == NULL)
+    context = g_main_context_default ();
+
+  G_LOCK (schedulers);
+  if (schedulers == NULL)
+    schedulers = g_hash_table_new (NULL, NULL);
+  self = g_hash_table_lookup (schedulers, context);
+  if (self != NULL)
+    {
+      _tether_scheduler_ref (self);
+      G_UNLOCK (schedulers);
+      return self;
+    }
+
+  self = g_new0 (TetherScheduler, 1);
   g_atomic_ref_count_init (&self->ref_count);
+  self->context = context;
   self->heap = g_ptr_array_new ();
+  self->again = g_ptr_array_new ();
+  self->dead = g_ptr_array_new ();
+  self->epoll_fd = -1;
   self->source = g_source_new (&scheduler_source_funcs, sizeof (SchedulerSource));
   ((SchedulerSource *) self->source)->scheduler = self;
-  g_source_set_static_name (self->source, "[tether] deadlines");
+  g_source_set_static_name (self->source, "[tether] scheduler");
   g_source_set_ready_time (self->source, -1);
   g_source_attach (self->source, context);
   _tether_debug_source_attached ();
+  g_hash_table_insert (schedulers, context, self);
+  G_UNLOCK (schedulers);
 
   return self;
 }
@@ -157,16 +318,32 @@ _tether_scheduler_ref (TetherScheduler *self)
 void
 _tether_scheduler_unref (TetherScheduler *self)
 {
+  /* Under the registry's lock, so that nobody finds a dying scheduler. */
+  G_LOCK (schedulers);
   if (!g_atomic_ref_count_dec (&self->ref_count))
-    return;
+    {
+      G_UNLOCK (schedulers);
+      return;
+    }
+  g_hash_table_remove (schedulers, self->context);
+  G_UNLOCK (schedulers);
 
-  /* Owners remove their entries before dropping the scheduler. */
+  /* Owners remove their entries and watches before dropping the
+   * scheduler. */
   g_warn_if_fail (self->heap->len == 0);
+  g_warn_if_fail (self->n_watches == 0);
   for (guint i = 0; i < self->heap->len; i++)
     HEAP_AT (self->heap, i)->index = 0;
   g_source_destroy (self->source);
   g_source_unref (self->source);
   g_ptr_array_unref (self->heap);
+  for (guint i = 0; i < self->again->len; i++)
+    ((TetherWatch *) self->again->pdata[i])->in_again = FALSE;
+  g_ptr_array_unref (self->again);
+  free_dead_watches (self);
+  g_ptr_array_unref (self->dead);
+  if (self->epoll_fd >= 0)
+    close (self->epoll_fd);
   g_free (self);
 }
 
@@ -225,4 +402,132 @@ guint
 _tether_scheduler_get_length (TetherScheduler *self)
 {
   return self->heap->len;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Watches                                                                */
+
+static void
+watch_update_epoll (TetherWatch *watch)
+{
+  TetherScheduler *self = watch->scheduler;
+  struct epoll_event ev = { 0 };
+  int op;
+
+  if (watch->events == 0)
+    {
+      if (!watch->in_epoll)
+        return;
+      op = EPOLL_CTL_DEL;
+    }
+  else
+    op = watch->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+  ev.events = ((watch->events & G_IO_IN) ? EPOLLIN : 0) | ((watch->events & G_IO_OUT) ? EPOLLOUT : 0);
+  ev.data.ptr = watch;
+  if (epoll_ctl (self->epoll_fd, op, watch->fd, &ev) < 0)
+    {
+      /* Only a bad fd can fail here: the caller's bug. */
+      g_critical ("epoll_ctl (%d, fd %d): %s", op, watch->fd, g_strerror (errno));
+      return;
+    }
+  watch->in_epoll = op != EPOLL_CTL_DEL;
+}
+
+TetherWatch *
+_tether_scheduler_watch (TetherScheduler *self,
+                         int              fd,
+                         GIOCondition     events,
+                         TetherWatchFunc  func,
+                         gpointer         user_data)
+{
+  TetherWatch *watch;
+
+  g_return_val_if_fail (fd >= 0, NULL);
+  g_return_val_if_fail (func != NULL, NULL);
+
+  if (self->epoll_fd < 0)
+    {
+      self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+      if (self->epoll_fd < 0)
+        g_error ("epoll_create1: %s", g_strerror (errno));
+      self->epoll_tag = g_source_add_unix_fd (self->source, self->epoll_fd, G_IO_IN);
+    }
+
+  watch = g_new0 (TetherWatch, 1);
+  watch->scheduler = _tether_scheduler_ref (self);
+  watch->fd = fd;
+  watch->func = func;
+  watch->user_data = user_data;
+  self->n_watches++;
+  _tether_watch_set_events (watch, events);
+
+  return watch;
+}
+
+void
+_tether_watch_set_events (TetherWatch  *watch,
+                          GIOCondition  events)
+{
+  events &= G_IO_IN | G_IO_OUT;
+  if (watch->dead || (events == watch->events && (events == 0 || watch->in_epoll)))
+    return;
+  watch->events = events;
+  watch_update_epoll (watch);
+}
+
+GIOCondition
+_tether_watch_get_events (TetherWatch *watch)
+{
+  return watch->events;
+}
+
+void
+_tether_watch_again (TetherWatch *watch)
+{
+  if (watch->dead || watch->in_again)
+    return;
+  watch->in_again = TRUE;
+  g_ptr_array_add (watch->scheduler->again, watch);
+}
+
+void
+_tether_watch_free (TetherWatch *watch)
+{
+  TetherScheduler *self;
+
+  if (watch == NULL)
+    return;
+
+  self = watch->scheduler;
+  g_return_if_fail (!watch->dead);
+  watch->events = 0;
+  watch_update_epoll (watch);
+  watch->dead = TRUE;
+  self->n_watches--;
+
+  /* Events already taken from epoll, or a place in the list of watches
+   * asked again, may still point here: free at the end of the dispatch. */
+  if (watch->in_again && !self->dispatching)
+    {
+      g_ptr_array_remove_fast (self->again, watch);
+      watch->in_again = FALSE;
+    }
+  if (self->dispatching || watch->in_again)
+    g_ptr_array_add (self->dead, watch);
+  else
+    g_free (watch);
+  _tether_scheduler_unref (self);
+}
+
+guint
+_tether_scheduler_get_n_watches (TetherScheduler *self)
+{
+  return self->n_watches;
+}
+
+guint64
+_tether_scheduler_get_n_watch_calls (TetherScheduler *self)
+{
+  return self->n_watch_calls;
 }
