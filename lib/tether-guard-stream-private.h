@@ -64,6 +64,7 @@ TetherGuardStream *_tether_guard_stream_new              (GIOStream         *bas
                                                           gsize              max_handshake_bytes,
                                                           gsize              max_message_size);
 GIOStream         *_tether_guard_stream_get_base         (TetherGuardStream *self);
+GSocket           *_tether_guard_stream_get_socket       (TetherGuardStream *self);
 void               _tether_guard_stream_set_max_message_size (TetherGuardStream *self,
                                                           gsize              max_message_size);
 /* Bytes are returned by later reads before anything from the base. They

@@ -1194,6 +1194,12 @@ _tether_guard_stream_get_base (TetherGuardStream *self)
   return self->base;
 }
 
+GSocket *
+_tether_guard_stream_get_socket (TetherGuardStream *self)
+{
+  return self->socket;
+}
+
 void
 _tether_guard_stream_set_max_message_size (TetherGuardStream *self,
                                            gsize              max_message_size)
