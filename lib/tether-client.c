@@ -453,7 +453,7 @@ transport_cb (GObject      *source,
   GTask *task = user_data;
   TetherClient *self = g_task_get_source_object (task);
   ConnectData *data = g_task_get_task_data (task);
-  g_autoptr(SoupWebsocketConnection) ws = NULL;
+  g_autoptr(TetherWebsocket) ws = NULL;
   g_autoptr(TetherGuardStream) guard = NULL;
   g_autoptr(GVariant) params = NULL;
   GError *error = NULL;
@@ -1549,8 +1549,9 @@ tether_client_class_init (TetherClientClass *klass)
   /**
    * TetherClient:keepalive-interval:
    *
-   * How often, in milliseconds, a WebSocket ping is sent (rounded up to
-   * whole seconds); 0 sends none.
+   * How often, in milliseconds, the client checks on its connection: if
+   * nothing came from the server since the last check, it sends a
+   * WebSocket ping; 0 sends none.
    *
    * Since: 0.1
    */

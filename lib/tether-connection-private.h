@@ -7,18 +7,16 @@
  * dispatches incoming requests to the owner's method table, and tears
  * everything down in one place when the WebSocket closes. */
 
-#include <libsoup/soup.h>
 #include <jansson.h>
 
 #include "tether-types.h"
 #include "tether-guard-stream-private.h"
 #include "tether-method-table-private.h"
+#include "tether-protocol-private.h"
 #include "tether-scheduler-private.h"
+#include "tether-websocket-private.h"
 
 G_BEGIN_DECLS
-
-#define TETHER_PROTOCOL_VERSION 1
-#define TETHER_SUBPROTOCOL      "tether.v1"
 
 typedef enum
 {
@@ -105,7 +103,7 @@ TetherConnection *_tether_connection_new            (TetherConnectionRole       
 /* @handshake_deadline: when the hello must have arrived (server), the
  * same deadline that bounded accept, TLS and the upgrade: one window. */
 void              _tether_connection_start          (TetherConnection        *self,
-                                                     SoupWebsocketConnection *ws,
+                                                     TetherWebsocket         *ws,
                                                      TetherGuardStream       *guard,
                                                      TetherIdentity          *identity,
                                                      gint64                   handshake_deadline);

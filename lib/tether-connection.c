@@ -66,12 +66,9 @@ struct _TetherConnection
   TetherPeer                        *public;      /* unowned */
   TetherImpPolicy                   *imp_policy;  /* the owner's, shared */
 
-  SoupWebsocketConnection           *ws;
+  TetherWebsocket                   *ws;
   TetherGuardStream                 *guard;
   TetherIdentity                    *identity;
-  gulong                             ws_message_id;
-  gulong                             ws_closed_id;
-  gulong                             ws_error_id;
   gulong                             guard_violation_id;
   gboolean                           tether;      /* peer speaks tether.v1 */
   gboolean                           binary;      /* both hellos listed "binary"; used once open */
@@ -85,8 +82,9 @@ struct _TetherConnection
   TetherAuthPolicy                  *auth_policy; /* server */
   TetherAuthSession                 *auth;        /* server: SASL in progress */
   TetherDeadline                     handshake_deadline;
-  TetherDeadline                     idle_deadline;
-  guint64                            idle_bytes;  /* bytes read at the last idle check */
+  TetherDeadline                     idle_deadline; /* keepalive and idle check */
+  guint64                            idle_bytes;  /* bytes read at the last check */
+  gint64                             last_heard;  /* when a check last found new bytes */
   GArray                            *strikes;     /* gint64 times of timed-out callbacks */
   gint64                             quarantined_until;
   gboolean                           warned_unsolicited;
@@ -98,7 +96,7 @@ struct _TetherConnection
   TetherDeadline                     close_deadline;
   gboolean                           closing;     /* polite close in progress */
   GError                            *close_error;
-  guint64                            bytes_handed; /* to libsoup, framing included */
+  guint64                            bytes_handed; /* to the WebSocket, framing included */
 };
 
 G_DEFINE_FINAL_TYPE (TetherConnection, _tether_connection, G_TYPE_OBJECT)
@@ -171,7 +169,7 @@ connection_can_send (TetherConnection *self)
 {
   return (self->state == STATE_HELLO || self->state == STATE_AUTH || self->state == STATE_OPEN) &&
          self->ws != NULL &&
-         soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN;
+         _tether_websocket_get_state (self->ws) == TETHER_WEBSOCKET_OPEN;
 }
 
 /* One log line (or the owner's signal and log line) per action taken,
@@ -241,10 +239,7 @@ connection_send (TetherConnection  *self,
     }
 
   self->bytes_handed += len + ws_frame_overhead (self, len);
-  if (binary)
-    soup_websocket_connection_send_binary (self->ws, text->str, len);
-  else
-    soup_websocket_connection_send_text (self->ws, text->str);
+  _tether_websocket_send (self->ws, binary, text->str, len);
   g_string_free (text, TRUE);
   connection_check_backlog (self);
 
@@ -1888,10 +1883,9 @@ handle_frame (TetherConnection *self,
 }
 
 static void
-on_ws_message (SoupWebsocketConnection *ws,
-               int                      type,
-               GBytes                  *bytes,
-               gpointer                 user_data)
+on_ws_message (gpointer  user_data,
+               gboolean  binary,
+               GBytes   *bytes)
 {
   TetherConnection *self = user_data;
   g_autoptr(GError) error = NULL;
@@ -1904,12 +1898,12 @@ on_ws_message (SoupWebsocketConnection *ws,
 
   g_object_ref (self);
 
-  if (type != SOUP_WEBSOCKET_DATA_TEXT && connection_binary (self))
+  if (binary && connection_binary (self))
     {
       handle_frame (self, bytes);
       goto out;
     }
-  if (type != SOUP_WEBSOCKET_DATA_TEXT)
+  if (binary)
     {
       self->stats.invalid_messages++;
       reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
@@ -1980,17 +1974,17 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Lifecycle                                                              */
 
+/* No more callbacks from the WebSocket or the guard; the stream is cut
+ * (no close frame). */
 static void
 disconnect_ws (TetherConnection *self)
 {
-  if (self->ws != NULL)
-    {
-      g_clear_signal_handler (&self->ws_message_id, self->ws);
-      g_clear_signal_handler (&self->ws_closed_id, self->ws);
-      g_clear_signal_handler (&self->ws_error_id, self->ws);
-    }
   if (self->guard != NULL)
     g_clear_signal_handler (&self->guard_violation_id, self->guard);
+  if (self->ws != NULL)
+    _tether_websocket_abort (self->ws);
+  else if (self->guard != NULL)
+    _tether_guard_stream_abort (self->guard);
 }
 
 #define CLOSE_TIMEOUT_MS 1000
@@ -2004,7 +1998,6 @@ close_finish (TetherConnection *self)
   self->closing = FALSE;
   _tether_scheduler_remove (self->scheduler, &self->close_deadline);
   disconnect_ws (self);
-  _tether_guard_stream_abort (self->guard);
   g_object_unref (self);
 }
 
@@ -2069,24 +2062,22 @@ connection_teardown (TetherConnection *self,
 
   if (self->ws != NULL)
     {
-      disconnect_ws (self);
-      if (error == NULL &&
-          soup_websocket_connection_get_state (self->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+      if (error == NULL && _tether_websocket_get_state (self->ws) == TETHER_WEBSOCKET_OPEN)
         {
           /* Polite close: the peer gets a close frame and a moment to
-           * answer it; a peer that does not is cut off at the deadline
-           * (libsoup alone would wait 5 s). We stay alive until then. */
-          self->ws_closed_id = g_signal_connect_swapped (self->ws, "closed",
-                                                         G_CALLBACK (close_finish), self);
+           * answer it; a peer that does not is cut off at the deadline.
+           * We stay alive until then (on_ws_closed ends it). */
+          if (self->guard != NULL)
+            g_clear_signal_handler (&self->guard_violation_id, self->guard);
           _tether_scheduler_add (self->scheduler, &self->close_deadline,
                                  g_get_monotonic_time () + CLOSE_TIMEOUT_MS * 1000,
                                  close_deadline_cb);
           self->closing = TRUE;
           g_object_ref (self);
-          soup_websocket_connection_close (self->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+          _tether_websocket_close (self->ws, TETHER_WEBSOCKET_CLOSE_NORMAL, NULL);
         }
       else
-        _tether_guard_stream_abort (self->guard);
+        disconnect_ws (self);
     }
 
   self->owner = NULL;
@@ -2106,34 +2097,41 @@ _tether_connection_close (TetherConnection *self,
 }
 
 static void
-on_ws_closed (SoupWebsocketConnection *ws,
-              gpointer                 user_data)
+on_ws_closed (gpointer user_data)
 {
   TetherConnection *self = user_data;
   g_autoptr(GError) error = NULL;
-  gushort code = soup_websocket_connection_get_close_code (ws);
-  const char *data = soup_websocket_connection_get_close_data (ws);
+  const GError *ws_error = _tether_websocket_get_error (self->ws);
+  gushort code = _tether_websocket_get_close_code (self->ws);
+  const char *data = _tether_websocket_get_close_reason (self->ws);
+
+  /* Our close frame was answered (or the peer hung up meanwhile). */
+  if (self->closing)
+    {
+      close_finish (self);
+      return;
+    }
 
   if (self->close_error != NULL)
     error = g_error_copy (self->close_error);
+  else if (ws_error != NULL)
+    error = g_error_copy (ws_error);
   else
-    error = g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-                         "The peer closed the connection (code %u%s%s)",
-                         code, data && *data ? ": " : "", data ? data : "");
+    {
+      /* The peer's text goes into logs: keep it short and printable. */
+      g_autofree char *shown = data != NULL ? g_utf8_make_valid (data, MIN (strlen (data), 123)) : NULL;
+
+      error = g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                           "The peer closed the connection (code %u%s%s)",
+                           code, shown && *shown ? ": " : "", shown ? shown : "");
+    }
   connection_teardown (self, error);
 }
 
-static void
-on_ws_error (SoupWebsocketConnection *ws,
-             GError                  *error,
-             gpointer                 user_data)
-{
-  TetherConnection *self = user_data;
-
-  if (self->close_error == NULL)
-    self->close_error = g_error_copy (error);
-  g_debug ("WebSocket error: %s", error->message);
-}
+static const TetherWebsocketFuncs ws_funcs = {
+  .message = on_ws_message,
+  .closed = on_ws_closed,
+};
 
 static void
 on_guard_violation (TetherGuardStream *guard,
@@ -2143,8 +2141,8 @@ on_guard_violation (TetherGuardStream *guard,
 {
   TetherConnection *self = user_data;
 
-  /* Inside libsoup's read: only report here; the failed read makes
-   * libsoup close, and on_ws_closed tears down. */
+  /* Inside the WebSocket's read: only report here; the failed read ends
+   * the WebSocket, and on_ws_closed tears down. */
   if (self->close_error == NULL)
     self->close_error = g_error_new_literal (TETHER_ERROR, code, reason);
   self->stats.invalid_messages++;
@@ -2166,73 +2164,91 @@ handshake_deadline_cb (TetherDeadline *deadline)
   connection_teardown (self, error);
 }
 
-/* Nothing at all (pongs included: the guard counts every byte) arrived
- * within the idle timeout: the peer is gone or playing dead. */
+/* How often the liveness check runs: every keepalive interval, or every
+ * idle timeout when keepalives are off; 0 when both are. */
+static guint
+liveness_period_ms (TetherConnection *self)
+{
+  return self->limits.keepalive_interval_ms > 0 ? self->limits.keepalive_interval_ms
+                                                : self->limits.idle_timeout_ms;
+}
+
+/* Keepalive and idle check in one deadline per connection, in the one
+ * scheduler: nothing per connection runs on iterations that serve
+ * others. A connection that brought nothing since the last check is
+ * pinged (a live peer answers; anything it sends counts, pongs included:
+ * the guard counts every byte), and one that brought nothing for the idle
+ * timeout is gone or playing dead, and is cut off. A peer that talks, or
+ * pings us itself, is never pinged. */
 static void
 idle_deadline_cb (TetherDeadline *deadline)
 {
   TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, idle_deadline));
   guint64 read = _tether_guard_stream_get_bytes_read (self->guard);
+  gint64 now = g_get_monotonic_time ();
+  gboolean heard = read != self->idle_bytes;
   g_autoptr(GError) error = NULL;
 
-  if (read != self->idle_bytes)
+  if (heard)
     {
       self->idle_bytes = read;
-      _tether_scheduler_add (self->scheduler, &self->idle_deadline,
-                             g_get_monotonic_time () + (gint64) self->limits.idle_timeout_ms * 1000,
-                             idle_deadline_cb);
+      self->last_heard = now;
+    }
+  else if (self->limits.idle_timeout_ms > 0 &&
+           now - self->last_heard >= (gint64) self->limits.idle_timeout_ms * 1000)
+    {
+      error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                           "Nothing received for %u ms", self->limits.idle_timeout_ms);
+      connection_report (self, TETHER_MISBEHAVIOR_IDLE_TIMEOUT, error->message, "disconnecting");
+      connection_teardown (self, error);
       return;
     }
+  else if (self->limits.keepalive_interval_ms > 0)
+    _tether_websocket_ping (self->ws);
 
-  error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                       "Nothing received for %u ms", self->limits.idle_timeout_ms);
-  connection_report (self, TETHER_MISBEHAVIOR_IDLE_TIMEOUT, error->message, "disconnecting");
-  connection_teardown (self, error);
+  _tether_scheduler_add (self->scheduler, &self->idle_deadline,
+                         now + (gint64) liveness_period_ms (self) * 1000, idle_deadline_cb);
 }
 
 void
-_tether_connection_start (TetherConnection        *self,
-                          SoupWebsocketConnection *ws,
-                          TetherGuardStream       *guard,
-                          TetherIdentity          *identity,
-                          gint64                   handshake_deadline)
+_tether_connection_start (TetherConnection *self,
+                          TetherWebsocket  *ws,
+                          TetherGuardStream *guard,
+                          TetherIdentity   *identity,
+                          gint64            handshake_deadline)
 {
   const char *protocol;
 
   g_return_if_fail (self->state == STATE_NEW);
 
-  self->ws = g_object_ref (ws);
+  self->ws = _tether_websocket_ref (ws);
   self->guard = g_object_ref (guard);
   self->identity = g_object_ref (identity);
 
-  /* libsoup checks frames, the guard whole messages. */
-  soup_websocket_connection_set_max_incoming_payload_size (ws, self->limits.max_message_size);
-  /* libsoup's pings keep a live peer talking (seconds granularity); the
-   * idle check is ours, on the guard's byte count. */
-  soup_websocket_connection_set_keepalive_interval (ws, (self->limits.keepalive_interval_ms + 999) / 1000);
+  /* A check that heard nothing pings, and the answer is heard by the
+   * next: a quiet live peer is silent for one period at most when a check
+   * looks, so the idle timeout must be longer than a period. */
   if (self->limits.idle_timeout_ms > 0 && self->limits.keepalive_interval_ms > 0 &&
-      ((self->limits.keepalive_interval_ms + 999) / 1000) * 1000 >= self->limits.idle_timeout_ms)
-    g_warning ("keepalive-interval (%u ms, sent every %u s) does not fit in idle-timeout (%u ms): "
+      self->limits.keepalive_interval_ms >= self->limits.idle_timeout_ms)
+    g_warning ("keepalive-interval (%u ms) does not fit in idle-timeout (%u ms): "
                "live peers that stay quiet will be cut off",
-               self->limits.keepalive_interval_ms, (self->limits.keepalive_interval_ms + 999) / 1000,
-               self->limits.idle_timeout_ms);
-  if (self->limits.idle_timeout_ms > 0)
+               self->limits.keepalive_interval_ms, self->limits.idle_timeout_ms);
+  if (liveness_period_ms (self) > 0)
     {
       self->idle_bytes = _tether_guard_stream_get_bytes_read (guard);
+      self->last_heard = g_get_monotonic_time ();
       _tether_scheduler_add (self->scheduler, &self->idle_deadline,
-                             g_get_monotonic_time () + (gint64) self->limits.idle_timeout_ms * 1000,
+                             self->last_heard + (gint64) liveness_period_ms (self) * 1000,
                              idle_deadline_cb);
     }
   _tether_guard_stream_set_max_message_size (guard, self->limits.max_message_size);
 
-  protocol = soup_websocket_connection_get_protocol (ws);
+  protocol = _tether_websocket_get_protocol (ws);
   self->tether = self->role == TETHER_CONNECTION_ROLE_CLIENT ||
                  g_strcmp0 (protocol, TETHER_SUBPROTOCOL) == 0;
 
-  self->ws_message_id = g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), self);
-  self->ws_closed_id = g_signal_connect (ws, "closed", G_CALLBACK (on_ws_closed), self);
-  self->ws_error_id = g_signal_connect (ws, "error", G_CALLBACK (on_ws_error), self);
   self->guard_violation_id = g_signal_connect (guard, "violation", G_CALLBACK (on_guard_violation), self);
+  _tether_websocket_start (ws, self->scheduler, &ws_funcs, self);
 
   if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->tether)
     {
@@ -2352,9 +2368,7 @@ _tether_connection_dispose (GObject *object)
   disconnect_ws (self);
   _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
   _tether_scheduler_remove (self->scheduler, &self->idle_deadline);
-  if (self->guard != NULL)
-    _tether_guard_stream_abort (self->guard);
-  g_clear_object (&self->ws);
+  g_clear_pointer (&self->ws, _tether_websocket_unref);
   g_clear_object (&self->guard);
 
   G_OBJECT_CLASS (_tether_connection_parent_class)->dispose (object);

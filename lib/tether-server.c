@@ -18,9 +18,10 @@
  * the server calls it back through the peer, or through the
  * [class@Tether.Invocation] of the call being handled.
  *
- * Tether accepts its sockets and runs TLS itself, and puts a guard stream
- * between the socket and libsoup's WebSocket code, so that limits hold
- * whatever a client sends (see `docs/limits.md`).
+ * Tether accepts its sockets, runs TLS and the WebSocket itself, and puts
+ * a guard stream between the socket and the WebSocket, so that limits
+ * hold whatever a client sends (see `docs/limits.md`). An idle connection
+ * costs memory, never work on the main loop iterations that serve others.
  *
  * All I/O, signals and handlers run on the main context that was
  * thread-default when the server was created.
@@ -65,13 +66,11 @@ typedef struct
   GSocketConnection   *socket_conn;
   GIOStream           *tls;
   TetherGuardStream   *guard;
-  GSocketAddress      *local;
-  GSocketAddress      *remote;
+  TetherUpgrade       *upgrade;
   GCancellable        *cancellable;
   TetherIdentity      *identity;
   char                *peer_key;      /* counted in connections_per_peer */
   char                *tls_address;   /* counted in tls_per_address */
-  gboolean             refused;       /* already reported; the deadline drops it quietly */
 } Handshake;
 
 struct _TetherServer
@@ -81,7 +80,6 @@ struct _TetherServer
   GMainContext      *context;
   TetherScheduler   *scheduler;
   TetherMethodTable *methods;
-  SoupServer        *soup;
   GPtrArray         *listeners;
   GPtrArray         *uris;          /* NULL-terminated */
   GHashTable        *handshakes;    /* Handshake* set */
@@ -420,8 +418,7 @@ handshake_free (Handshake *hs)
   g_free (hs->peer_key);
   if (hs->server != NULL)
     _tether_scheduler_remove (hs->server->scheduler, &hs->deadline);
-  if (hs->remote != NULL)
-    g_object_set_data (G_OBJECT (hs->remote), "tether-handshake", NULL);
+  g_clear_pointer (&hs->upgrade, _tether_upgrade_free);
   g_cancellable_cancel (hs->cancellable);
   g_clear_object (&hs->cancellable);
   if (hs->guard != NULL)
@@ -431,8 +428,6 @@ handshake_free (Handshake *hs)
   g_clear_object (&hs->guard);
   g_clear_object (&hs->tls);
   g_clear_object (&hs->socket_conn);
-  g_clear_object (&hs->local);
-  g_clear_object (&hs->remote);
   g_clear_object (&hs->identity);
   g_free (hs);
 }
@@ -453,11 +448,6 @@ handshake_deadline_cb (TetherDeadline *deadline)
   Handshake *hs = (Handshake *) deadline;
   g_autofree char *reason = NULL;
 
-  if (hs->refused)
-    {
-      g_hash_table_remove (hs->server->handshakes, hs);
-      return;
-    }
   reason = g_strdup_printf ("%s not completed within %u ms",
                                              hs->tls != NULL && hs->guard == NULL ? "TLS handshake"
                                                                                   : "WebSocket upgrade",
@@ -468,59 +458,33 @@ handshake_deadline_cb (TetherDeadline *deadline)
   g_hash_table_remove (hs->server->handshakes, hs);
 }
 
-/* Browsers send Origin with every WebSocket upgrade; other clients
- * don't. A web page must not reach a local service's methods just because
- * its user browsed there: refuse any Origin not explicitly allowed. */
+/* The upgrade is over: a WebSocket, or a refusal already answered. */
 static void
-early_cb (SoupServer        *soup,
-          SoupServerMessage *msg,
-          const char        *path,
-          GHashTable        *query,
-          gpointer           user_data)
+upgrade_cb (TetherUpgrade       *upgrade,
+            TetherUpgradeResult  result,
+            TetherWebsocket     *ws,
+            const char          *reason,
+            gpointer             user_data)
 {
-  TetherServer *self = user_data;
-  const char *origin = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                     "Origin");
-  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
-  Handshake *hs = remote ? g_object_get_data (G_OBJECT (remote), "tether-handshake") : NULL;
-  g_autofree char *details = NULL;
-
-  if (origin == NULL ||
-      (self->allowed_origins != NULL && g_strv_contains ((const char * const *) self->allowed_origins, origin)))
-    return;
-
-  /* The 403 goes out and libsoup closes; the handshake's deadline then
-   * drops what is left. */
-  soup_server_message_set_status (msg, SOUP_STATUS_FORBIDDEN, NULL);
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
-  details = g_strdup_printf ("WebSocket upgrade from the web origin “%s”, which is not in "
-                             "allowed-origins", origin);
-  if (hs != NULL && !hs->refused)
-    {
-      hs->refused = TRUE;
-      server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION, details,
-                     "refusing the connection");
-    }
-}
-
-/* SoupServer found a WebSocket upgrade on one of our guarded streams. */
-static void
-websocket_cb (SoupServer              *soup,
-              SoupServerMessage       *msg,
-              const char              *path,
-              SoupWebsocketConnection *ws,
-              gpointer                 user_data)
-{
-  TetherServer *self = user_data;
-  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
-  Handshake *hs = remote ? g_object_get_data (G_OBJECT (remote), "tether-handshake") : NULL;
+  Handshake *hs = user_data;
+  TetherServer *self = hs->server;
   TetherConnection *conn;
   TetherPeer *peer;
   TetherLimits limits;
 
-  if (hs == NULL || self->closed)
+  switch (result)
     {
-      soup_websocket_connection_close (ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
+    case TETHER_UPGRADE_OK:
+      break;
+    case TETHER_UPGRADE_FORBIDDEN:
+      server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION, reason,
+                     "refusing the connection");
+      g_hash_table_remove (self->handshakes, hs);
+      return;
+    case TETHER_UPGRADE_REFUSED:
+    case TETHER_UPGRADE_FAILED:
+    default:
+      handshake_fail (hs, reason);
       return;
     }
 
@@ -547,17 +511,11 @@ static void
 start_http (Handshake *hs,
             GIOStream *base)
 {
-  g_autoptr(GError) error = NULL;
-
   hs->guard = _tether_guard_stream_new (base, g_socket_connection_get_socket (hs->socket_conn),
                                         TETHER_MAX_HANDSHAKE_BYTES, hs->server->max_message_size);
-
-  /* libsoup wants both addresses; the remote one is how websocket_cb
-   * finds this handshake again (libsoup knows nothing of our streams). */
-  g_object_set_data (G_OBJECT (hs->remote), "tether-handshake", hs);
-  if (!soup_server_accept_iostream (hs->server->soup, G_IO_STREAM (hs->guard),
-                                    hs->local, hs->remote, &error))
-    handshake_fail (hs, error->message);
+  hs->upgrade = _tether_upgrade_new (hs->guard, hs->server->scheduler,
+                                     (const char * const *) hs->server->allowed_origins,
+                                     upgrade_cb, hs);
 }
 
 static void
@@ -638,12 +596,6 @@ incoming_cb (GSocketService    *service,
   hs->kind = listener->kind;
   hs->socket_conn = g_object_ref (connection);
   hs->cancellable = g_cancellable_new ();
-  hs->local = g_socket_connection_get_local_address (connection, NULL);
-  hs->remote = g_socket_connection_get_remote_address (connection, NULL);
-  if (hs->local == NULL)
-    hs->local = g_unix_socket_address_new ("");
-  if (hs->remote == NULL)
-    hs->remote = g_unix_socket_address_new ("");
   _tether_socket_set_nodelay (g_socket_connection_get_socket (connection));
   hs->identity = _tether_identity_new_from_socket (listener->kind, connection, NULL, FALSE);
 
@@ -1132,7 +1084,6 @@ tether_server_finalize (GObject *object)
   _tether_quota_unref (self->callback_quota);
   _tether_auth_policy_unref (self->auth_policy);
   _tether_imp_policy_unref (self->imp_policy);
-  g_clear_object (&self->soup);
   _tether_method_table_free (self->methods);
   g_clear_object (&self->tls_certificate);
   g_clear_object (&self->tls_client_database);
@@ -1552,8 +1503,9 @@ tether_server_class_init (TetherServerClass *klass)
   /**
    * TetherServer:keepalive-interval:
    *
-   * How often, in milliseconds, a WebSocket ping is sent (libsoup counts
-   * whole seconds: rounded up); 0 sends none. Keep it below
+   * How often, in milliseconds, the server checks on each connection: a
+   * connection that brought nothing since the last check gets a
+   * WebSocket ping; 0 sends none. Keep it below
    * [property@Tether.Server:idle-timeout].
    *
    * Since: 0.1
@@ -1785,17 +1737,6 @@ tether_server_init (TetherServer *self)
   self->callback_quota = _tether_quota_new (4096);
   self->auth_policy = _tether_auth_policy_new ();
   self->imp_policy = _tether_imp_policy_new (TRUE);
-
-  self->soup = soup_server_new (NULL, NULL);
-  /* Compression is never negotiated (compression bombs, DESIGN.md). */
-  soup_server_remove_websocket_extension (self->soup, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
-  {
-    const char *protocols[] = { TETHER_SUBPROTOCOL, NULL };
-
-    soup_server_add_early_handler (self->soup, NULL, early_cb, self, NULL);
-    soup_server_add_websocket_handler (self->soup, NULL, NULL, (char **) protocols,
-                                       websocket_cb, self, NULL);
-  }
 }
 
 /**

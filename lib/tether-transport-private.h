@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Sockets, TLS and the WebSocket upgrade. Tether opens and accepts its
- * own sockets and runs TLS itself; libsoup only sees the guard stream
- * (DESIGN.md, "Transport"). The server's accept path lives in
- * tether-server.c; the pieces both sides use are here. */
-
-#include <libsoup/soup.h>
+/* Sockets, TLS and the WebSocket upgrade, both ways. Tether opens and
+ * accepts its own sockets and runs TLS itself; libsoup parses the HTTP
+ * heads; the WebSocket itself is TetherWebsocket, over the guard stream
+ * (DESIGN.md, "Transport"; tether-websocket-private.h says why not
+ * libsoup's). The server's accept path lives in tether-server.c; the
+ * pieces both sides use are here. */
 
 #include "tether-types.h"
 #include "tether-guard-stream-private.h"
+#include "tether-protocol-private.h"
 #include "tether-scheduler-private.h"
+#include "tether-websocket-private.h"
 
 G_BEGIN_DECLS
-
-#define TETHER_MAX_HANDSHAKE_BYTES (16 * 1024)
 
 typedef struct
 {
@@ -52,9 +52,42 @@ void      _tether_transport_connect_async  (const TetherConnectOptions *options,
                                             GAsyncReadyCallback         callback,
                                             gpointer                    user_data);
 gboolean  _tether_transport_connect_finish (GAsyncResult               *result,
-                                            SoupWebsocketConnection   **ws,
+                                            TetherWebsocket           **ws,
                                             TetherGuardStream         **guard,
                                             TetherIdentity            **server_identity,
                                             GError                    **error);
+
+/* The server's side of the upgrade: reads the HTTP head through the guard
+ * (which bounds its size; the owner's deadline bounds its time), checks
+ * it as RFC 6455 asks, and answers 101 — or 400 (not an upgrade Tether
+ * takes), or 403 (a web Origin not in @allowed_origins; requests without
+ * Origin come from programs, not web pages, and are let in). Bytes that
+ * came after the head are kept for the WebSocket. Costs nothing on the
+ * context while it waits: a watch in the scheduler. */
+typedef enum
+{
+  TETHER_UPGRADE_OK,
+  TETHER_UPGRADE_REFUSED,      /* a 400 (or other 4xx/5xx) went out */
+  TETHER_UPGRADE_FORBIDDEN,    /* a 403 went out: the Origin */
+  TETHER_UPGRADE_FAILED,       /* the connection failed or closed */
+} TetherUpgradeResult;
+
+typedef struct _TetherUpgrade TetherUpgrade;
+/* @ws: the open WebSocket (not started) with TETHER_UPGRADE_OK, else NULL.
+ * @reason: what went wrong, for the log, else NULL. Runs once; the
+ * callback may free @upgrade. */
+typedef void (*TetherUpgradeFunc) (TetherUpgrade       *upgrade,
+                                   TetherUpgradeResult  result,
+                                   TetherWebsocket     *ws,
+                                   const char          *reason,
+                                   gpointer             user_data);
+
+TetherUpgrade *_tether_upgrade_new  (TetherGuardStream  *guard,
+                                     TetherScheduler    *scheduler,
+                                     const char * const *allowed_origins,
+                                     TetherUpgradeFunc   func,
+                                     gpointer            user_data);
+/* Stops it (no callback). */
+void           _tether_upgrade_free (TetherUpgrade      *upgrade);
 
 G_END_DECLS

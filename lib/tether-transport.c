@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <gio/gunixsocketaddress.h>
+#include <libsoup/soup.h>
 
-#include "tether-connection-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
 #include "tether-transport-private.h"
@@ -176,15 +176,15 @@ connect_data_free (ConnectData *data)
 
 typedef struct
 {
-  SoupWebsocketConnection *ws;
-  TetherGuardStream       *guard;
-  TetherIdentity          *identity;
+  TetherWebsocket   *ws;
+  TetherGuardStream *guard;
+  TetherIdentity    *identity;
 } ConnectResult;
 
 static void
 connect_result_free (ConnectResult *result)
 {
-  g_clear_object (&result->ws);
+  g_clear_pointer (&result->ws, _tether_websocket_unref);
   g_clear_object (&result->guard);
   g_clear_object (&result->identity);
   g_free (result);
@@ -223,19 +223,25 @@ user_cancelled_cb (GCancellable *user_cancellable,
   g_cancellable_cancel (ours);
 }
 
-static gboolean
-check_accept_header (const char *key,
-                     const char *accept)
+/* Sec-WebSocket-Accept for @key (RFC 6455 §4.2.2). */
+static char *
+compute_accept (const char *key)
 {
   g_autoptr(GChecksum) sha1 = g_checksum_new (G_CHECKSUM_SHA1);
   guint8 digest[20];
   gsize len = sizeof digest;
-  g_autofree char *expected = NULL;
 
   g_checksum_update (sha1, (const guchar *) key, -1);
   g_checksum_update (sha1, (const guchar *) WS_GUID, -1);
   g_checksum_get_digest (sha1, digest, &len);
-  expected = g_base64_encode (digest, len);
+  return g_base64_encode (digest, len);
+}
+
+static gboolean
+check_accept_header (const char *key,
+                     const char *accept)
+{
+  g_autofree char *expected = compute_accept (key);
 
   return accept != NULL && strcmp (expected, accept) == 0;
 }
@@ -305,7 +311,6 @@ read_head_cb (GObject      *source,
   gssize n;
   const guint8 *end;
   ConnectResult *ret;
-  g_autoptr(GUri) uri = NULL;
   gsize head_len;
 
   n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
@@ -347,15 +352,8 @@ read_head_cb (GObject      *source,
     _tether_guard_stream_push_back (data->guard, data->head->data + head_len,
                                     data->head->len - head_len);
 
-  uri = g_uri_build (G_URI_FLAGS_NONE, data->uri.kind == TETHER_TRANSPORT_TLS ? "wss" : "ws",
-                     NULL, data->uri.host ? data->uri.host : "localhost",
-                     data->uri.kind == TETHER_TRANSPORT_UNIX ? -1 : data->uri.port,
-                     "/", NULL, NULL);
-
   ret = g_new0 (ConnectResult, 1);
-  ret->ws = soup_websocket_connection_new (G_IO_STREAM (data->guard), uri,
-                                           SOUP_WEBSOCKET_CONNECTION_CLIENT, NULL,
-                                           TETHER_SUBPROTOCOL, NULL);
+  ret->ws = _tether_websocket_new (data->guard, TRUE, TETHER_SUBPROTOCOL);
   ret->guard = g_steal_pointer (&data->guard);
   ret->identity = g_steal_pointer (&data->identity);
   g_task_return_pointer (task, ret, (GDestroyNotify) connect_result_free);
@@ -587,7 +585,7 @@ _tether_transport_connect_async (const TetherConnectOptions *options,
 
 gboolean
 _tether_transport_connect_finish (GAsyncResult             *result,
-                                  SoupWebsocketConnection **ws,
+                                  TetherWebsocket         **ws,
                                   TetherGuardStream       **guard,
                                   TetherIdentity          **server_identity,
                                   GError                  **error)
@@ -602,4 +600,321 @@ _tether_transport_connect_finish (GAsyncResult             *result,
   *server_identity = g_steal_pointer (&ret->identity);
   connect_result_free (ret);
   return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Server upgrade                                                         */
+
+typedef enum
+{
+  UPGRADE_READING,
+  UPGRADE_WRITING,
+  UPGRADE_DONE,
+} UpgradeState;
+
+struct _TetherUpgrade
+{
+  TetherGuardStream   *guard;
+  TetherWatch         *watch;
+  char               **allowed_origins;
+  TetherUpgradeFunc    func;
+  gpointer             user_data;
+  UpgradeState         state;
+  GByteArray          *head;      /* what was read so far */
+  GString             *answer;    /* what is being written */
+  gsize                answer_pos;
+  TetherUpgradeResult  result;
+  TetherWebsocket     *ws;
+  char                *reason;
+};
+
+static void
+upgrade_done (TetherUpgrade       *self,
+              TetherUpgradeResult  result,
+              const char          *reason)
+{
+  g_autoptr(TetherWebsocket) ws = g_steal_pointer (&self->ws);
+
+  self->state = UPGRADE_DONE;
+  g_clear_pointer (&self->watch, _tether_watch_free);
+  self->func (self, result, result == TETHER_UPGRADE_OK ? ws : NULL, reason, self->user_data);
+}
+
+/* Writes what is left of the answer; when it is all out, reports. */
+static void
+upgrade_write (TetherUpgrade *self)
+{
+  while (self->answer_pos < self->answer->len)
+    {
+      g_autoptr(GError) error = NULL;
+      GPollableOutputStream *output = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (G_IO_STREAM (self->guard)));
+      gssize n = g_pollable_output_stream_write_nonblocking (output, self->answer->str + self->answer_pos,
+                                                             self->answer->len - self->answer_pos,
+                                                             NULL, &error);
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          _tether_watch_set_events (self->watch, G_IO_OUT);
+          return;
+        }
+      if (n < 0)
+        {
+          /* A refusal that cannot be written is a refusal all the same. */
+          if (self->result == TETHER_UPGRADE_OK)
+            {
+              g_autofree char *reason = g_strdup_printf ("writing the upgrade answer: %s", error->message);
+
+              upgrade_done (self, TETHER_UPGRADE_FAILED, reason);
+            }
+          else
+            upgrade_done (self, self->result, self->reason);
+          return;
+        }
+      self->answer_pos += n;
+    }
+  upgrade_done (self, self->result, self->reason);
+}
+
+/* @body: what the client is told; @reason: what the log says (the body
+ * when NULL). */
+static void
+upgrade_answer (TetherUpgrade       *self,
+                TetherUpgradeResult  result,
+                guint                status,
+                const char          *body,
+                const char          *reason,
+                const char          *extra_headers)
+{
+  self->result = result;
+  self->reason = g_strdup (reason != NULL ? reason : body);
+  self->answer = g_string_new (NULL);
+  if (status == SOUP_STATUS_SWITCHING_PROTOCOLS)
+    g_string_append_printf (self->answer, "HTTP/1.1 101 Switching Protocols\r\n%s\r\n", extra_headers);
+  else
+    /* The reason is ours, not the client's: no client text is echoed. */
+    g_string_append_printf (self->answer,
+                            "HTTP/1.1 %u %s\r\n"
+                            "Connection: close\r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: %" G_GSIZE_FORMAT "\r\n"
+                            "%s\r\n"
+                            "%s\n",
+                            status, soup_status_get_phrase (status), strlen (body) + 1,
+                            extra_headers != NULL ? extra_headers : "", body);
+  self->state = UPGRADE_WRITING;
+  upgrade_write (self);
+}
+
+/* Whether the comma-separated list @value holds @token (HTTP tokens are
+ * case-insensitive). */
+static gboolean
+list_has_token (const char *value,
+                const char *token)
+{
+  g_auto(GStrv) items = value != NULL ? g_strsplit (value, ",", -1) : NULL;
+
+  for (guint i = 0; items != NULL && items[i] != NULL; i++)
+    if (g_ascii_strcasecmp (g_strstrip (items[i]), token) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+valid_key (const char *key)
+{
+  gsize len = 0;
+  g_autofree guchar *raw = NULL;
+
+  /* Base64 of 16 bytes: 24 characters, "==" at the end. */
+  if (key == NULL || strlen (key) != 24 || key[22] != '=' || key[23] != '=')
+    return FALSE;
+  for (guint i = 0; i < 22; i++)
+    if (!g_ascii_isalnum (key[i]) && key[i] != '+' && key[i] != '/')
+      return FALSE;
+  raw = g_base64_decode (key, &len);
+  return len == 16;
+}
+
+static void
+upgrade_check (TetherUpgrade *self,
+               const char    *head,
+               gsize          head_len)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autofree char *method = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *accept = NULL;
+  g_autofree char *extra = NULL;
+  const char *origin;
+  const char *protocols;
+  const char *chosen = NULL;
+  SoupHTTPVersion version;
+  guint status;
+
+  status = soup_headers_parse_request (head, head_len, headers, &method, &path, &version);
+  if (status != SOUP_STATUS_OK)
+    {
+      upgrade_answer (self, TETHER_UPGRADE_REFUSED, status, "Not a valid HTTP request", NULL, NULL);
+      return;
+    }
+
+  /* Browsers send Origin with every WebSocket upgrade; other clients
+   * don't. A web page must not reach a local service's methods just
+   * because its user browsed there: any Origin not explicitly allowed is
+   * refused. */
+  origin = soup_message_headers_get_one (headers, "Origin");
+  if (origin != NULL &&
+      (self->allowed_origins == NULL ||
+       !g_strv_contains ((const char * const *) self->allowed_origins, origin)))
+    {
+      g_autofree char *shown = g_utf8_make_valid (origin, MIN (strlen (origin), 200));
+      g_autofree char *reason = g_strdup_printf ("WebSocket upgrade from the web origin “%s”, which "
+                                                 "is not in allowed-origins", shown);
+
+      upgrade_answer (self, TETHER_UPGRADE_FORBIDDEN, SOUP_STATUS_FORBIDDEN,
+                      "This web origin may not use this service", reason, NULL);
+      return;
+    }
+
+  if (strcmp (method, "GET") != 0 ||
+      !soup_message_headers_header_equals (headers, "Upgrade", "websocket") ||
+      !list_has_token (soup_message_headers_get_list (headers, "Connection"), "upgrade"))
+    {
+      upgrade_answer (self, TETHER_UPGRADE_REFUSED, SOUP_STATUS_BAD_REQUEST,
+                      "WebSocket handshake expected", NULL, NULL);
+      return;
+    }
+  if (!soup_message_headers_header_equals (headers, "Sec-WebSocket-Version", "13"))
+    {
+      upgrade_answer (self, TETHER_UPGRADE_REFUSED, SOUP_STATUS_BAD_REQUEST,
+                      "Unsupported WebSocket version", NULL, "Sec-WebSocket-Version: 13\r\n");
+      return;
+    }
+  if (!valid_key (soup_message_headers_get_one (headers, "Sec-WebSocket-Key")))
+    {
+      upgrade_answer (self, TETHER_UPGRADE_REFUSED, SOUP_STATUS_BAD_REQUEST,
+                      "Invalid WebSocket key", NULL, NULL);
+      return;
+    }
+
+  /* A client that offers subprotocols must offer ours; one that offers
+   * none is a plain JSON-RPC peer. Extensions are never negotiated. */
+  protocols = soup_message_headers_get_list (headers, "Sec-WebSocket-Protocol");
+  if (protocols != NULL && *protocols != '\0')
+    {
+      if (!list_has_token (protocols, TETHER_SUBPROTOCOL))
+        {
+          upgrade_answer (self, TETHER_UPGRADE_REFUSED, SOUP_STATUS_BAD_REQUEST,
+                          "Unsupported WebSocket subprotocol (this server speaks " TETHER_SUBPROTOCOL ")",
+                          NULL, NULL);
+          return;
+        }
+      chosen = TETHER_SUBPROTOCOL;
+    }
+
+  accept = compute_accept (soup_message_headers_get_one (headers, "Sec-WebSocket-Key"));
+  extra = g_strdup_printf ("Upgrade: websocket\r\n"
+                           "Connection: Upgrade\r\n"
+                           "Sec-WebSocket-Accept: %s\r\n"
+                           "%s%s%s",
+                           accept,
+                           chosen != NULL ? "Sec-WebSocket-Protocol: " : "",
+                           chosen != NULL ? chosen : "",
+                           chosen != NULL ? "\r\n" : "");
+  self->ws = _tether_websocket_new (self->guard, FALSE, chosen);
+  upgrade_answer (self, TETHER_UPGRADE_OK, SOUP_STATUS_SWITCHING_PROTOCOLS, NULL, NULL, extra);
+}
+
+static void
+upgrade_read (TetherUpgrade *self)
+{
+  GPollableInputStream *input = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (self->guard)));
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      guint8 buffer[4096];
+      gssize n = g_pollable_input_stream_read_nonblocking (input, buffer, sizeof buffer, NULL, &error);
+      const guint8 *end;
+      gsize head_len;
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return;
+      if (n < 0)
+        {
+          /* The guard's own refusal (a head over its limit) says why. */
+          g_autofree char *reason = g_strdup_printf ("reading the upgrade request: %s", error->message);
+
+          upgrade_done (self, TETHER_UPGRADE_FAILED, reason);
+          return;
+        }
+      if (n == 0)
+        {
+          upgrade_done (self, TETHER_UPGRADE_FAILED, "the client closed the connection during the upgrade");
+          return;
+        }
+
+      g_byte_array_append (self->head, buffer, n);
+      end = memmem (self->head->data, self->head->len, "\r\n\r\n", 4);
+      if (end == NULL)
+        continue;
+
+      /* A client may send frames in the same read as its request. */
+      head_len = end + 4 - self->head->data;
+      if (self->head->len > head_len)
+        _tether_guard_stream_push_back (self->guard, self->head->data + head_len,
+                                        self->head->len - head_len);
+      upgrade_check (self, (const char *) self->head->data, head_len);
+      return;
+    }
+}
+
+static void
+upgrade_watch_cb (TetherWatch  *watch,
+                  GIOCondition  condition,
+                  gpointer      user_data)
+{
+  TetherUpgrade *self = user_data;
+
+  if (self->state == UPGRADE_READING)
+    upgrade_read (self);
+  else if (self->state == UPGRADE_WRITING)
+    upgrade_write (self);
+}
+
+TetherUpgrade *
+_tether_upgrade_new (TetherGuardStream  *guard,
+                     TetherScheduler    *scheduler,
+                     const char * const *allowed_origins,
+                     TetherUpgradeFunc   func,
+                     gpointer            user_data)
+{
+  TetherUpgrade *self = g_new0 (TetherUpgrade, 1);
+
+  self->guard = g_object_ref (guard);
+  self->allowed_origins = g_strdupv ((char **) allowed_origins);
+  self->func = func;
+  self->user_data = user_data;
+  self->head = g_byte_array_new ();
+  self->watch = _tether_scheduler_watch (scheduler, g_socket_get_fd (_tether_guard_stream_get_socket (guard)),
+                                         G_IO_IN, upgrade_watch_cb, self);
+  /* TLS may already hold the request (read with the handshake). */
+  _tether_watch_again (self->watch);
+  return self;
+}
+
+void
+_tether_upgrade_free (TetherUpgrade *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_pointer (&self->watch, _tether_watch_free);
+  g_clear_pointer (&self->ws, _tether_websocket_unref);
+  g_clear_object (&self->guard);
+  g_strfreev (self->allowed_origins);
+  g_byte_array_unref (self->head);
+  if (self->answer != NULL)
+    g_string_free (self->answer, TRUE);
+  g_free (self->reason);
+  g_free (self);
 }

@@ -4,7 +4,7 @@
  * WebSocket messages from a peer.
  *
  * A server-role TetherConnection runs over a real socket pair: its end is
- * a TetherGuardStream under libsoup's server-side SoupWebsocketConnection
+ * a TetherGuardStream under Tether's own server-side TetherWebsocket
  * (past a minimal HTTP head, so the guard parses frames); the other end is
  * a plain client-side SoupWebsocketConnection on the raw socket, which
  * plays the peer. The method table has
@@ -126,7 +126,7 @@ typedef struct
   GSocketConnection       *server_stream;
   GSocketConnection       *client_stream;
   TetherGuardStream       *guard;
-  SoupWebsocketConnection *server_ws;
+  TetherWebsocket         *server_ws;
   SoupWebsocketConnection *client_ws;
   TetherIdentity          *identity;
   TetherScheduler         *scheduler;
@@ -225,7 +225,7 @@ static gboolean
 all_closed (Fuzz *f)
 {
   return _tether_connection_is_closed (f->conn) &&
-         soup_websocket_connection_get_state (f->server_ws) == SOUP_WEBSOCKET_STATE_CLOSED &&
+         _tether_websocket_get_state (f->server_ws) == TETHER_WEBSOCKET_CLOSED &&
          soup_websocket_connection_get_state (f->client_ws) == SOUP_WEBSOCKET_STATE_CLOSED;
 }
 
@@ -793,9 +793,7 @@ fuzz_setup (Fuzz    *f,
   g_assert_true (_tether_guard_stream_is_handshake_done (f->guard));
 
   uri = g_uri_parse ("ws://localhost/ws", G_URI_FLAGS_NONE, NULL);
-  f->server_ws = soup_websocket_connection_new (G_IO_STREAM (f->guard), uri,
-                                                SOUP_WEBSOCKET_CONNECTION_SERVER,
-                                                NULL, protocol, NULL);
+  f->server_ws = _tether_websocket_new (f->guard, FALSE, protocol);
   f->client_ws = soup_websocket_connection_new (G_IO_STREAM (f->client_stream), uri,
                                                 SOUP_WEBSOCKET_CONNECTION_CLIENT,
                                                 NULL, protocol, NULL);
@@ -817,7 +815,6 @@ fuzz_setup (Fuzz    *f,
                             g_get_monotonic_time () + limits.handshake_timeout_ms * 1000);
 
   watch (f, f->conn);
-  watch (f, f->server_ws);
   watch (f, f->client_ws);
   watch (f, f->guard);
   watch (f, f->identity);
@@ -1033,7 +1030,7 @@ fuzz_teardown (Fuzz  *f,
   g_clear_pointer (&f->cancellables, g_ptr_array_unref);
   g_signal_handlers_disconnect_by_data (f->client_ws, f);
   g_clear_object (&f->conn);
-  g_clear_object (&f->server_ws);
+  g_clear_pointer (&f->server_ws, _tether_websocket_unref);
   g_clear_object (&f->client_ws);
   g_clear_object (&f->guard);
   g_clear_object (&f->identity);
