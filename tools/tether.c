@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <glib/gstdio.h>
 #include <glib-unix.h>
 
@@ -144,6 +145,42 @@ apply_limits (GObject  *object,
   return TRUE;
 }
 
+/* Descriptors the service keeps for itself (listeners, the scheduler's
+ * epoll set, GLib's wake-up, files it opens) beside one per connection. */
+#define FD_HEADROOM 64
+
+/* Every connection is a descriptor: raise the soft RLIMIT_NOFILE to the
+ * hard limit, as systemd advises services that need many (Tether never
+ * uses select(), so descriptors above 1024 are fine), and say what that
+ * allows. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit limit;
+  rlim_t before;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
+    return;
+  before = limit.rlim_cur;
+  if (limit.rlim_cur < limit.rlim_max)
+    {
+      limit.rlim_cur = limit.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
+        limit.rlim_cur = before;
+    }
+  if (limit.rlim_cur == RLIM_INFINITY)
+    g_printerr ("tether serve: file descriptors: no limit\n");
+  else if (limit.rlim_cur != before)
+    g_printerr ("tether serve: file descriptors: %" G_GUINT64_FORMAT " (RLIMIT_NOFILE, raised from %"
+                G_GUINT64_FORMAT "): room for about %" G_GUINT64_FORMAT " connections\n",
+                (guint64) limit.rlim_cur, (guint64) before,
+                limit.rlim_cur > FD_HEADROOM ? (guint64) (limit.rlim_cur - FD_HEADROOM) : 0);
+  else
+    g_printerr ("tether serve: file descriptors: %" G_GUINT64_FORMAT " (RLIMIT_NOFILE, the hard limit): "
+                "room for about %" G_GUINT64_FORMAT " connections\n", (guint64) limit.rlim_cur,
+                limit.rlim_cur > FD_HEADROOM ? (guint64) (limit.rlim_cur - FD_HEADROOM) : 0);
+}
+
 static int
 cmd_serve (int argc, char **argv)
 {
@@ -179,6 +216,7 @@ cmd_serve (int argc, char **argv)
       return 2;
     }
 
+  raise_fd_limit ();
   server = tether_server_new ();
   certificate = load_certificate (cert, key, &error);
   if (error != NULL)
