@@ -28,7 +28,7 @@ struct _TetherScheduler
   guint64          n_watch_calls;
   GPtrArray       *again;     /* TetherWatch* to run at the next dispatch */
   GPtrArray       *dead;      /* TetherWatch* freed during a dispatch */
-  gboolean         dispatching;
+  guint            depth;     /* dispatches in progress (nested loops) */
 };
 
 struct _TetherWatch
@@ -39,6 +39,8 @@ struct _TetherWatch
   gboolean         in_epoll;
   gboolean         in_again;
   gboolean         dead;
+  gboolean         running;   /* its callback is on the stack */
+  gboolean         paused;    /* out of epoll until that callback returns */
   TetherWatchFunc  func;
   gpointer         user_data;
 };
@@ -115,20 +117,50 @@ heap_sift_down (GPtrArray *heap, guint i)
   heap_set (heap, i, d);
 }
 
-static void
-scheduler_update_source (TetherScheduler *self)
-{
-  if (self->heap->len == 0)
-    g_source_set_ready_time (self->source, -1);
-  else
-    g_source_set_ready_time (self->source, HEAP_AT (self->heap, 0)->when);
-}
 
 static GIOCondition
 condition_from_epoll (guint32 events)
 {
   return ((events & EPOLLIN) ? G_IO_IN : 0) | ((events & EPOLLOUT) ? G_IO_OUT : 0) |
          ((events & EPOLLHUP) ? G_IO_HUP : 0) | ((events & EPOLLERR) ? G_IO_ERR : 0);
+}
+
+static void watch_update_epoll (TetherWatch *watch);
+
+/* Runs @watch's callback unless it is already on the stack: a nested main
+ * loop inside a callback (a modal dialog in a handler, say) dispatches
+ * the scheduler again, and the same socket must not be read under its
+ * own reader. Such a watch leaves the epoll set until its callback
+ * returns, so the nested loop does not spin on it. */
+static void
+watch_run (TetherScheduler *self,
+           TetherWatch     *watch,
+           GIOCondition     condition)
+{
+  if (watch->dead)
+    return;
+  if (watch->running)
+    {
+      if (!watch->paused)
+        {
+          watch->paused = TRUE;
+          watch_update_epoll (watch);
+        }
+      return;
+    }
+
+  self->n_watch_calls++;
+  watch->running = TRUE;
+  watch->func (watch, condition, watch->user_data);
+  watch->running = FALSE;
+  if (watch->paused && !watch->dead)
+    {
+      watch->paused = FALSE;
+      watch_update_epoll (watch);
+      /* What happened meanwhile is still there (level-triggered); bytes
+       * above the socket are not: look again. */
+      _tether_watch_again (watch);
+    }
 }
 
 static void
@@ -160,26 +192,14 @@ run_watches (TetherScheduler *self)
     }
 
   for (int i = 0; i < n; i++)
-    {
-      TetherWatch *watch = events[i].data.ptr;
-
-      if (!watch->dead)
-        {
-          self->n_watch_calls++;
-          watch->func (watch, condition_from_epoll (events[i].events), watch->user_data);
-        }
-    }
+    watch_run (self, events[i].data.ptr, condition_from_epoll (events[i].events));
 
   for (guint i = 0; again != NULL && i < again->len; i++)
     {
       TetherWatch *watch = again->pdata[i];
 
       watch->in_again = FALSE;
-      if (!watch->dead)
-        {
-          self->n_watch_calls++;
-          watch->func (watch, 0, watch->user_data);
-        }
+      watch_run (self, watch, 0);
     }
 }
 
@@ -198,19 +218,37 @@ free_dead_watches (TetherScheduler *self)
     }
 }
 
+/* The next deadline is the poll timeout, computed here at every
+ * iteration rather than kept as the source's ready time: GLib 2.74 wakes
+ * the context up (an eventfd write, a read, one more iteration) whenever
+ * a ready time changes, which per call would cost more than all the
+ * rest of the scheduler. Deadlines are only ever added by the thread
+ * that runs the context, and so before its next prepare. */
 static gboolean
 scheduler_source_prepare (GSource *source,
                           int     *timeout)
 {
   TetherScheduler *self = ((SchedulerSource *) source)->scheduler;
+  gint64 now;
+  gint64 when;
 
-  /* Deadlines use the ready time; this is only for watches asked again. */
   *timeout = -1;
   if (self->again->len > 0)
     {
       *timeout = 0;
       return TRUE;
     }
+  if (self->heap->len == 0)
+    return FALSE;
+
+  when = HEAP_AT (self->heap, 0)->when;
+  now = g_source_get_time (source);
+  if (when <= now)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  *timeout = (int) MIN ((when - now + 999) / 1000, (gint64) G_MAXINT);
   return FALSE;
 }
 
@@ -220,6 +258,7 @@ scheduler_source_check (GSource *source)
   TetherScheduler *self = ((SchedulerSource *) source)->scheduler;
 
   return self->again->len > 0 ||
+         (self->heap->len > 0 && HEAP_AT (self->heap, 0)->when <= g_source_get_time (source)) ||
          (self->epoll_tag != NULL && (g_source_query_unix_fd (source, self->epoll_tag) & G_IO_IN) != 0);
 }
 
@@ -234,7 +273,7 @@ scheduler_source_dispatch (GSource     *source,
 
   /* Keep the scheduler alive while callbacks drop their owners. */
   _tether_scheduler_ref (self);
-  self->dispatching = TRUE;
+  self->depth++;
 
   /* Bounded: entries queued by the callbacks themselves wait for the next
    * dispatch, so a callback that re-arms at "now" cannot spin here. */
@@ -249,9 +288,8 @@ scheduler_source_dispatch (GSource     *source,
   /* After the deadlines: a watch they freed is out of the epoll set. */
   run_watches (self);
 
-  self->dispatching = FALSE;
-  free_dead_watches (self);
-  scheduler_update_source (self);
+  if (--self->depth == 0)
+    free_dead_watches (self);
   _tether_scheduler_unref (self);
 
   return G_SOURCE_CONTINUE;
@@ -299,7 +337,12 @@ _tether_scheduler_new (GMainContext *context)
   self->source = g_source_new (&scheduler_source_funcs, sizeof (SchedulerSource));
   ((SchedulerSource *) self->source)->scheduler = self;
   g_source_set_static_name (self->source, "[tether] scheduler");
-  g_source_set_ready_time (self->source, -1);
+  /* Not blocked while it dispatches: GLib would take the epoll descriptor
+   * out of the poll and put it back (two wake-ups of the context) at
+   * every dispatch; and a nested main loop in a callback still gets its
+   * deadlines and other sockets (watch_run() keeps a socket from being
+   * read under its own reader). */
+  g_source_set_can_recurse (self->source, TRUE);
   g_source_attach (self->source, context);
   _tether_debug_source_attached ();
   g_hash_table_insert (schedulers, context, self);
@@ -353,21 +396,11 @@ _tether_scheduler_add (TetherScheduler    *self,
                        gint64              when,
                        TetherDeadlineFunc  func)
 {
-  gint64 ready;
-
   _tether_scheduler_remove (self, deadline);
   deadline->when = when;
   deadline->func = func;
   g_ptr_array_add (self->heap, deadline);
   heap_sift_up (self->heap, self->heap->len - 1);
-
-  /* Only ever earlier: moving the ready time wakes the context through its
-   * eventfd (a write, and a read on the next iteration), which per call
-   * would cost more than the rest of the scheduler. A ready time left
-   * early by removed entries costs one idle wake-up, which re-arms. */
-  ready = g_source_get_ready_time (self->source);
-  if (ready == -1 || when < ready)
-    g_source_set_ready_time (self->source, when);
 }
 
 void
@@ -394,8 +427,6 @@ _tether_scheduler_remove (TetherScheduler *self,
         heap_sift_down (self->heap, i);
     }
 
-  /* The source is re-armed lazily: an early wake-up finds nothing due and
-   * re-arms; this keeps removal cheap on the hot path. */
 }
 
 guint
@@ -412,9 +443,10 @@ watch_update_epoll (TetherWatch *watch)
 {
   TetherScheduler *self = watch->scheduler;
   struct epoll_event ev = { 0 };
+  GIOCondition events = watch->paused ? 0 : watch->events;
   int op;
 
-  if (watch->events == 0)
+  if (events == 0)
     {
       if (!watch->in_epoll)
         return;
@@ -423,7 +455,7 @@ watch_update_epoll (TetherWatch *watch)
   else
     op = watch->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
-  ev.events = ((watch->events & G_IO_IN) ? EPOLLIN : 0) | ((watch->events & G_IO_OUT) ? EPOLLOUT : 0);
+  ev.events = ((events & G_IO_IN) ? EPOLLIN : 0) | ((events & G_IO_OUT) ? EPOLLOUT : 0);
   ev.data.ptr = watch;
   if (epoll_ctl (self->epoll_fd, op, watch->fd, &ev) < 0)
     {
@@ -470,7 +502,7 @@ _tether_watch_set_events (TetherWatch  *watch,
                           GIOCondition  events)
 {
   events &= G_IO_IN | G_IO_OUT;
-  if (watch->dead || (events == watch->events && (events == 0 || watch->in_epoll)))
+  if (watch->dead || events == watch->events)
     return;
   watch->events = events;
   watch_update_epoll (watch);
@@ -508,12 +540,12 @@ _tether_watch_free (TetherWatch *watch)
 
   /* Events already taken from epoll, or a place in the list of watches
    * asked again, may still point here: free at the end of the dispatch. */
-  if (watch->in_again && !self->dispatching)
+  if (watch->in_again && self->depth == 0)
     {
       g_ptr_array_remove_fast (self->again, watch);
       watch->in_again = FALSE;
     }
-  if (self->dispatching || watch->in_again)
+  if (self->depth > 0 || watch->in_again)
     g_ptr_array_add (self->dead, watch);
   else
     g_free (watch);
