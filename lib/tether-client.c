@@ -1550,13 +1550,17 @@ tether_client_class_init (TetherClientClass *klass)
    * TetherClient:keepalive-interval:
    *
    * How often, in milliseconds, the client checks on its connection: if
-   * nothing came from the server since the last check, it sends a
-   * WebSocket ping; 0 sends none.
+   * the server sent nothing of its own since the last check (pongs
+   * aside), it sends a WebSocket ping; 0 sends none.
+   *
+   * The default, 30 s, is longer than the server's 20 s on purpose: a
+   * Tether server then does all the pinging, in batches, and its clients
+   * only answer. The client pings a server that says nothing for longer.
    *
    * Since: 0.1
    */
   properties[PROP_KEEPALIVE_INTERVAL] =
-    g_param_spec_uint ("keepalive-interval", NULL, NULL, 0, 86400000, 20000, limit);
+    g_param_spec_uint ("keepalive-interval", NULL, NULL, 0, 86400000, 30000, limit);
 
   /**
    * TetherClient:require-channel-binding:

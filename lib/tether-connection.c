@@ -85,6 +85,7 @@ struct _TetherConnection
   TetherDeadline                     idle_deadline; /* keepalive and idle check */
   guint64                            idle_bytes;  /* bytes read at the last check */
   gint64                             last_heard;  /* when a check last found new bytes */
+  guint64                            idle_frames; /* frames heard (pongs aside) then */
   GArray                            *strikes;     /* gint64 times of timed-out callbacks */
   gint64                             quarantined_until;
   gboolean                           warned_unsolicited;
@@ -2173,23 +2174,43 @@ liveness_period_ms (TetherConnection *self)
                                                 : self->limits.idle_timeout_ms;
 }
 
+/* The next check, a period from @now, rounded down to a grid of a
+ * sixteenth of the period: the checks of connections opened at about the
+ * same time fall on the same instants, so their pings go out, and their
+ * pongs come back, in one main loop iteration rather than one each
+ * (each wake-up of an idle process costs more than the ping). */
+static gint64
+liveness_next (TetherConnection *self,
+               gint64            now)
+{
+  gint64 period = (gint64) liveness_period_ms (self) * 1000;
+  gint64 grid = MAX (period / 16, 1000);
+  gint64 next = now + period;
+
+  return MAX (next - next % grid, now + 1);
+}
+
 /* Keepalive and idle check in one deadline per connection, in the one
  * scheduler: nothing per connection runs on iterations that serve
- * others. A connection that brought nothing since the last check is
- * pinged (a live peer answers; anything it sends counts, pongs included:
- * the guard counts every byte), and one that brought nothing for the idle
- * timeout is gone or playing dead, and is cut off. A peer that talks, or
- * pings us itself, is never pinged. */
+ * others.
+ *
+ * A connection whose peer sent nothing of its own since the last check
+ * (pongs aside) is pinged. So between a server and a client the side
+ * with the shorter interval does all the pinging — the server, with the
+ * defaults (20 s, the client's 30 s), in batches — and the other only
+ * answers; a peer that talks, or pings us, is never pinged. A connection
+ * that brought nothing at all (pongs included: the guard counts every
+ * byte) for the idle timeout is gone or playing dead, and is cut off. */
 static void
 idle_deadline_cb (TetherDeadline *deadline)
 {
   TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, idle_deadline));
   guint64 read = _tether_guard_stream_get_bytes_read (self->guard);
+  guint64 frames = _tether_websocket_get_frames_heard (self->ws);
   gint64 now = g_get_monotonic_time ();
-  gboolean heard = read != self->idle_bytes;
   g_autoptr(GError) error = NULL;
 
-  if (heard)
+  if (read != self->idle_bytes)
     {
       self->idle_bytes = read;
       self->last_heard = now;
@@ -2203,11 +2224,13 @@ idle_deadline_cb (TetherDeadline *deadline)
       connection_teardown (self, error);
       return;
     }
-  else if (self->limits.keepalive_interval_ms > 0)
-    _tether_websocket_ping (self->ws);
 
-  _tether_scheduler_add (self->scheduler, &self->idle_deadline,
-                         now + (gint64) liveness_period_ms (self) * 1000, idle_deadline_cb);
+  if (frames == self->idle_frames && self->limits.keepalive_interval_ms > 0)
+    _tether_websocket_ping (self->ws);
+  self->idle_frames = frames;
+
+  _tether_scheduler_add (self->scheduler, &self->idle_deadline, liveness_next (self, now),
+                         idle_deadline_cb);
 }
 
 void
@@ -2238,8 +2261,7 @@ _tether_connection_start (TetherConnection *self,
       self->idle_bytes = _tether_guard_stream_get_bytes_read (guard);
       self->last_heard = g_get_monotonic_time ();
       _tether_scheduler_add (self->scheduler, &self->idle_deadline,
-                             self->last_heard + (gint64) liveness_period_ms (self) * 1000,
-                             idle_deadline_cb);
+                             liveness_next (self, self->last_heard), idle_deadline_cb);
     }
   _tether_guard_stream_set_max_message_size (guard, self->limits.max_message_size);
 

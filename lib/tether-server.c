@@ -1504,9 +1504,11 @@ tether_server_class_init (TetherServerClass *klass)
    * TetherServer:keepalive-interval:
    *
    * How often, in milliseconds, the server checks on each connection: a
-   * connection that brought nothing since the last check gets a
-   * WebSocket ping; 0 sends none. Keep it below
-   * [property@Tether.Server:idle-timeout].
+   * connection whose peer sent nothing of its own since the last check
+   * (pongs aside) gets a WebSocket ping; 0 sends none. Keep it below
+   * [property@Tether.Server:idle-timeout], and below the clients' own
+   * interval (30 s by default for a [class@Tether.Client]) so that the
+   * server does the pinging, in batches.
    *
    * Since: 0.1
    */

@@ -83,6 +83,9 @@ gboolean              _tether_websocket_send         (TetherWebsocket           
                                                       const char                 *data,
                                                       gsize                       len);
 void                  _tether_websocket_ping         (TetherWebsocket            *self);
+/* Frames received so far, pongs aside: whether the peer said anything on
+ * its own since some earlier moment (keepalive). */
+guint64               _tether_websocket_get_frames_heard (TetherWebsocket        *self);
 /* Bytes queued and not yet taken by the socket. */
 gsize                 _tether_websocket_get_unsent   (TetherWebsocket            *self);
 /* Polite close: a close frame goes out, and the connection ends when the

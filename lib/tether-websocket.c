@@ -55,6 +55,7 @@ struct _TetherWebsocket
   gushort                     close_code;
   char                       *close_reason;
   GError                     *error;
+  guint64                     frames_heard;  /* frames received, pongs aside */
 };
 
 static void websocket_finish (TetherWebsocket *self, GError *error);
@@ -579,6 +580,8 @@ process_input (TetherWebsocket *self)
         if (masked)
           apply_mask (payload, len, payload - 4);
         pos += header_len + len;
+        if (opcode != 0xA)
+          self->frames_heard++;
 
         if ((opcode & 0x8) != 0)
           receive_control (self, opcode, payload, len);
@@ -788,4 +791,10 @@ const GError *
 _tether_websocket_get_error (TetherWebsocket *self)
 {
   return self->error;
+}
+
+guint64
+_tether_websocket_get_frames_heard (TetherWebsocket *self)
+{
+  return self->frames_heard;
 }
