@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The public ABI of a release only grows.
+"""The public ABI and GIR of a release only grow.
 
     abi-check.py abi       --library SO --header H... [common options]
     abi-check.py abi-probe --library SO --header H... --probe-map MAP [...]
+    abi-check.py gir       --gir GIR [common options]
+    abi-check.py gir-probe [common options]
 
 Common options: --source-root DIR (a git clone with history), --commit C
 and --version V (the release to compare against), --cache DIR (where its
@@ -27,10 +29,20 @@ abi-probe: the same comparison against a library that hides one public
 symbol of the baseline (the one the linker version script --probe-map
 makes local) must fail, naming that symbol: the check can fail.
 
+gir: every function, method and constructor (by C identifier), property,
+signal, type, enumeration member and constant of the baseline's
+Tether-1.0.gir is still in --gir, and still introspectable; no property
+stopped being writable.
+
+gir-probe: the comparison finds each kind of removal in a copy of the
+baseline GIR with one of each taken out, and nothing in the baseline
+compared with itself.
+
 Output is plain text for the test log; the exit status is the verdict.
 """
 
 import argparse
+import copy
 import fcntl
 import io
 import json
@@ -41,6 +53,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 # abidiff's exit status is a bit field (abidiff(1), "Return values").
@@ -110,7 +123,7 @@ def build_baseline(args, cache, logfile):
             f"Tether {args.version} (commit {args.commit}) is not in the "
             f"history of {root}"
             + (" (a shallow clone)" if shallow == "true" else "")
-            + ". The ABI check builds it from there: clone with "
+            + ". The ABI and GIR checks build it from there: clone with "
             "the full history (no --depth), or `git fetch --unshallow`.")
     commit = found.stdout.strip()
 
@@ -154,7 +167,7 @@ def baseline(args):
     cache.mkdir(parents=True, exist_ok=True)
     key = {"recipe": RECIPE, "commit": args.commit, "gir": args.with_gir}
     stamp = cache / "stamp.json"
-    # The tests that need it run side by side: one builds, the others wait.
+    # The ABI and GIR tests run side by side: one builds, the other waits.
     with open(cache / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -270,10 +283,172 @@ def check_abi_probe(args):
         f"{symbol}: the check fails on a removed symbol")
 
 
+# -- the GIR --------------------------------------------------------------
+
+CORE = "{http://www.gtk.org/introspection/core/1.0}"
+C = "{http://www.gtk.org/introspection/c/1.0}"
+GLIB = "{http://www.gtk.org/introspection/glib/1.0}"
+TYPES = ("class", "interface", "record", "union", "enumeration", "bitfield",
+         "callback", "alias")
+CALLABLES = ("function", "method", "constructor")
+
+
+def introspectable(element):
+    return element.get("introspectable", "1") != "0"
+
+
+def inventory(path):
+    """What a binding can reach in a GIR: name → introspectable, and the
+    writable properties."""
+    namespace = ET.parse(path).getroot().find(CORE + "namespace")
+    if namespace is None:
+        raise Failure(f"{path}: no <namespace>")
+    items, writable = {}, set()
+
+    def add(key, element, parent_ok=True):
+        items[key] = parent_ok and introspectable(element)
+
+    for tag in TYPES:
+        for element in namespace.findall(CORE + tag):
+            add(f"{tag} {element.get('name')}", element)
+    for element in namespace.findall(GLIB + "boxed"):
+        add(f"boxed {element.get(GLIB + 'name')}", element)
+    for element in namespace.findall(CORE + "constant"):
+        add(f"constant {element.get('name')}", element)
+    # By C identifier, and where it is: the scanner also lists a
+    # function under the type its name starts with (tether_error_quark is
+    # Tether.error_quark and Tether.Error.quark), and bindings reach each.
+    for tag in CALLABLES:
+        for element in namespace.findall(CORE + tag):
+            add(f"{tag} {element.get(C + 'identifier')}", element)
+        for owner in namespace:
+            for element in owner.findall(CORE + tag):
+                add(f"{tag} {element.get(C + 'identifier')} "
+                    f"(in {owner.get('name')})", element)
+    for tag in ("enumeration", "bitfield"):
+        for owner in namespace.findall(CORE + tag):
+            for member in owner.findall(CORE + "member"):
+                add(f"member {owner.get('name')}.{member.get(C + 'identifier')}",
+                    member)
+    for tag in ("class", "interface"):
+        for owner in namespace.findall(CORE + tag):
+            name = owner.get("name")
+            for prop in owner.findall(CORE + "property"):
+                key = f"property {name}:{prop.get('name')}"
+                add(key, prop)
+                if prop.get("writable") == "1":
+                    writable.add(key)
+            for signal in owner.findall(GLIB + "signal"):
+                add(f"signal {name}::{signal.get('name')}", signal)
+    return items, writable
+
+
+def compare_girs(old_path, new_path):
+    """Everything of OLD that NEW lost, as sorted lines."""
+    old, old_writable = inventory(old_path)
+    new, new_writable = inventory(new_path)
+    problems = []
+    for key, was_introspectable in sorted(old.items()):
+        if key not in new:
+            problems.append(f"removed: {key}")
+        elif was_introspectable and not new[key]:
+            problems.append(f"no longer introspectable: {key}")
+    for key in sorted(old_writable - new_writable):
+        if key in new:
+            problems.append(f"no longer writable: {key}")
+    return problems
+
+
+def check_gir(args):
+    base = baseline(args)
+    if not base["gir"]:
+        raise Failure("the baseline was built without its GIR (--with-gir)")
+    problems = compare_girs(base["gir"], args.gir)
+    counts = inventory(base["gir"])[0]
+    log(f"# {len(counts)} items of Tether {args.version}'s GIR checked "
+        f"against {args.gir}")
+    if problems:
+        log(*problems)
+        raise Failure(f"{len(problems)} items of Tether {args.version}'s "
+                      "Tether-1.0.gir are gone or reduced: bindings using "
+                      "them would break")
+    log(f"# every function, property and signal of Tether {args.version} "
+        "is still there")
+
+
+def check_gir_probe(args):
+    base = baseline(args)
+    if not base["gir"]:
+        raise Failure("the baseline was built without its GIR (--with-gir)")
+    if compare_girs(base["gir"], base["gir"]):
+        raise Failure("the baseline GIR differs from itself")
+
+    tree = ET.parse(base["gir"])
+    namespace = tree.getroot().find(CORE + "namespace")
+    expected = []
+
+    def take(parent_tag, child_tag, describe):
+        for parent in namespace.iter(CORE + parent_tag):
+            for child in parent.findall(child_tag):
+                parent.remove(child)
+                expected.append(describe(parent, child))
+                return
+        raise Failure(f"the baseline GIR has no <{child_tag}> in a "
+                      f"<{parent_tag}> to take out")
+
+    take("namespace", CORE + "function",
+         lambda p, c: f"removed: function {c.get(C + 'identifier')}")
+    take("class", CORE + "constructor",
+         lambda p, c: f"removed: constructor {c.get(C + 'identifier')} "
+                      f"(in {p.get('name')})")
+    take("class", CORE + "method",
+         lambda p, c: f"removed: method {c.get(C + 'identifier')} "
+                      f"(in {p.get('name')})")
+    take("enumeration", CORE + "function",
+         lambda p, c: f"removed: function {c.get(C + 'identifier')} "
+                      f"(in {p.get('name')})")
+    take("class", CORE + "property",
+         lambda p, c: f"removed: property {p.get('name')}:{c.get('name')}")
+    take("class", GLIB + "signal",
+         lambda p, c: f"removed: signal {p.get('name')}::{c.get('name')}")
+    take("enumeration", CORE + "member",
+         lambda p, c: f"removed: member {p.get('name')}."
+                      f"{c.get(C + 'identifier')}")
+    # One more method, kept but hidden from bindings, and a property made
+    # read-only.
+    for owner in namespace.findall(CORE + "class"):
+        method = next((m for m in owner.findall(CORE + "method")
+                       if introspectable(m)), None)
+        if method is not None:
+            method.set("introspectable", "0")
+            expected.append("no longer introspectable: method "
+                            f"{method.get(C + 'identifier')} "
+                            f"(in {owner.get('name')})")
+            break
+    for owner in namespace.iter(CORE + "class"):
+        prop = next((p for p in owner.findall(CORE + "property")
+                     if p.get("writable") == "1"), None)
+        if prop is not None:
+            prop.set("writable", "0")
+            expected.append(f"no longer writable: property "
+                            f"{owner.get('name')}:{prop.get('name')}")
+            break
+
+    with tempfile.TemporaryDirectory() as tmp:
+        doctored = Path(tmp) / "Tether-1.0.gir"
+        tree.write(doctored, xml_declaration=True, encoding="utf-8")
+        found = compare_girs(base["gir"], doctored)
+    log(*found)
+    if sorted(found) != sorted(expected):
+        raise Failure("the GIR comparison found "
+                      f"{found} instead of {sorted(expected)}")
+    log(f"# all {len(expected)} doctored changes found, and nothing else")
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command",
-                        choices=["abi", "abi-probe"])
+                        choices=["abi", "abi-probe", "gir", "gir-probe"])
     parser.add_argument("--source-root", required=True)
     parser.add_argument("--commit", required=True)
     parser.add_argument("--version", required=True)
@@ -283,10 +458,13 @@ def main(argv):
     parser.add_argument("--library")
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--probe-map")
+    parser.add_argument("--gir")
     args = parser.parse_args(argv)
-    checks = {"abi": check_abi, "abi-probe": check_abi_probe}
+    checks = {"abi": check_abi, "abi-probe": check_abi_probe,
+              "gir": check_gir, "gir-probe": check_gir_probe}
     needs = {"abi": ("library", "suppressions"),
-             "abi-probe": ("library", "suppressions", "probe_map")}
+             "abi-probe": ("library", "suppressions", "probe_map"),
+             "gir": ("gir",), "gir-probe": ()}
     for option in needs[args.command]:
         if getattr(args, option) is None:
             parser.error(f"{args.command} needs --{option.replace('_', '-')}")
