@@ -14,16 +14,16 @@ its GIR too).
 
 The baseline is release V, built from commit C of the source root's
 history with its own headers (`git archive`, `meson setup`, only the
-library (and the GIR) compiled, `meson install --tags devel` for its public
-headers) into --cache, once: later runs reuse it. A clone without that
-commit fails with what to do about it.
+library and the GIR compiled, `meson install --tags devel` for its
+public headers) into --cache, once: later runs reuse it. A clone without
+that commit fails with what to do about it.
 
 abi: libabigail's abidiff compares the baseline library with --library,
 each with its own public headers (--header: the current ones, copied to
 a directory of their own as they are installed), so only public types
-count. Any removed or changed public symbol, and any
-change to the layout of a public type, fails; added symbols and
-enumerators appended to an enum pass.
+count. Any removed or changed public symbol, and any change to the
+layout of a public type, fails; added symbols and enumerators appended
+to an enum pass.
 
 abi-probe: the same comparison against a library that hides one public
 symbol of the baseline (the one the linker version script --probe-map
@@ -42,7 +42,6 @@ Output is plain text for the test log; the exit status is the verdict.
 """
 
 import argparse
-import copy
 import fcntl
 import io
 import json
