@@ -76,6 +76,9 @@ GIOCondition     _tether_watch_get_events (TetherWatch     *watch);
  * for work left over after a dispatch's fair share. */
 void             _tether_watch_again      (TetherWatch     *watch);
 void             _tether_watch_free       (TetherWatch     *watch);
+/* Makes sure _tether_log_flush() runs at @when or before (tether-log.c). */
+void             _tether_scheduler_flush_log_at (TetherScheduler *self,
+                                                 gint64           when);
 /* Watches registered on @self, and callbacks run so far: for the tests. */
 guint            _tether_scheduler_get_n_watches (TetherScheduler *self);
 guint64          _tether_scheduler_get_n_watch_calls (TetherScheduler *self);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tether-scheduler-private.h"
+#include "tether-log-private.h"
 
 #include <errno.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct _TetherScheduler
   GPtrArray       *again;     /* TetherWatch* to run at the next dispatch */
   GPtrArray       *dead;      /* TetherWatch* freed during a dispatch */
   guint            depth;     /* dispatches in progress (nested loops) */
+  TetherDeadline   log_flush; /* when suppressed log lines are summed up */
 };
 
 struct _TetherWatch
@@ -371,6 +373,7 @@ _tether_scheduler_unref (TetherScheduler *self)
   g_hash_table_remove (schedulers, self->context);
   G_UNLOCK (schedulers);
 
+  _tether_scheduler_remove (self, &self->log_flush);
   /* Owners remove their entries and watches before dropping the
    * scheduler. */
   g_warn_if_fail (self->heap->len == 0);
@@ -562,4 +565,18 @@ guint64
 _tether_scheduler_get_n_watch_calls (TetherScheduler *self)
 {
   return self->n_watch_calls;
+}
+
+static void
+log_flush_cb (TetherDeadline *deadline)
+{
+  _tether_log_flush ();
+}
+
+void
+_tether_scheduler_flush_log_at (TetherScheduler *self,
+                                gint64           when)
+{
+  if (!_tether_deadline_is_queued (&self->log_flush) || self->log_flush.when > when)
+    _tether_scheduler_add (self, &self->log_flush, when, log_flush_cb);
 }
