@@ -46,6 +46,7 @@
 #include "tether-error.h"
 #include "tether-identity.h"
 #include "tether-invocation-private.h"
+#include "tether-log-private.h"
 #include "tether-method-table-private.h"
 #include "tether-server-private.h"
 
@@ -148,14 +149,18 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
 
   if (json_is_string (refused))
     {
-      g_warning ("%s refused detached callbacks: %s", server_uri, json_string_value (refused));
+      g_autofree char *shown = _tether_log_escape (json_string_value (refused), -1);
+
+      _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
+                           "detached-session", "%s refused detached callbacks: %s", server_uri, shown);
       return;
     }
   if (!json_is_string (id) || !json_is_integer (validity) || json_integer_value (validity) <= 0 ||
       (secret != NULL && !json_is_string (secret)))
     {
-      g_warning ("%s gave no valid detached-callback session in its hello: "
-                 "no detached callbacks", server_uri);
+      _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
+                           "detached-session", "%s gave no valid detached-callback session in "
+                           "its hello: no detached callbacks", server_uri);
       return;
     }
 
@@ -164,8 +169,9 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
   if (session_len != TETHER_DETACHED_SESSION_SIZE ||
       strcmp (canonical, json_string_value (id)) != 0)
     {
-      g_warning ("%s gave a malformed detached-callback session id: no detached callbacks",
-                 server_uri);
+      _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
+                           "detached-session", "%s gave a malformed detached-callback session "
+                           "id: no detached callbacks", server_uri);
       return;
     }
 
@@ -233,9 +239,15 @@ reject (TetherCallbackListener *self,
 {
   g_autofree char *who = tether_identity_to_string (tether_invocation_get_identity (invocation));
 
-  g_message ("Rejected a detached callback (%s) from %s claiming session %s: %s",
-             tether_invocation_get_method_name (invocation), who,
-             claimed != NULL ? claimed : "(none)", reason);
+  g_autofree char *shown = claimed != NULL ? _tether_log_escape (claimed, -1) : g_strdup ("(none)");
+
+  /* The claimed session is the sender's choice: quoted safely. */
+  TetherConnection *conn = _tether_invocation_get_connection (invocation);
+
+  _tether_log_limited (conn != NULL ? _tether_connection_get_scheduler (conn) : NULL,
+                       G_LOG_LEVEL_MESSAGE, "detached-rejected",
+                       "Rejected a detached callback (%s) from %s claiming session %s: %s",
+                       tether_invocation_get_method_name (invocation), who, shown, reason);
   g_signal_emit (self, signals[SIGNAL_CALLBACK_REJECTED], 0, claimed, reason);
   tether_invocation_return_error (invocation, TETHER_REMOTE_ERROR_CALLBACK_REJECTED,
                                   "Callback rejected: %s", reason);

@@ -12,6 +12,7 @@
 #include "tether-types.h"
 #include "tether-guard-stream-private.h"
 #include "tether-method-table-private.h"
+#include "tether-pool-private.h"
 #include "tether-protocol-private.h"
 #include "tether-scheduler-private.h"
 #include "tether-websocket-private.h"
@@ -24,13 +25,6 @@ typedef enum
   TETHER_CONNECTION_ROLE_CLIENT,
 } TetherConnectionRole;
 
-/* A count shared by every connection of one owner (the server's total of
- * pending callbacks); it outlives whichever of them goes first. */
-typedef struct
-{
-  guint used;
-  guint max;
-} TetherQuota;
 
 /* Who may authenticate how (server): shared by the server and its
  * connections, and changed by the server at any time. */
@@ -94,7 +88,7 @@ typedef struct
 TetherConnection *_tether_connection_new            (TetherConnectionRole               role,
                                                      TetherScheduler                   *scheduler,
                                                      const TetherLimits                *limits,
-                                                     TetherQuota                       *total_quota,
+                                                     TetherPool                        *callback_pool,
                                                      TetherAuthPolicy                  *auth_policy,
                                                      TetherMethodTable                 *methods,
                                                      const TetherConnectionOwnerFuncs  *owner_funcs,
@@ -221,9 +215,6 @@ gboolean          _tether_connection_send_extend    (TetherConnection        *se
                                                      GError                 **error);
 guint             _tether_connection_get_incoming_max_timeout (TetherConnection *self);
 
-TetherQuota      *_tether_quota_new                 (guint                    max);
-TetherQuota      *_tether_quota_ref                 (TetherQuota             *quota);
-void              _tether_quota_unref               (TetherQuota             *quota);
 
 /* GError → JSON-RPC code for a reply. */
 int               _tether_error_to_wire_code        (const GError            *error);

@@ -15,6 +15,7 @@
 #include "tether-impersonation-private.h"
 #include "tether-invocation-private.h"
 #include "tether-json-private.h"
+#include "tether-log-private.h"
 #include "tether-version.h"
 
 typedef enum
@@ -40,6 +41,7 @@ typedef struct
   gulong            cancel_id;
   gboolean          json_reply; /* the hello wants the raw JSON */
   GVariant         *value;      /* a binary frame's result, for pending_complete() */
+  TetherPoolEntry   slot;       /* server: its place in the callback pool */
 } PendingCall;
 
 /* The responses of one incoming batch, sent together once every request
@@ -78,7 +80,7 @@ struct _TetherConnection
   GHashTable                        *incoming;    /* id key → TetherInvocation* (unowned) */
   GHashTable                        *notifications; /* TetherInvocation* (unowned) still held */
 
-  TetherQuota                       *total_quota; /* server: all its peers' callbacks */
+  TetherPool                        *callback_pool; /* server: all its peers' callbacks */
   TetherAuthPolicy                  *auth_policy; /* server */
   TetherAuthSession                 *auth;        /* server: SASL in progress */
   TetherDeadline                     handshake_deadline;
@@ -188,7 +190,8 @@ connection_report (TetherConnection  *self,
     {
       g_autofree char *who = tether_identity_to_string (self->identity);
 
-      g_message ("Peer %s misbehaved: %s; %s", who, details, action);
+      _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "peer-misbehaved",
+                           "Peer %s misbehaved: %s; %s", who, details, action);
     }
 }
 
@@ -442,6 +445,7 @@ static void
 pending_call_free (PendingCall *pc)
 {
   g_assert (!_tether_deadline_is_queued (&pc->deadline));
+  _tether_pool_release (&pc->slot);
   g_clear_object (&pc->task);
   g_clear_pointer (&pc->value, g_variant_unref);
   g_free (pc);
@@ -460,8 +464,7 @@ pending_complete (PendingCall *pc,
 
   g_hash_table_steal (self->pending, &pc->id);
   _tether_scheduler_remove (self->scheduler, &pc->deadline);
-  if (self->total_quota != NULL)
-    self->total_quota->used--;
+  _tether_pool_release (&pc->slot);
 
   /* We may be inside the cancellable's own handler's idle, never inside
    * the handler itself, so disconnecting cannot deadlock. */
@@ -633,6 +636,25 @@ call_ref_free (gpointer data)
   g_free (ref);
 }
 
+/* We stop waiting for @pc (cancelled, or evicted): it fails with @error,
+ * a late answer will be recognised, and the callee is told, so that its
+ * invocation's cancellable fires too. */
+static void
+pending_abandon (PendingCall *pc,
+                 GError      *error)
+{
+  TetherConnection *self = pc->conn;
+  guint64 id = pc->id;
+
+  remember_abandoned (self, id);
+  pending_complete (pc, NULL, error);
+  if (self->tether && connection_can_send (self))
+    connection_send_json (self,
+                          json_pack ("{s:s, s:s, s:{s:I}}", "jsonrpc", "2.0",
+                                     "method", "rpc.cancel", "params", "id", (json_int_t) id),
+                          NULL);
+}
+
 static gboolean
 pending_cancelled_idle (gpointer user_data)
 {
@@ -645,19 +667,31 @@ pending_cancelled_idle (gpointer user_data)
   /* The reply (or the deadline) may have won the race. */
   if (pc == NULL || pc->task != task)
     return G_SOURCE_REMOVE;
-  remember_abandoned (self, id);
-
-  pending_complete (pc, NULL,
-                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                         "The call was cancelled"));
-
-  /* Tell the callee, so its invocation's cancellable fires too. */
-  if (self->tether && connection_can_send (self))
-    connection_send_json (self,
-                          json_pack ("{s:s, s:s, s:{s:I}}", "jsonrpc", "2.0",
-                                     "method", "rpc.cancel", "params", "id", (json_int_t) id),
-                          NULL);
+  pending_abandon (pc, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                            "The call was cancelled"));
   return G_SOURCE_REMOVE;
+}
+
+/* The server's callback pool is full and this peer's identity holds the
+ * most of it: this callback gives way to a newcomer's. */
+static void
+pending_evicted (TetherPoolEntry *slot)
+{
+  PendingCall *pc = G_STRUCT_MEMBER_P (slot, -G_STRUCT_OFFSET (PendingCall, slot));
+  TetherConnection *self = g_object_ref (pc->conn);
+  g_autofree char *details = g_strdup_printf ("holds the most of the server's %u callback slots, "
+                                              "which are all in use: its oldest callback (%s) "
+                                              "gave way to another peer's",
+                                              _tether_pool_get_max (self->callback_pool),
+                                              g_task_get_name (pc->task));
+
+  self->stats.rejected++;
+  pending_abandon (pc, g_error_new (TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                                    "Too many callbacks in flight on this server: this peer "
+                                    "holds the most, and this callback gave way to another "
+                                    "peer's (limit %u)", _tether_pool_get_max (self->callback_pool)));
+  connection_report (self, TETHER_MISBEHAVIOR_HOGGING, details, "cancelled that callback");
+  g_object_unref (self);
 }
 
 /* May run in any thread: only schedules the idle on the task's context. */
@@ -832,14 +866,6 @@ _tether_connection_call_imp_async (TetherConnection         *self,
                                self->limits.max_pending_calls);
       goto out;
     }
-  if (self->total_quota != NULL && self->total_quota->used >= self->total_quota->max)
-    {
-      self->stats.rejected++;
-      g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
-                               "Too many callbacks in flight on this server (limit %u)",
-                               self->total_quota->max);
-      goto out;
-    }
 
   /* Nothing is infinite: -1 means the default, anything above the
    * maximum is clamped to it, and a callback never outlives its cause. */
@@ -875,6 +901,19 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   pc->task = g_object_ref (task);
   pc->json_reply = source_tag == NULL;
   g_task_set_task_data (task, call_ref_new (self, pc->id), call_ref_free);
+
+  /* The server's callbacks share one pool, charged per identity: when it
+   * is full the heaviest identity gives way, never a newcomer. */
+  if (self->callback_pool != NULL &&
+      _tether_pool_acquire (self->callback_pool, &pc->slot, _tether_identity_get_pool_key (self->identity),
+                            0, pending_evicted) != TETHER_POOL_GRANTED)
+    {
+      self->stats.rejected++;
+      g_set_error (&error, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                   "Too many callbacks in flight on this server (limit %u)",
+                   _tether_pool_get_max (self->callback_pool));
+      goto fail;
+    }
 
   /* The level this request grants (never more than the owner's policy
    * allows), and the token from IMPERSONATE up. Handshake requests carry
@@ -967,8 +1006,6 @@ send:
   g_hash_table_insert (self->pending, &pc->id, pc);
   _tether_scheduler_add (self->scheduler, &pc->deadline, deadline, pending_deadline_cb);
   self->stats.calls_sent++;
-  if (self->total_quota != NULL)
-    self->total_quota->used++;
 
   if (cancellable != NULL)
     pc->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (pending_cancelled_cb),
@@ -1120,7 +1157,8 @@ handle_response (TetherConnection *self,
 
   if (pc == NULL)
     {
-      g_autofree char *text = id != NULL ? _tether_json_dump (id, NULL) : g_strdup ("(none)");
+      g_autofree char *dump = id != NULL ? _tether_json_dump (id, NULL) : g_strdup ("(none)");
+      g_autofree char *text = _tether_log_escape (dump, -1);
 
       /* Late (after a deadline or a cancel), duplicate or invented:
        * counted, logged once per connection, otherwise ignored. */
@@ -1130,8 +1168,9 @@ handle_response (TetherConnection *self,
           g_autofree char *who = tether_identity_to_string (self->identity);
 
           self->warned_unsolicited = TRUE;
-          g_message ("Ignoring a response from %s for id %s, which is not pending "
-                     "(a duplicate or invented; further ones are only counted)", who, text);
+          _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "unsolicited-response",
+                               "Ignoring a response from %s for id %s, which is not pending "
+                               "(a duplicate or invented; further ones are only counted)", who, text);
         }
       else
         g_debug ("Ignoring a response for unknown id %s", text);
@@ -1331,7 +1370,8 @@ auth_fail (TetherConnection *self,
 {
   g_autofree char *who = tether_identity_to_string (self->identity);
 
-  g_message ("Authentication of %s failed: %s", who, error->message);
+  _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "authentication-failed",
+                       "Authentication of %s failed: %s", who, error->message);
   reply_error (self, batch, id,
                g_error_matches (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED)
                  ? TETHER_REMOTE_ERROR_CHANNEL_BINDING_FAILED
@@ -1737,8 +1777,11 @@ handle_request (TetherConnection *self,
                                             self->identity, &error);
           if (acting_as == NULL)
             {
-              g_message ("Refused %s from %s acting as someone else: %s", name,
-                         tether_identity_get_address (self->identity), error->message);
+              g_autofree char *shown = _tether_log_escape (name, -1);
+
+              _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "act-as-refused",
+                                   "Refused %s from %s acting as someone else: %s", shown,
+                                   tether_identity_get_address (self->identity), error->message);
               if (!is_notification)
                 reply_error (self, batch, id, TETHER_REMOTE_ERROR_IMPERSONATION_DENIED,
                              error->message);
@@ -2408,7 +2451,7 @@ _tether_connection_finalize (GObject *object)
   g_clear_object (&self->identity);
   g_clear_error (&self->close_error);
   g_array_unref (self->strikes);
-  g_clear_pointer (&self->total_quota, _tether_quota_unref);
+  g_clear_pointer (&self->callback_pool, _tether_pool_unref);
   g_clear_pointer (&self->auth_policy, _tether_auth_policy_unref);
   g_clear_pointer (&self->imp_policy, _tether_imp_policy_unref);
   g_clear_pointer (&self->auth, _tether_auth_free);
@@ -2440,7 +2483,7 @@ TetherConnection *
 _tether_connection_new (TetherConnectionRole              role,
                         TetherScheduler                  *scheduler,
                         const TetherLimits               *limits,
-                        TetherQuota                      *total_quota,
+                        TetherPool                       *callback_pool,
                         TetherAuthPolicy                 *auth_policy,
                         TetherMethodTable                *methods,
                         const TetherConnectionOwnerFuncs *owner_funcs,
@@ -2452,7 +2495,7 @@ _tether_connection_new (TetherConnectionRole              role,
   self->context = g_main_context_ref_thread_default ();
   self->scheduler = _tether_scheduler_ref (scheduler);
   self->limits = *limits;
-  self->total_quota = total_quota != NULL ? _tether_quota_ref (total_quota) : NULL;
+  self->callback_pool = callback_pool != NULL ? _tether_pool_ref (callback_pool) : NULL;
   self->auth_policy = auth_policy != NULL ? _tether_auth_policy_ref (auth_policy) : NULL;
   self->methods = methods;
   self->owner_funcs = owner_funcs;
@@ -2489,27 +2532,6 @@ _tether_connection_add_statistics (TetherConnection *self,
   stats->strikes += strikes;
   stats->connections += 1;
   stats->peers_cut_off += self->stats.peers_cut_off;
-}
-
-TetherQuota *
-_tether_quota_new (guint max)
-{
-  TetherQuota *quota = g_rc_box_new0 (TetherQuota);
-
-  quota->max = max;
-  return quota;
-}
-
-TetherQuota *
-_tether_quota_ref (TetherQuota *quota)
-{
-  return g_rc_box_acquire (quota);
-}
-
-void
-_tether_quota_unref (TetherQuota *quota)
-{
-  g_rc_box_release (quota);
 }
 
 static void

@@ -50,6 +50,7 @@
 #include "tether-error.h"
 #include "tether-identity.h"
 #include "tether-json-private.h"
+#include "tether-log-private.h"
 #include "tether-transport-private.h"
 
 #define MAX_QUEUED_CALLS 16
@@ -161,9 +162,11 @@ refuse (TetherConnection *conn,
 
   /* The peer learns the reason; the log also gets what the server found
    * (which the peer need not learn: stat() runs with the server's rights). */
-  g_message ("Refusing detached callbacks to %s, announced by %s: %s%s%s",
-             uri != NULL ? uri : "(no address)", who, reason,
-             details != NULL ? ": " : "", details != NULL ? details : "");
+  g_autofree char *shown = uri != NULL ? _tether_log_escape (uri, -1) : g_strdup ("(no address)");
+
+  _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_MESSAGE,
+                       "detached-refused", "Refusing detached callbacks to %s, announced by %s: %s%s%s",
+                       shown, who, reason, details != NULL ? ": " : "", details != NULL ? details : "");
   return json_pack ("{s:s}", "refused", reason);
 }
 

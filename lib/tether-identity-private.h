@@ -17,6 +17,11 @@ TetherIdentity *_tether_identity_new_authenticated (TetherIdentity *transport,
                                                    const char     *username,
                                                    const char     *mechanism);
 
+/* Who this is for the server's shared pools and per-identity caps: the
+ * uid on unix:, an authenticated user or verified certificate where there
+ * is one, else the client's address (IPv6 by its /64 prefix). */
+const char     *_tether_identity_get_pool_key (TetherIdentity *self);
+
 /* Names nobody: what an ANONYMOUS call shows its handler. */
 TetherIdentity *_tether_identity_new_anonymous (TetherTransportKind transport);
 

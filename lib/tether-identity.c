@@ -18,11 +18,13 @@
  * Since: 0.1
  */
 
+#include <string.h>
 #include <sys/socket.h>
 #include <gio/gunixsocketaddress.h>
 
 #include "tether-enum-types.h"
 #include "tether-identity-private.h"
+#include "tether-log-private.h"
 
 struct _TetherIdentity
 {
@@ -38,6 +40,7 @@ struct _TetherIdentity
   char                *certificate_sha256;
   char                *username;
   char                *auth_mechanism;
+  char                *pool_key;
 };
 
 G_DEFINE_FINAL_TYPE (TetherIdentity, tether_identity, G_TYPE_OBJECT)
@@ -69,6 +72,7 @@ tether_identity_finalize (GObject *object)
   g_clear_pointer (&self->certificate_sha256, g_free);
   g_clear_pointer (&self->username, g_free);
   g_clear_pointer (&self->auth_mechanism, g_free);
+  g_clear_pointer (&self->pool_key, g_free);
 
   G_OBJECT_CLASS (tether_identity_parent_class)->finalize (object);
 }
@@ -273,6 +277,56 @@ address_to_string (GSocketAddress *address)
   if (G_IS_UNIX_SOCKET_ADDRESS (address))
     return g_strdup (g_unix_socket_address_get_path (G_UNIX_SOCKET_ADDRESS (address)));
   return g_strdup ("");
+}
+
+/* The host of "HOST:PORT" or "[HOST]:PORT", as one identity: an IPv4
+ * address whole, an IPv6 one by its /64 prefix (the block one subscriber
+ * gets: a single host may hold all of it). */
+static char *
+address_pool_key (const char *address)
+{
+  const char *colon = strrchr (address, ':');
+  g_autofree char *host = NULL;
+  g_autoptr(GInetAddress) inet = NULL;
+
+  if (address[0] == '[')
+    host = g_strndup (address + 1, (colon != NULL && colon > address + 1 ? colon - 1 : address + strlen (address)) - (address + 1));
+  else
+    host = g_strndup (address, colon != NULL ? (gsize) (colon - address) : strlen (address));
+  inet = g_inet_address_new_from_string (host);
+  if (inet != NULL && g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
+    {
+      const guint8 *b = g_inet_address_to_bytes (inet);
+      static const guint8 v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+      if (memcmp (b, v4_mapped, sizeof v4_mapped) == 0)
+        return g_strdup_printf ("ip:%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
+      return g_strdup_printf ("ip6:%x:%x:%x:%x::/64", (b[0] << 8) | b[1], (b[2] << 8) | b[3],
+                              (b[4] << 8) | b[5], (b[6] << 8) | b[7]);
+    }
+  return g_strconcat ("ip:", host, NULL);
+}
+
+/* Who this is, for the server's shared pools and per-identity caps: the
+ * strongest proof there is. */
+static char *
+compute_pool_key (TetherIdentity *self)
+{
+  if (self->uid >= 0)
+    return g_strdup_printf ("uid:%" G_GINT64_FORMAT, self->uid);
+  if (self->username != NULL && self->authenticated && g_strcmp0 (self->auth_mechanism, "ANONYMOUS") != 0)
+    return g_strdup_printf ("user:%s", self->username);
+  if (self->certificate_sha256 != NULL && self->authenticated)
+    return g_strdup_printf ("cert:%s", self->certificate_sha256);
+  return address_pool_key (self->address);
+}
+
+const char *
+_tether_identity_get_pool_key (TetherIdentity *self)
+{
+  if (self->pool_key == NULL)
+    self->pool_key = compute_pool_key (self);
+  return self->pool_key;
 }
 
 TetherIdentity *
@@ -561,7 +615,13 @@ tether_identity_to_string (TetherIdentity *self)
       g_assert_not_reached ();
     }
   if (self->username != NULL)
-    g_string_append_printf (str, " user=%s (%s)", self->username, self->auth_mechanism);
+    {
+      /* A user name can be the peer's choice (SASL ANONYMOUS): quoted
+       * safely, since this string goes into logs. */
+      g_autofree char *shown = _tether_log_escape (self->username, -1);
+
+      g_string_append_printf (str, " user=%s (%s)", shown, self->auth_mechanism);
+    }
   if (self->certificate_sha256 != NULL)
     g_string_append_printf (str, " cert=sha256:%.16s%s", self->certificate_sha256,
                             self->authenticated ? "" : " (unverified)");

@@ -46,6 +46,8 @@ void              _tether_invocation_set_request_json (TetherInvocation *self,
                                                    json_t           *params);
 /* The request's "tether" object, if it was kept (borrowed), else NULL. */
 json_t           *_tether_invocation_get_request_meta (TetherInvocation *self);
+/* The connection the call came on (NULL once it is gone). */
+TetherConnection *_tether_invocation_get_connection   (TetherInvocation *self);
 /* The compact JSON of the params as they arrived ("null" without). */
 char             *_tether_invocation_dup_params_json (TetherInvocation *self);
 

@@ -35,6 +35,7 @@
 #include "tether-impersonation-private.h"
 #include "tether-invocation-private.h"
 #include "tether-json-private.h"
+#include "tether-log-private.h"
 #include "tether-peer.h"
 
 struct _TetherInvocation
@@ -194,8 +195,9 @@ tether_invocation_dispose (GObject *object)
   if (!self->replied && self->conn != NULL)
     {
       if (self->id != NULL)
-        g_warning ("Handler for %s dropped its invocation without answering; "
-                   "answering -32603", self->method);
+        _tether_log_limited (_tether_connection_get_scheduler (self->conn), G_LOG_LEVEL_WARNING,
+                             "handler-dropped", "Handler for %s dropped its invocation without "
+                             "answering; answering -32603", self->method);
       invocation_reply (self, NULL, TETHER_REMOTE_ERROR_INTERNAL_ERROR,
                         "The method's handler did not answer");
     }
@@ -884,4 +886,10 @@ tether_invocation_extend_deadline (TetherInvocation  *self,
                              deadline, invocation_deadline_cb);
     }
   return TRUE;
+}
+
+TetherConnection *
+_tether_invocation_get_connection (TetherInvocation *self)
+{
+  return self->conn;
 }

@@ -31,6 +31,7 @@
 
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include "tether-enum-types.h"
 #include <sys/stat.h>
 #include <gio/gunixsocketaddress.h>
@@ -41,6 +42,7 @@
 #include "tether-identity-private.h"
 #include "tether-impersonation-private.h"
 #include "tether-invocation.h"
+#include "tether-log-private.h"
 #include "tether-method-table-private.h"
 #include "tether-detached-private.h"
 #include "tether-peer-private.h"
@@ -51,14 +53,26 @@
 typedef struct
 {
   TetherServer        *server;  /* unowned */
-  GSocketService      *service;
+  TetherListener      *listener;
   TetherTransportKind  kind;
   char                *uri;
   char                *unix_path;
 } Listener;
 
-/* A connection between accept and an open WebSocket. */
+typedef struct _Handshake Handshake;
+
+/* A connection's place in the server's connection pool, from accept to
+ * close: its handshake holds it, then the connection (as object data). */
 typedef struct
+{
+  TetherPoolEntry   entry;   /* first */
+  TetherServer     *server;  /* unowned */
+  Handshake        *hs;      /* while handshaking */
+  TetherConnection *conn;    /* once open (unowned: the server's table holds it) */
+} Slot;
+
+/* A connection between accept and an open WebSocket. */
+struct _Handshake
 {
   TetherDeadline       deadline;  /* first: the scheduler hands it back */
   TetherServer        *server;    /* unowned: the server frees us first */
@@ -69,9 +83,9 @@ typedef struct
   TetherUpgrade       *upgrade;
   GCancellable        *cancellable;
   TetherIdentity      *identity;
-  char                *peer_key;      /* counted in connections_per_peer */
-  char                *tls_address;   /* counted in tls_per_address */
-} Handshake;
+  Slot                *slot;      /* in the connection pool */
+  TetherPoolEntry      tls_slot;  /* in the TLS handshake pool, during TLS */
+};
 
 struct _TetherServer
 {
@@ -85,11 +99,11 @@ struct _TetherServer
   GHashTable        *handshakes;    /* Handshake* set */
   GHashTable        *connections;   /* TetherConnection* → TetherPeer* */
   gboolean           closed;
-  TetherQuota       *callback_quota; /* pending callbacks, all peers */
+  /* The shared pools, charged per identity (see tether-pool-private.h). */
+  TetherPool        *connection_pool; /* handshakes and connections */
+  TetherPool        *tls_pool;        /* TLS handshakes in progress */
+  TetherPool        *callback_pool;   /* callbacks waiting for an answer */
   TetherAuthPolicy  *auth_policy;
-  GHashTable        *per_peer;       /* identity key → connections (GUINT) */
-  GHashTable        *tls_per_address;/* address → TLS handshakes (GUINT) */
-  guint              tls_handshakes;
   TetherStatistics   closed_stats;   /* counters of connections gone */
 
   GTlsCertificate   *tls_certificate;
@@ -118,6 +132,7 @@ struct _TetherServer
   guint              idle_timeout;
   guint              keepalive_interval;
   guint              max_connections_per_peer;
+  guint              max_connections;   /* 0: from RLIMIT_NOFILE */
   guint              max_tls_handshakes;
   guint              max_tls_handshakes_per_address;
   TetherImpPolicy   *imp_policy;
@@ -151,6 +166,7 @@ enum {
   PROP_IDLE_TIMEOUT,
   PROP_KEEPALIVE_INTERVAL,
   PROP_MAX_CONNECTIONS_PER_PEER,
+  PROP_MAX_CONNECTIONS,
   PROP_MAX_TLS_HANDSHAKES,
   PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
   PROP_ALLOW_DETACHED_CALLBACKS,
@@ -198,6 +214,7 @@ static const struct
   { PROP_IDLE_TIMEOUT, G_STRUCT_OFFSET (TetherServer, idle_timeout) },
   { PROP_KEEPALIVE_INTERVAL, G_STRUCT_OFFSET (TetherServer, keepalive_interval) },
   { PROP_MAX_CONNECTIONS_PER_PEER, G_STRUCT_OFFSET (TetherServer, max_connections_per_peer) },
+  { PROP_MAX_CONNECTIONS, G_STRUCT_OFFSET (TetherServer, max_connections) },
   { PROP_MAX_TLS_HANDSHAKES, G_STRUCT_OFFSET (TetherServer, max_tls_handshakes) },
   { PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS, G_STRUCT_OFFSET (TetherServer, max_tls_handshakes_per_address) },
   { PROP_DETACHED_CALLBACK_VALIDITY, G_STRUCT_OFFSET (TetherServer, detached_callback_validity) },
@@ -249,51 +266,11 @@ server_report (TetherServer      *self,
   g_autofree char *who = tether_identity_to_string (identity);
   g_autoptr(GEnumClass) reasons = g_type_class_ref (TETHER_TYPE_MISBEHAVIOR);
 
-  g_message ("Peer %s misbehaved (%s): %s; %s", who,
-             g_enum_get_value (reasons, reason)->value_nick, details, action);
+  /* The nick is static, as the limiter wants its reasons. */
+  _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, g_enum_get_value (reasons, reason)->value_nick,
+                       "Peer %s misbehaved (%s): %s; %s", who,
+                       g_enum_get_value (reasons, reason)->value_nick, details, action);
   g_signal_emit (self, signals[SIGNAL_PEER_MISBEHAVED], 0, peer, identity, reason, details);
-}
-
-/* Counts per key (identity or address) in @table; FALSE if at @max. */
-static gboolean
-count_acquire (GHashTable *table,
-               const char *key,
-               guint       max)
-{
-  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (table, key));
-
-  if (n >= max)
-    return FALSE;
-  g_hash_table_insert (table, g_strdup (key), GUINT_TO_POINTER (n + 1));
-  return TRUE;
-}
-
-static void
-count_release (GHashTable *table,
-               const char *key)
-{
-  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (table, key));
-
-  if (n <= 1)
-    g_hash_table_remove (table, key);
-  else
-    g_hash_table_insert (table, g_strdup (key), GUINT_TO_POINTER (n - 1));
-}
-
-/* Who a connection counts against: the uid on unix:, the verified
- * certificate on wss:// when there is one, else the IP address. */
-static char *
-identity_key (TetherIdentity *identity)
-{
-  const char *address = tether_identity_get_address (identity);
-  const char *colon;
-
-  if (tether_identity_get_uid (identity) >= 0)
-    return g_strdup_printf ("uid:%" G_GINT64_FORMAT, tether_identity_get_uid (identity));
-  if (tether_identity_get_certificate_sha256 (identity) != NULL && tether_identity_is_authenticated (identity))
-    return g_strdup_printf ("cert:%s", tether_identity_get_certificate_sha256 (identity));
-  colon = strrchr (address, ':');
-  return g_strdup_printf ("ip:%.*s", colon ? (int) (colon - address) : (int) strlen (address), address);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -337,12 +314,8 @@ connection_closed (gpointer          owner,
   g_debug ("Peer disconnected: %s", error ? error->message : "closed");
   _tether_connection_add_statistics (conn, &self->closed_stats);
   self->closed_stats.connections--;
-  {
-    const char *key = g_object_get_data (G_OBJECT (conn), "tether-peer-key");
-
-    if (key != NULL)
-      count_release (self->per_peer, key);
-  }
+  /* Its place in the connection pool goes with it. */
+  g_object_set_data (G_OBJECT (conn), "tether-slot", NULL);
   if (g_object_get_data (G_OBJECT (peer), "tether-announced") != NULL)
     g_signal_emit (self, signals[SIGNAL_PEER_DISCONNECTED], 0, peer);
   g_object_unref (conn);
@@ -398,24 +371,41 @@ static const TetherConnectionOwnerFuncs server_owner_funcs = {
 /* ---------------------------------------------------------------------- */
 /* Accepting                                                              */
 
+/* The effective max-connections: the property, or what the descriptor
+ * limit leaves once the service's own files have their share (a
+ * sixteenth, at least 64). */
+static guint
+effective_max_connections (TetherServer *self)
+{
+  struct rlimit limit;
+  rlim_t headroom;
+
+  if (self->max_connections > 0)
+    return self->max_connections;
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return G_MAXUINT;
+  headroom = MAX (limit.rlim_cur / 16, 64);
+  return limit.rlim_cur > headroom + 16 ? (guint) MIN (limit.rlim_cur - headroom, G_MAXUINT) : 16;
+}
+
+static void
+slot_free (Slot *slot)
+{
+  _tether_pool_release (&slot->entry);
+  g_free (slot);
+}
+
 static void
 handshake_release_tls (Handshake *hs)
 {
-  if (hs->tls_address != NULL)
-    {
-      count_release (hs->server->tls_per_address, hs->tls_address);
-      hs->server->tls_handshakes--;
-      g_clear_pointer (&hs->tls_address, g_free);
-    }
+  _tether_pool_release (&hs->tls_slot);
 }
 
 static void
 handshake_free (Handshake *hs)
 {
   handshake_release_tls (hs);
-  if (hs->peer_key != NULL)
-    count_release (hs->server->per_peer, hs->peer_key);
-  g_free (hs->peer_key);
+  g_clear_pointer (&hs->slot, slot_free);
   if (hs->server != NULL)
     _tether_scheduler_remove (hs->server->scheduler, &hs->deadline);
   g_clear_pointer (&hs->upgrade, _tether_upgrade_free);
@@ -432,13 +422,61 @@ handshake_free (Handshake *hs)
   g_free (hs);
 }
 
+/* The connection pool was full and this identity held the most: its
+ * newest connection gives way to another identity's. */
+static void
+slot_evicted (TetherPoolEntry *entry)
+{
+  Slot *slot = (Slot *) entry;
+  TetherServer *self = slot->server;
+  g_autofree char *details = g_strdup_printf ("holds the most of the server's %u connections, "
+                                              "which are all in use: its newest gave way to "
+                                              "another peer's", _tether_pool_get_max (self->connection_pool));
+
+  if (slot->hs != NULL)
+    {
+      server_report (self, NULL, slot->hs->identity, TETHER_MISBEHAVIOR_HOGGING, details,
+                     "closing that connection");
+      g_hash_table_remove (self->handshakes, slot->hs);
+    }
+  else if (slot->conn != NULL)
+    {
+      g_autoptr(TetherConnection) conn = g_object_ref (slot->conn);
+      g_autoptr(GError) error = g_error_new (TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                                             "The server is full, and this peer's identity holds "
+                                             "the most of its connections");
+
+      server_report (self, g_hash_table_lookup (self->connections, conn),
+                     _tether_connection_get_identity (conn), TETHER_MISBEHAVIOR_HOGGING, details,
+                     "closing that connection");
+      _tether_connection_close (conn, error);
+    }
+}
+
+/* The TLS handshake pool was full and this address held the most: its
+ * oldest handshake gives way to another address's. */
+static void
+tls_slot_evicted (TetherPoolEntry *entry)
+{
+  Handshake *hs = G_STRUCT_MEMBER_P (entry, -G_STRUCT_OFFSET (Handshake, tls_slot));
+  g_autofree char *details = g_strdup_printf ("holds the most of the server's %u TLS handshake "
+                                              "slots, which are all in use: its oldest handshake "
+                                              "gave way to another address's",
+                                              _tether_pool_get_max (hs->server->tls_pool));
+
+  server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_HOGGING, details,
+                 "closing that connection");
+  g_hash_table_remove (hs->server->handshakes, hs);
+}
+
 static void
 handshake_fail (Handshake  *hs,
                 const char *reason)
 {
   g_autofree char *who = hs->identity ? tether_identity_to_string (hs->identity) : NULL;
 
-  g_message ("Handshake with %s failed: %s", who ? who : "a new connection", reason);
+  _tether_log_limited (hs->server->scheduler, G_LOG_LEVEL_MESSAGE, "handshake-failed",
+                       "Handshake with %s failed: %s", who ? who : "a new connection", reason);
   g_hash_table_remove (hs->server->handshakes, hs);
 }
 
@@ -490,10 +528,13 @@ upgrade_cb (TetherUpgrade       *upgrade,
 
   server_limits (self, &limits);
   conn = _tether_connection_new (TETHER_CONNECTION_ROLE_SERVER, self->scheduler, &limits,
-                                 self->callback_quota, self->auth_policy, self->methods,
+                                 self->callback_pool, self->auth_policy, self->methods,
                                  &server_owner_funcs, self);
-  /* The connection now holds the identity's count. */
-  g_object_set_data_full (G_OBJECT (conn), "tether-peer-key", g_steal_pointer (&hs->peer_key), g_free);
+  /* The connection now holds its place in the pool. */
+  hs->slot->hs = NULL;
+  hs->slot->conn = conn;
+  g_object_set_data_full (G_OBJECT (conn), "tether-slot", g_steal_pointer (&hs->slot),
+                          (GDestroyNotify) slot_free);
   _tether_connection_set_imp_policy (conn, self->imp_policy);
   peer = _tether_peer_new (conn);
   g_hash_table_insert (self->connections, conn, peer);
@@ -542,26 +583,23 @@ tls_handshake_cb (GObject      *source,
                                                    g_tls_connection_get_peer_certificate_errors (tls) == 0);
 
   /* A verified certificate is who this is now: count it, not the address. */
-  {
-    g_autofree char *key = identity_key (hs->identity);
+  if (g_strcmp0 (_tether_identity_get_pool_key (hs->identity), _tether_pool_entry_get_key (&hs->slot->entry)) != 0)
+    {
+      _tether_pool_release (&hs->slot->entry);
+      if (_tether_pool_acquire (hs->server->connection_pool, &hs->slot->entry,
+                                _tether_identity_get_pool_key (hs->identity),
+                                hs->server->max_connections_per_peer, slot_evicted) != TETHER_POOL_GRANTED)
+        {
+          g_autofree char *details = g_strdup_printf ("more than %u connections",
+                                                      hs->server->max_connections_per_peer);
 
-    if (g_strcmp0 (key, hs->peer_key) != 0)
-      {
-        count_release (hs->server->per_peer, hs->peer_key);
-        g_clear_pointer (&hs->peer_key, g_free);
-        if (!count_acquire (hs->server->per_peer, key, hs->server->max_connections_per_peer))
-          {
-            g_autofree char *details = g_strdup_printf ("more than %u connections",
-                                                        hs->server->max_connections_per_peer);
-
-            server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
-                           details, "refusing the connection");
-            g_hash_table_remove (hs->server->handshakes, hs);
-            return;
-          }
-        hs->peer_key = g_steal_pointer (&key);
-      }
-  }
+          hs->server->closed_stats.rejected++;
+          server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
+                         details, "refusing the connection");
+          g_hash_table_remove (hs->server->handshakes, hs);
+          return;
+        }
+    }
   start_http (hs, hs->tls);
 }
 
@@ -577,19 +615,19 @@ accept_client_certificate_cb (GTlsConnection       *tls,
   return errors == 0;
 }
 
-static gboolean
-incoming_cb (GSocketService    *service,
+static void
+incoming_cb (TetherListener    *tether_listener,
              GSocketConnection *connection,
-             GObject           *source_object,
              gpointer           user_data)
 {
   Listener *listener = user_data;
   TetherServer *self = listener->server;
   Handshake *hs;
   g_autoptr(GError) error = NULL;
+  const char *refusal = NULL;
 
   if (self->closed)
-    return TRUE;
+    return;
 
   hs = g_new0 (Handshake, 1);
   hs->server = self;
@@ -599,45 +637,54 @@ incoming_cb (GSocketService    *service,
   _tether_socket_set_nodelay (g_socket_connection_get_socket (connection));
   hs->identity = _tether_identity_new_from_socket (listener->kind, connection, NULL, FALSE);
 
-  /* Refused at once, before any work: too many connections for this
-   * identity, or too many TLS handshakes (each holds a glib-networking
-   * pool thread) in all or from this address. */
-  {
-    g_autofree char *key = identity_key (hs->identity);
-    const char *refusal = NULL;
-    g_autofree char *details = NULL;
-
-    if (listener->kind == TETHER_TRANSPORT_TLS)
-      {
-        g_autofree char *address = g_strdup (key + strlen ("ip:"));
-
-        if (self->tls_handshakes >= self->max_tls_handshakes)
-          refusal = "TLS handshakes in progress on the server";
-        else if (!count_acquire (self->tls_per_address, address, self->max_tls_handshakes_per_address))
-          refusal = "TLS handshakes in progress from this address";
-        else
-          {
-            self->tls_handshakes++;
-            hs->tls_address = g_steal_pointer (&address);
-          }
-      }
-    if (refusal == NULL)
-      {
-        if (count_acquire (self->per_peer, key, self->max_connections_per_peer))
-          hs->peer_key = g_steal_pointer (&key);
-        else
-          refusal = "connections from this peer";
-      }
-    if (refusal != NULL)
-      {
-        details = g_strdup_printf ("too many %s", refusal);
-        self->closed_stats.rejected++;
-        server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
-                       details, "refusing the connection");
-        handshake_free (hs);
-        return TRUE;
-      }
-  }
+  /* Refused at once, before any work: the server is full and this
+   * identity is among those holding the most (otherwise the heaviest
+   * gives way), or it has its share of connections already; or, over
+   * TLS, of handshakes (each holds a glib-networking pool thread). */
+  hs->slot = g_new0 (Slot, 1);
+  hs->slot->server = self;
+  hs->slot->hs = hs;
+  _tether_pool_set_max (self->connection_pool, effective_max_connections (self));
+  switch (_tether_pool_acquire (self->connection_pool, &hs->slot->entry,
+                                _tether_identity_get_pool_key (hs->identity),
+                                self->max_connections_per_peer, slot_evicted))
+    {
+    case TETHER_POOL_GRANTED:
+      break;
+    case TETHER_POOL_OVER_SHARE:
+      refusal = "too many connections from this peer";
+      break;
+    case TETHER_POOL_FULL:
+    default:
+      refusal = "too many connections on the server, and this peer holds as many as any";
+      break;
+    }
+  if (refusal == NULL && listener->kind == TETHER_TRANSPORT_TLS)
+    {
+      switch (_tether_pool_acquire (self->tls_pool, &hs->tls_slot,
+                                    _tether_identity_get_pool_key (hs->identity),
+                                    self->max_tls_handshakes_per_address, tls_slot_evicted))
+        {
+        case TETHER_POOL_GRANTED:
+          break;
+        case TETHER_POOL_OVER_SHARE:
+          refusal = "too many TLS handshakes in progress from this address";
+          break;
+        case TETHER_POOL_FULL:
+        default:
+          refusal = "too many TLS handshakes in progress on the server, and this address has "
+                    "as many as any";
+          break;
+        }
+    }
+  if (refusal != NULL)
+    {
+      self->closed_stats.rejected++;
+      server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
+                     refusal, "refusing the connection");
+      handshake_free (hs);
+      return;
+    }
 
   g_hash_table_add (self->handshakes, hs);
   _tether_scheduler_add (self->scheduler, &hs->deadline,
@@ -647,7 +694,7 @@ incoming_cb (GSocketService    *service,
   if (listener->kind != TETHER_TRANSPORT_TLS)
     {
       start_http (hs, G_IO_STREAM (connection));
-      return TRUE;
+      return;
     }
 
   /* Give the connection its database at construction: glib-networking
@@ -663,7 +710,7 @@ incoming_cb (GSocketService    *service,
   if (hs->tls == NULL)
     {
       handshake_fail (hs, error->message);
-      return TRUE;
+      return;
     }
   if (self->tls_client_database != NULL)
     {
@@ -674,7 +721,6 @@ incoming_cb (GSocketService    *service,
     }
   g_tls_connection_handshake_async (G_TLS_CONNECTION (hs->tls), G_PRIORITY_DEFAULT,
                                     hs->cancellable, tls_handshake_cb, hs);
-  return TRUE;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -683,10 +729,7 @@ incoming_cb (GSocketService    *service,
 static void
 listener_free (Listener *listener)
 {
-  g_socket_service_stop (listener->service);
-  g_socket_listener_close (G_SOCKET_LISTENER (listener->service));
-  g_signal_handlers_disconnect_by_data (listener->service, listener);
-  g_object_unref (listener->service);
+  _tether_listener_free (listener->listener);
   if (listener->unix_path != NULL)
     unlink (listener->unix_path);
   g_free (listener->unix_path);
@@ -774,29 +817,14 @@ tether_server_listen (TetherServer  *self,
   listener = g_new0 (Listener, 1);
   listener->server = self;
   listener->kind = parsed.kind;
-
-  g_main_context_push_thread_default (self->context);
-  listener->service = g_socket_service_new ();
-  /* GLib's default backlog of 10 overflows under a burst of connections
-   * (an attack, or just many clients): the kernel then refuses or delays
-   * legitimate ones before Tether can apply its own limits. */
-  g_socket_listener_set_backlog (G_SOCKET_LISTENER (listener->service), 1024);
-  ok = g_socket_listener_add_address (G_SOCKET_LISTENER (listener->service), address,
-                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
-                                      NULL, &effective, error);
-  if (ok)
+  listener->listener = _tether_listener_new (address, self->scheduler, incoming_cb, listener, error);
+  if (listener->listener == NULL)
     {
-      g_signal_connect (listener->service, "incoming", G_CALLBACK (incoming_cb), listener);
-      g_socket_service_start (listener->service);
-    }
-  g_main_context_pop_thread_default (self->context);
-
-  if (!ok)
-    {
-      g_object_unref (listener->service);
       g_free (listener);
       goto out;
     }
+  ok = TRUE;
+  effective = g_object_ref (_tether_listener_get_address (listener->listener));
 
   if (parsed.kind == TETHER_TRANSPORT_UNIX)
     listener->unix_path = g_strdup (parsed.path);
@@ -1079,9 +1107,9 @@ tether_server_finalize (GObject *object)
   g_ptr_array_unref (self->uris);
   g_hash_table_unref (self->handshakes);
   g_hash_table_unref (self->connections);
-  g_hash_table_unref (self->per_peer);
-  g_hash_table_unref (self->tls_per_address);
-  _tether_quota_unref (self->callback_quota);
+  _tether_pool_unref (self->connection_pool);
+  _tether_pool_unref (self->tls_pool);
+  _tether_pool_unref (self->callback_pool);
   _tether_auth_policy_unref (self->auth_policy);
   _tether_imp_policy_unref (self->imp_policy);
   _tether_method_table_free (self->methods);
@@ -1171,7 +1199,11 @@ tether_server_set_property (GObject      *object,
         {
           *field = g_value_get_uint (value);
           if (prop_id == PROP_MAX_TOTAL_CALLBACKS)
-            self->callback_quota->max = *field;
+            _tether_pool_set_max (self->callback_pool, *field);
+          else if (prop_id == PROP_MAX_TLS_HANDSHAKES)
+            _tether_pool_set_max (self->tls_pool, *field);
+          else if (prop_id == PROP_MAX_CONNECTIONS)
+            _tether_pool_set_max (self->connection_pool, effective_max_connections (self));
           g_object_notify_by_pspec (object, pspec);
         }
       return;
@@ -1528,6 +1560,24 @@ tether_server_class_init (TetherServerClass *klass)
     g_param_spec_uint ("max-connections-per-peer", NULL, NULL, 1, 1000000, 16, limit);
 
   /**
+   * TetherServer:max-connections:
+   *
+   * How many connections the server holds in all, handshakes included;
+   * 0 (the default) derives it from the process's descriptor limit
+   * (`RLIMIT_NOFILE`), keeping a sixteenth of it (64 at least) for the
+   * service's own files, as it is when a connection arrives.
+   *
+   * When the server is full, the identity holding the most connections
+   * gives way: a newcomer's connection is accepted and the heaviest
+   * identity's newest connection is closed, unless the newcomer already
+   * holds about as many (then it is refused). See `docs/limits.md`.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_MAX_CONNECTIONS] =
+    g_param_spec_uint ("max-connections", NULL, NULL, 0, G_MAXUINT, 0, limit);
+
+  /**
    * TetherServer:max-tls-handshakes:
    *
    * How many TLS handshakes may be in progress at once. glib-networking
@@ -1734,9 +1784,9 @@ tether_server_init (TetherServer *self)
   g_ptr_array_add (self->uris, NULL);
   self->handshakes = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) handshake_free, NULL);
   self->connections = g_hash_table_new_full (NULL, NULL, g_object_unref, g_object_unref);
-  self->per_peer = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->tls_per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  self->callback_quota = _tether_quota_new (4096);
+  self->connection_pool = _tether_pool_new (G_MAXUINT, TETHER_POOL_EVICT_NEWEST);
+  self->tls_pool = _tether_pool_new (64, TETHER_POOL_EVICT_OLDEST);
+  self->callback_pool = _tether_pool_new (4096, TETHER_POOL_EVICT_OLDEST);
   self->auth_policy = _tether_auth_policy_new ();
   self->imp_policy = _tether_imp_policy_new (TRUE);
 }

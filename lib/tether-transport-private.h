@@ -57,6 +57,27 @@ gboolean  _tether_transport_connect_finish (GAsyncResult               *result,
                                             TetherIdentity            **server_identity,
                                             GError                    **error);
 
+/* A listening socket, accepted from a watch in the scheduler. Each
+ * dispatch accepts what is waiting, up to a fair share; when the process
+ * runs out of descriptors (EMFILE, ENFILE) accepting pauses, with a
+ * backoff from 10 ms to 1 s, instead of spinning on a socket that stays
+ * readable, and says so in one rate-limited log line. Accepted sockets
+ * are non-blocking. */
+typedef struct _TetherListener TetherListener;
+typedef void (*TetherAcceptFunc) (TetherListener    *listener,
+                                  GSocketConnection *connection,
+                                  gpointer           user_data);
+
+/* Binds @address (port 0 picks one) and listens. */
+TetherListener *_tether_listener_new         (GSocketAddress    *address,
+                                              TetherScheduler   *scheduler,
+                                              TetherAcceptFunc   func,
+                                              gpointer           user_data,
+                                              GError           **error);
+/* The address really bound. */
+GSocketAddress *_tether_listener_get_address (TetherListener    *listener);
+void            _tether_listener_free        (TetherListener    *listener);
+
 /* The server's side of the upgrade: reads the HTTP head through the guard
  * (which bounds its size; the owner's deadline bounds its time), checks
  * it as RFC 6455 asks, and answers 101 — or 400 (not an upgrade Tether

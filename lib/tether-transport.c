@@ -10,6 +10,7 @@
 
 #include "tether-error.h"
 #include "tether-identity-private.h"
+#include "tether-log-private.h"
 #include "tether-transport-private.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -916,5 +917,140 @@ _tether_upgrade_free (TetherUpgrade *self)
   if (self->answer != NULL)
     g_string_free (self->answer, TRUE);
   g_free (self->reason);
+  g_free (self);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Listening                                                              */
+
+/* Connections accepted per dispatch: a burst does not hold the loop. */
+#define ACCEPT_BUDGET 64
+#define ACCEPT_BACKOFF_MIN_MS 10
+#define ACCEPT_BACKOFF_MAX_MS 1000
+
+struct _TetherListener
+{
+  TetherDeadline    resume;      /* first: the scheduler hands it back */
+  GSocket          *socket;
+  GSocketAddress   *address;
+  TetherScheduler  *scheduler;
+  TetherWatch      *watch;
+  TetherAcceptFunc  func;
+  gpointer          user_data;
+  guint             backoff_ms;  /* 0 unless paused for lack of descriptors */
+};
+
+static void
+listener_resume_cb (TetherDeadline *deadline)
+{
+  TetherListener *self = (TetherListener *) deadline;
+
+  _tether_watch_set_events (self->watch, G_IO_IN);
+}
+
+static void
+listener_watch_cb (TetherWatch  *watch,
+                   GIOCondition  condition,
+                   gpointer      user_data)
+{
+  TetherListener *self = user_data;
+
+  for (guint i = 0; i < ACCEPT_BUDGET; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) socket = g_socket_accept (self->socket, NULL, &error);
+      g_autoptr(GSocketConnection) connection = NULL;
+
+      if (socket == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            {
+              self->backoff_ms = 0;
+              return;
+            }
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES) ||
+              g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+            {
+              /* The socket stays readable: wait for descriptors to come
+               * back instead of asking again at once. */
+              self->backoff_ms = CLAMP (self->backoff_ms * 2, ACCEPT_BACKOFF_MIN_MS,
+                                        ACCEPT_BACKOFF_MAX_MS);
+              _tether_watch_set_events (self->watch, 0);
+              _tether_scheduler_add (self->scheduler, &self->resume,
+                                     g_get_monotonic_time () + (gint64) self->backoff_ms * 1000,
+                                     listener_resume_cb);
+              _tether_log_limited (self->scheduler, G_LOG_LEVEL_WARNING, "accept-paused",
+                                   "Not accepting connections for %u ms: %s (raise RLIMIT_NOFILE, "
+                                   "or lower max-connections)", self->backoff_ms, error->message);
+              return;
+            }
+          /* The peer gave up before we got to it (ECONNABORTED), and the
+           * like: nothing to do but go on. */
+          g_debug ("accept: %s", error->message);
+          continue;
+        }
+      self->backoff_ms = 0;
+      g_socket_set_blocking (socket, FALSE);
+      connection = g_socket_connection_factory_create_connection (socket);
+      self->func (self, connection, self->user_data);
+    }
+  /* More may be waiting: the watch is level-triggered, it comes back. */
+}
+
+TetherListener *
+_tether_listener_new (GSocketAddress   *address,
+                      TetherScheduler  *scheduler,
+                      TetherAcceptFunc  func,
+                      gpointer          user_data,
+                      GError          **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  TetherListener *self;
+
+  socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_DEFAULT, error);
+  if (socket == NULL)
+    return NULL;
+  g_socket_set_blocking (socket, FALSE);
+  /* GLib's default backlog of 10 overflows under a burst of connections
+   * (an attack, or just many clients): the kernel then refuses or delays
+   * legitimate ones before Tether can apply its own limits. */
+  g_socket_set_listen_backlog (socket, 1024);
+  if (!g_socket_bind (socket, address, TRUE, error) || !g_socket_listen (socket, error))
+    {
+      g_prefix_error (error, "Error binding to address: ");
+      return NULL;
+    }
+
+  self = g_new0 (TetherListener, 1);
+  self->socket = g_steal_pointer (&socket);
+  self->address = g_socket_get_local_address (self->socket, NULL);
+  if (self->address == NULL)
+    self->address = g_object_ref (address);
+  self->scheduler = _tether_scheduler_ref (scheduler);
+  self->func = func;
+  self->user_data = user_data;
+  self->watch = _tether_scheduler_watch (scheduler, g_socket_get_fd (self->socket), G_IO_IN,
+                                         listener_watch_cb, self);
+  return self;
+}
+
+GSocketAddress *
+_tether_listener_get_address (TetherListener *self)
+{
+  return self->address;
+}
+
+void
+_tether_listener_free (TetherListener *self)
+{
+  if (self == NULL)
+    return;
+  _tether_scheduler_remove (self->scheduler, &self->resume);
+  g_clear_pointer (&self->watch, _tether_watch_free);
+  g_socket_close (self->socket, NULL);
+  g_clear_object (&self->socket);
+  g_clear_object (&self->address);
+  _tether_scheduler_unref (self->scheduler);
   g_free (self);
 }

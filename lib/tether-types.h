@@ -78,6 +78,16 @@ typedef enum
  * @TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS: the peer's identity already
  *   had the maximum number of connections, or of TLS handshakes in
  *   progress.
+ * @TETHER_MISBEHAVIOR_HOGGING: a server-wide pool (connections, TLS
+ *   handshakes, callbacks, incoming work) was full and the peer's
+ *   identity held the most of it: one of its entries gave way to another
+ *   peer's (see `docs/limits.md`, "Fair shares"). Since: 0.2
+ * @TETHER_MISBEHAVIOR_LATE_ANSWERS: the peer answered callbacks in the
+ *   last part of their time, without asking for a lease, often enough to
+ *   strike out. Since: 0.2
+ * @TETHER_MISBEHAVIOR_FLOODING: the peer kept the server from reading it
+ *   (its notifications in progress at the per-peer bound) for too long.
+ *   Since: 0.2
  *
  * Why a peer was acted against; see [signal@Tether.Server::peer-misbehaved].
  *
@@ -92,6 +102,9 @@ typedef enum
   TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
   TETHER_MISBEHAVIOR_IDLE_TIMEOUT,
   TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
+  TETHER_MISBEHAVIOR_HOGGING TETHER_AVAILABLE_ENUMERATOR_IN_0_2,
+  TETHER_MISBEHAVIOR_LATE_ANSWERS TETHER_AVAILABLE_ENUMERATOR_IN_0_2,
+  TETHER_MISBEHAVIOR_FLOODING TETHER_AVAILABLE_ENUMERATOR_IN_0_2,
 } TetherMisbehavior;
 
 /**

@@ -130,7 +130,7 @@ typedef struct
   SoupWebsocketConnection *client_ws;
   TetherIdentity          *identity;
   TetherScheduler         *scheduler;
-  TetherQuota             *quota;
+  TetherPool              *quota;
   TetherMethodTable       *methods;
   TetherConnection        *conn;
 
@@ -805,7 +805,7 @@ fuzz_setup (Fuzz    *f,
                                                                     : TETHER_TRANSPORT_UNIX,
                                                   f->server_stream, NULL, FALSE);
   f->scheduler = _tether_scheduler_new (context);
-  f->quota = _tether_quota_new ((settings & 0x40) ? 1 : 1000);
+  f->quota = _tether_pool_new ((settings & 0x40) ? 1 : 1000, TETHER_POOL_EVICT_OLDEST);
   add_methods (f);
 
   f->conn = _tether_connection_new (TETHER_CONNECTION_ROLE_SERVER, f->scheduler, &limits,
@@ -1009,7 +1009,7 @@ fuzz_teardown (Fuzz  *f,
 
   /* Closing answered or cancelled everything. */
   g_assert_cmpuint (_tether_connection_get_n_pending (f->conn), ==, 0);
-  g_assert_cmpuint (f->quota->used, ==, 0);
+  g_assert_cmpuint (_tether_pool_get_used (f->quota), ==, 0);
   {
     TetherStatistics stats = { 0 };
 
@@ -1051,7 +1051,7 @@ fuzz_teardown (Fuzz  *f,
 
   g_clear_pointer (&f->methods, _tether_method_table_free);
   g_clear_pointer (&f->scheduler, _tether_scheduler_unref);
-  g_clear_pointer (&f->quota, _tether_quota_unref);
+  g_clear_pointer (&f->quota, _tether_pool_unref);
   g_hash_table_unref (f->sent);
   g_hash_table_unref (f->sent_echo);
   g_hash_table_unref (f->answered);
