@@ -69,6 +69,8 @@ struct _TetherClient
   guint              max_pending_calls;
   guint              max_unsent_bytes;
   guint              max_invocations;
+  guint              max_batch_size;
+  guint              flood_timeout;
   guint              idle_timeout;
   guint              keepalive_interval;
   TetherStatistics   closed_stats;   /* counters of earlier connections */
@@ -102,6 +104,8 @@ enum {
   PROP_MAX_PENDING_CALLS,
   PROP_MAX_UNSENT_BYTES,
   PROP_MAX_INVOCATIONS,
+  PROP_MAX_BATCH_SIZE,
+  PROP_FLOOD_TIMEOUT,
   PROP_IDLE_TIMEOUT,
   PROP_KEEPALIVE_INTERVAL,
   PROP_REQUIRE_CHANNEL_BINDING,
@@ -137,6 +141,8 @@ static const struct
   { PROP_MAX_PENDING_CALLS, G_STRUCT_OFFSET (TetherClient, max_pending_calls) },
   { PROP_MAX_UNSENT_BYTES, G_STRUCT_OFFSET (TetherClient, max_unsent_bytes) },
   { PROP_MAX_INVOCATIONS, G_STRUCT_OFFSET (TetherClient, max_invocations) },
+  { PROP_MAX_BATCH_SIZE, G_STRUCT_OFFSET (TetherClient, max_batch_size) },
+  { PROP_FLOOD_TIMEOUT, G_STRUCT_OFFSET (TetherClient, flood_timeout) },
   { PROP_IDLE_TIMEOUT, G_STRUCT_OFFSET (TetherClient, idle_timeout) },
   { PROP_KEEPALIVE_INTERVAL, G_STRUCT_OFFSET (TetherClient, keepalive_interval) },
 };
@@ -166,6 +172,8 @@ client_limits (TetherClient *self,
   limits->max_unsent_bytes = self->max_unsent_bytes;
   limits->handshake_timeout_ms = self->handshake_timeout;
   limits->max_invocations = self->max_invocations;
+  limits->max_batch_size = self->max_batch_size;
+  limits->flood_timeout_ms = self->flood_timeout;
   limits->idle_timeout_ms = self->idle_timeout;
   limits->keepalive_interval_ms = self->keepalive_interval;
   /* Strikes are the server's: a client's own calls just time out. */
@@ -1527,13 +1535,40 @@ tether_client_class_init (TetherClientClass *klass)
   /**
    * TetherClient:max-invocations:
    *
-   * How many of the server's callbacks may be in progress at once; the
-   * next is answered -32003 at once.
+   * How many of the server's callbacks and notifications may be in
+   * progress at once. The next callback is answered -32003 at once; a
+   * notification makes the client stop reading the server until one ends
+   * (see [property@Tether.Client:flood-timeout]). Notifications count
+   * since 0.2.
    *
    * Since: 0.1
    */
   properties[PROP_MAX_INVOCATIONS] =
     g_param_spec_uint ("max-invocations", NULL, NULL, 1, 1000000, 64, limit);
+
+  /**
+   * TetherClient:max-batch-size:
+   *
+   * How many requests one JSON-RPC batch from the server may hold; a
+   * larger batch is answered with one -32600 error and nothing in it
+   * runs.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_MAX_BATCH_SIZE] =
+    g_param_spec_uint ("max-batch-size", NULL, NULL, 1, 1000000, 64, limit);
+
+  /**
+   * TetherClient:flood-timeout:
+   *
+   * How long, in milliseconds, the server may keep the client from reading
+   * it — it has [property@Tether.Client:max-invocations] callbacks and
+   * notifications in progress — before the client disconnects; 0 never.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_FLOOD_TIMEOUT] =
+    g_param_spec_uint ("flood-timeout", NULL, NULL, 0, 86400000, 30000, limit);
 
   /**
    * TetherClient:idle-timeout:

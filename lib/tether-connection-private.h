@@ -54,12 +54,15 @@ typedef struct
   guint  max_pending_calls;  /* outgoing calls in flight on this connection */
   gsize  max_unsent_bytes;   /* backlog before the peer is cut off */
   guint  handshake_timeout_ms;
-  guint  max_invocations;    /* incoming calls in progress on this connection */
+  guint  max_invocations;    /* incoming calls and notifications in progress here */
+  guint  max_batch_size;     /* requests in one incoming batch */
+  guint  flood_timeout_ms;   /* not reading for lack of room this long: cut off (0: never) */
   guint  idle_timeout_ms;    /* 0: none */
   guint  keepalive_interval_ms; /* 0: no pings */
   /* Strikes (server only): callbacks that timed out within the window. */
   guint  max_strikes;        /* 0: never strike out */
   guint  strike_window_ms;
+  guint  late_answer_percent; /* an answer after this share of its time strikes (0: never) */
   TetherMisbehaviorAction misbehavior_action;
   guint  quarantine_ms;
 } TetherLimits;
@@ -101,6 +104,10 @@ void              _tether_connection_start          (TetherConnection        *se
                                                      TetherGuardStream       *guard,
                                                      TetherIdentity          *identity,
                                                      gint64                   handshake_deadline);
+/* Server: the pool its peers' incoming calls and notifications share
+ * (a new reference is taken). */
+void              _tether_connection_set_invocation_pool (TetherConnection *self,
+                                                          TetherPool       *pool);
 /* The owner is going away: no more callbacks into it. */
 void              _tether_connection_detach_owner   (TetherConnection        *self);
 void              _tether_connection_set_public     (TetherConnection        *self,

@@ -42,6 +42,8 @@ typedef struct
   gboolean          json_reply; /* the hello wants the raw JSON */
   GVariant         *value;      /* a binary frame's result, for pending_complete() */
   TetherPoolEntry   slot;       /* server: its place in the callback pool */
+  gint64            started;
+  gboolean          leased;     /* the callee asked for more time */
 } PendingCall;
 
 /* The responses of one incoming batch, sent together once every request
@@ -74,6 +76,7 @@ struct _TetherConnection
   gulong                             guard_violation_id;
   gboolean                           tether;      /* peer speaks tether.v1 */
   gboolean                           binary;      /* both hellos listed "binary"; used once open */
+  gboolean                           pool_full;   /* a notification ran uncharged: wait for room */
 
   GHashTable                        *pending;     /* &id → PendingCall* */
   guint64                            next_id;
@@ -81,6 +84,8 @@ struct _TetherConnection
   GHashTable                        *notifications; /* TetherInvocation* (unowned) still held */
 
   TetherPool                        *callback_pool; /* server: all its peers' callbacks */
+  TetherPool                        *invocation_pool; /* server: all its peers' incoming work */
+  TetherDeadline                     flood_deadline; /* not reading for lack of room since */
   TetherAuthPolicy                  *auth_policy; /* server */
   TetherAuthSession                 *auth;        /* server: SASL in progress */
   TetherDeadline                     handshake_deadline;
@@ -103,6 +108,10 @@ struct _TetherConnection
 };
 
 G_DEFINE_FINAL_TYPE (TetherConnection, _tether_connection, G_TYPE_OBJECT)
+
+/* An answer that came within this is never late, whatever its share of
+ * a short deadline: scheduling noise is not an attack. */
+#define LATE_ANSWER_MIN_US (1000 * 1000)
 
 static void connection_teardown (TetherConnection *self, const GError *error);
 static void pending_complete    (PendingCall *pc, json_t *result, GError *error);
@@ -535,10 +544,12 @@ _tether_connection_is_quarantined (TetherConnection *self)
  * of timeouts, not the server's patience. */
 static void
 connection_strike (TetherConnection *self,
-                   const char       *method)
+                   const char       *method,
+                   gboolean          late)
 {
   gint64 now = g_get_monotonic_time ();
   gint64 window = (gint64) self->limits.strike_window_ms * 1000;
+  TetherMisbehavior reason = late ? TETHER_MISBEHAVIOR_LATE_ANSWERS : TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS;
   g_autofree char *details = NULL;
 
   if (self->limits.max_strikes == 0 || connection_quarantined (self))
@@ -550,8 +561,13 @@ connection_strike (TetherConnection *self,
   if (self->strikes->len < self->limits.max_strikes)
     return;
 
-  details = g_strdup_printf ("%u callbacks timed out within %u ms (the last: %s)",
-                             self->strikes->len, self->limits.strike_window_ms, method);
+  details = late
+    ? g_strdup_printf ("%u callbacks timed out or were answered late (after %u%% of their time, "
+                       "without a lease) within %u ms (the last: %s, late)",
+                       self->strikes->len, self->limits.late_answer_percent,
+                       self->limits.strike_window_ms, method)
+    : g_strdup_printf ("%u callbacks timed out within %u ms (the last: %s)",
+                       self->strikes->len, self->limits.strike_window_ms, method);
   g_array_set_size (self->strikes, 0);
 
   if (self->limits.misbehavior_action == TETHER_MISBEHAVIOR_ACTION_QUARANTINE)
@@ -559,14 +575,14 @@ connection_strike (TetherConnection *self,
       g_autofree char *action = g_strdup_printf ("quarantined for %u ms", self->limits.quarantine_ms);
 
       self->quarantined_until = now + (gint64) self->limits.quarantine_ms * 1000;
-      connection_report (self, TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS, details, action);
+      connection_report (self, reason, details, action);
     }
   else
     {
       g_autoptr(GError) error = g_error_new (TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
                                              "Disconnected: %s", details);
 
-      connection_report (self, TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS, details, "disconnecting");
+      connection_report (self, reason, details, "disconnecting");
       connection_teardown (self, error);
     }
 }
@@ -605,7 +621,7 @@ pending_deadline_cb (TetherDeadline *deadline)
                     g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                                  "No answer to %s within its deadline", method));
   if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->state == STATE_OPEN)
-    connection_strike (self, method);
+    connection_strike (self, method, FALSE);
   g_object_unref (self);
 }
 
@@ -898,6 +914,7 @@ _tether_connection_call_imp_async (TetherConnection         *self,
     pc->hard_deadline = MIN (pc->hard_deadline, tether_invocation_get_deadline (parent));
   pc->id = ++self->next_id;
   pc->conn = self;
+  pc->started = now;
   pc->task = g_object_ref (task);
   pc->json_reply = source_tag == NULL;
   g_task_set_task_data (task, call_ref_new (self, pc->id), call_ref_free);
@@ -1142,6 +1159,7 @@ handle_response (TetherConnection *self,
   json_t *error = e->error;
   PendingCall *pc = NULL;
   guint64 key;
+  g_autofree char *late_method = NULL;
 
   if (json_is_integer (id) && json_integer_value (id) > 0)
     {
@@ -1177,42 +1195,48 @@ handle_response (TetherConnection *self,
       return;
     }
 
+  /* Answered in the last part of its time without asking for a lease
+   * (an honest client whose user takes time asks for one): a late
+   * answer holds the server's slot as surely as none, so it strikes. */
+  if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->limits.late_answer_percent > 0 &&
+      !pc->leased && self->state == STATE_OPEN)
+    {
+      gint64 now = g_get_monotonic_time ();
+      gint64 took = now - pc->started;
+
+      if (took >= LATE_ANSWER_MIN_US &&
+          took * 100 >= (pc->deadline.when - pc->started) * (gint64) self->limits.late_answer_percent)
+        late_method = g_strdup (g_task_get_name (pc->task) ? g_task_get_name (pc->task) : "a callback");
+    }
+
   if (e->value != NULL)
+    pending_complete_value (pc, e->value);
+  else if ((result != NULL) == (error != NULL))
+    pending_complete (pc, NULL,
+                      g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
+                                           "The peer's response has neither or both of "
+                                           "\"result\" and \"error\""));
+  else if (result != NULL)
+    pending_complete (pc, json_incref (result), NULL);
+  else
     {
-      pending_complete_value (pc, e->value);
-      return;
+      json_t *code = json_object_get (error, "code");
+      json_t *text = json_object_get (error, "message");
+
+      if (!json_is_integer (code) || json_integer_value (code) < G_MININT ||
+          json_integer_value (code) > G_MAXINT)
+        pending_complete (pc, NULL,
+                          g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
+                                               "The peer's error has no valid integer code"));
+      else
+        pending_complete (pc, NULL,
+                          g_error_new_literal (TETHER_REMOTE_ERROR, (int) json_integer_value (code),
+                                               json_is_string (text) ? json_string_value (text)
+                                                                     : "(no message)"));
     }
 
-  if ((result != NULL) == (error != NULL))
-    {
-      pending_complete (pc, NULL,
-                        g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
-                                             "The peer's response has neither or both of "
-                                             "\"result\" and \"error\""));
-      return;
-    }
-
-  if (result != NULL)
-    {
-      pending_complete (pc, json_incref (result), NULL);
-      return;
-    }
-
-  {
-    json_t *code = json_object_get (error, "code");
-    json_t *text = json_object_get (error, "message");
-
-    if (!json_is_integer (code) || json_integer_value (code) < G_MININT ||
-        json_integer_value (code) > G_MAXINT)
-      pending_complete (pc, NULL,
-                        g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
-                                             "The peer's error has no valid integer code"));
-    else
-      pending_complete (pc, NULL,
-                        g_error_new_literal (TETHER_REMOTE_ERROR, (int) json_integer_value (code),
-                                             json_is_string (text) ? json_string_value (text)
-                                                                   : "(no message)"));
-  }
+  if (late_method != NULL && self->state == STATE_OPEN)
+    connection_strike (self, late_method, TRUE);
 }
 
 /* The incoming table's key for a request id: integers and strings apart. */
@@ -1270,6 +1294,7 @@ handle_extend (TetherConnection *self,
       return;
     }
 
+  pc->leased = TRUE;
   deadline = g_get_monotonic_time () + MIN (json_integer_value (ms), G_MAXINT32) * 1000;
   deadline = MIN (deadline, pc->hard_deadline);
   if (deadline > pc->deadline.when)
@@ -1603,6 +1628,83 @@ valid_id (json_t *id)
   return json_is_string (id) || json_is_integer (id);
 }
 
+/* Incoming calls and notifications in progress. */
+static guint
+connection_invocations (TetherConnection *self)
+{
+  return g_hash_table_size (self->incoming) + g_hash_table_size (self->notifications);
+}
+
+/* The server's pool of incoming work was full and this peer's identity
+ * held the most: its oldest call gives way (answered -32003, cancelled),
+ * or its oldest notification (cancelled). */
+static void
+invocation_evicted (TetherPoolEntry *entry)
+{
+  g_autoptr(TetherInvocation) invocation = g_object_ref (_tether_invocation_from_pool_entry (entry));
+  g_autoptr(TetherConnection) self = g_object_ref (_tether_invocation_get_connection (invocation));
+  g_autofree char *details = g_strdup_printf ("holds the most of the server's %u calls and "
+                                              "notifications in progress, which are all in use: "
+                                              "its oldest (%s) gave way to another peer's",
+                                              _tether_pool_get_max (self->invocation_pool),
+                                              tether_invocation_get_method_name (invocation));
+
+  self->stats.rejected++;
+  connection_report (self, TETHER_MISBEHAVIOR_HOGGING, details, "cancelled it");
+  tether_invocation_return_error_literal (invocation, TETHER_REMOTE_ERROR_RESOURCE_EXHAUSTED,
+                                          "The server is busy, and this caller's identity has "
+                                          "the most calls in progress: this one gave way");
+  _tether_invocation_cancel (invocation, FALSE);
+}
+
+/* The peer kept the connection full for flood-timeout: it keeps the
+ * server from reading it (a notification flood), and is cut off. */
+static void
+flood_deadline_cb (TetherDeadline *deadline)
+{
+  TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, flood_deadline));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *details = g_strdup_printf ("kept %u calls and notifications in progress, the "
+                                              "most allowed, for %u ms: the server stopped reading "
+                                              "it", self->limits.max_invocations,
+                                              self->limits.flood_timeout_ms);
+
+  error = g_error_new (TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED, "Disconnected: %s", details);
+  connection_report (self, TETHER_MISBEHAVIOR_FLOODING, details, "disconnecting");
+  connection_teardown (self, error);
+}
+
+/* Backpressure for what cannot be refused: while the peer has as many
+ * calls and notifications in progress as it may (or the server's pool of
+ * them is full and it holds its share), the connection reads nothing
+ * more — its messages wait in the kernel, and its own sending blocks —
+ * until one of them ends; one that stays full for flood-timeout is cut
+ * off. Memory per peer stays bounded whatever it sends. */
+static void
+connection_check_room (TetherConnection *self)
+{
+  gboolean full;
+
+  if (self->ws == NULL || self->state == STATE_CLOSED)
+    return;
+  if (self->pool_full && self->invocation_pool != NULL &&
+      _tether_pool_get_used (self->invocation_pool) < _tether_pool_get_max (self->invocation_pool))
+    self->pool_full = FALSE;
+  /* Calls over the bound are refused at once (nothing waits); only
+   * notifications in progress make the connection stop reading. */
+  full = (g_hash_table_size (self->notifications) > 0 &&
+          connection_invocations (self) >= self->limits.max_invocations) || self->pool_full;
+  if (full == !_tether_websocket_get_reading (self->ws))
+    return;
+  _tether_websocket_set_reading (self->ws, !full);
+  if (full && self->limits.flood_timeout_ms > 0)
+    _tether_scheduler_add (self->scheduler, &self->flood_deadline,
+                           g_get_monotonic_time () + (gint64) self->limits.flood_timeout_ms * 1000,
+                           flood_deadline_cb);
+  else if (!full)
+    _tether_scheduler_remove (self->scheduler, &self->flood_deadline);
+}
+
 static void
 handle_request (TetherConnection *self,
                 Batch            *batch,
@@ -1696,8 +1798,12 @@ handle_request (TetherConnection *self,
       return;
     }
 
+  /* Calls over the bound are refused at once; notifications, which
+   * cannot be answered, make the connection stop reading instead (see
+   * connection_check_room()), so they only get here over the bound when
+   * they came in the same message. */
   if (connection_quarantined (self) ||
-      (!is_notification && g_hash_table_size (self->incoming) >= self->limits.max_invocations))
+      (!is_notification && connection_invocations (self) >= self->limits.max_invocations))
     {
       self->stats.rejected++;
       if (!is_notification)
@@ -1801,6 +1907,25 @@ handle_request (TetherConnection *self,
     g_hash_table_insert (self->incoming, g_strdup (key), invocation);
   else
     g_hash_table_add (self->notifications, invocation);
+
+  /* The server's incoming work is one pool, charged per identity: when it
+   * is full the heaviest identity gives way. A call refused here is
+   * answered -32003; a notification runs uncharged, and the connection
+   * stops reading until it has room (connection_check_room()). */
+  if (self->invocation_pool != NULL &&
+      _tether_pool_acquire (self->invocation_pool, _tether_invocation_get_pool_entry (invocation),
+                            _tether_identity_get_pool_key (self->identity), 0,
+                            invocation_evicted) != TETHER_POOL_GRANTED)
+    {
+      self->stats.rejected++;
+      if (!is_notification)
+        {
+          tether_invocation_return_error_literal (invocation, TETHER_REMOTE_ERROR_RESOURCE_EXHAUSTED,
+                                                  "Too many calls in progress on this server");
+          return;
+        }
+      self->pool_full = TRUE;
+    }
   if (self->public != NULL)
     _tether_invocation_set_peer (invocation, self->public);
   _tether_invocation_set_impersonation (invocation, imp_level,
@@ -1994,6 +2119,19 @@ on_ws_message (gpointer  user_data,
           json_decref (message);
           goto out;
         }
+      /* A batch is a message: what one message may start is bounded. */
+      if (self->limits.max_batch_size > 0 && json_array_size (message) > self->limits.max_batch_size)
+        {
+          g_autofree char *text = g_strdup_printf ("A batch of %" G_GSIZE_FORMAT " requests is larger "
+                                                   "than the limit of %u; nothing in it was run",
+                                                   json_array_size (message),
+                                                   self->limits.max_batch_size);
+
+          self->stats.invalid_messages++;
+          reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST, text);
+          json_decref (message);
+          goto out;
+        }
 
       batch = g_new0 (Batch, 1);
       batch->refs = 1; /* ours, while we dispatch */
@@ -2012,6 +2150,7 @@ on_ws_message (gpointer  user_data,
   json_decref (message);
 
 out:
+  connection_check_room (self);
   g_object_unref (self);
 }
 
@@ -2079,6 +2218,7 @@ connection_teardown (TetherConnection *self,
   self->state = STATE_CLOSED;
   _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
   _tether_scheduler_remove (self->scheduler, &self->idle_deadline);
+  _tether_scheduler_remove (self->scheduler, &self->flood_deadline);
 
   /* pending_complete removes from the table; loop until empty. */
   while (g_hash_table_size (self->pending) > 0)
@@ -2416,6 +2556,17 @@ _tether_connection_forget_invocation (TetherConnection *self,
     g_hash_table_remove (self->incoming, key);
   else if (key == NULL)
     g_hash_table_remove (self->notifications, invocation);
+  /* Room again: read on. */
+  if (self->ws != NULL && !_tether_websocket_get_reading (self->ws))
+    connection_check_room (self);
+}
+
+void
+_tether_connection_set_invocation_pool (TetherConnection *self,
+                                        TetherPool       *pool)
+{
+  g_clear_pointer (&self->invocation_pool, _tether_pool_unref);
+  self->invocation_pool = pool != NULL ? _tether_pool_ref (pool) : NULL;
 }
 
 static void
@@ -2433,6 +2584,7 @@ _tether_connection_dispose (GObject *object)
   disconnect_ws (self);
   _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
   _tether_scheduler_remove (self->scheduler, &self->idle_deadline);
+  _tether_scheduler_remove (self->scheduler, &self->flood_deadline);
   g_clear_pointer (&self->ws, _tether_websocket_unref);
   g_clear_object (&self->guard);
 
@@ -2452,6 +2604,7 @@ _tether_connection_finalize (GObject *object)
   g_clear_error (&self->close_error);
   g_array_unref (self->strikes);
   g_clear_pointer (&self->callback_pool, _tether_pool_unref);
+  g_clear_pointer (&self->invocation_pool, _tether_pool_unref);
   g_clear_pointer (&self->auth_policy, _tether_auth_policy_unref);
   g_clear_pointer (&self->imp_policy, _tether_imp_policy_unref);
   g_clear_pointer (&self->auth, _tether_auth_free);

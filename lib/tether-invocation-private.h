@@ -46,6 +46,10 @@ void              _tether_invocation_set_request_json (TetherInvocation *self,
                                                    json_t           *params);
 /* The request's "tether" object, if it was kept (borrowed), else NULL. */
 json_t           *_tether_invocation_get_request_meta (TetherInvocation *self);
+/* Its place in the server's pool of incoming work; released when it is
+ * answered. */
+TetherPoolEntry  *_tether_invocation_get_pool_entry  (TetherInvocation *self);
+TetherInvocation *_tether_invocation_from_pool_entry (TetherPoolEntry  *entry);
 /* The connection the call came on (NULL once it is gone). */
 TetherConnection *_tether_invocation_get_connection   (TetherInvocation *self);
 /* The compact JSON of the params as they arrived ("null" without). */

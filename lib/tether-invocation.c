@@ -62,6 +62,7 @@ struct _TetherInvocation
   char             *token;          /* IMPERSONATE and up */
   TetherCredentials *acting_as;     /* verified "act_as", or NULL */
   TetherIdentity   *anonymous;      /* what ANONYMOUS shows */
+  TetherPoolEntry   slot;           /* server: in the pool of incoming work */
 };
 
 G_DEFINE_FINAL_TYPE (TetherInvocation, tether_invocation, G_TYPE_OBJECT)
@@ -70,6 +71,7 @@ static void
 invocation_finish_reply (TetherInvocation *self)
 {
   self->replied = TRUE;
+  _tether_pool_release (&self->slot);
   _tether_scheduler_remove (_tether_connection_get_scheduler (self->conn), &self->deadline_entry);
   _tether_connection_forget_invocation (self->conn, self->id_key, self);
 }
@@ -203,6 +205,7 @@ tether_invocation_dispose (GObject *object)
     }
 
   release_children (self, FALSE);
+  _tether_pool_release (&self->slot);
   G_OBJECT_CLASS (tether_invocation_parent_class)->dispose (object);
 }
 
@@ -892,4 +895,16 @@ TetherConnection *
 _tether_invocation_get_connection (TetherInvocation *self)
 {
   return self->conn;
+}
+
+TetherPoolEntry *
+_tether_invocation_get_pool_entry (TetherInvocation *self)
+{
+  return &self->slot;
+}
+
+TetherInvocation *
+_tether_invocation_from_pool_entry (TetherPoolEntry *entry)
+{
+  return G_STRUCT_MEMBER_P (entry, -G_STRUCT_OFFSET (TetherInvocation, slot));
 }

@@ -103,6 +103,7 @@ struct _TetherServer
   TetherPool        *connection_pool; /* handshakes and connections */
   TetherPool        *tls_pool;        /* TLS handshakes in progress */
   TetherPool        *callback_pool;   /* callbacks waiting for an answer */
+  TetherPool        *invocation_pool; /* incoming calls and notifications in progress */
   TetherAuthPolicy  *auth_policy;
   TetherStatistics   closed_stats;   /* counters of connections gone */
 
@@ -125,6 +126,10 @@ struct _TetherServer
   guint              max_unsent_bytes;
   guint              max_total_callbacks;
   guint              max_invocations_per_peer;
+  guint              max_total_invocations;
+  guint              max_batch_size;
+  guint              flood_timeout;
+  guint              late_answer_percent;
   guint              max_strikes;
   guint              strike_window;
   TetherMisbehaviorAction misbehavior_action;
@@ -159,6 +164,10 @@ enum {
   PROP_MAX_UNSENT_BYTES,
   PROP_MAX_TOTAL_CALLBACKS,
   PROP_MAX_INVOCATIONS_PER_PEER,
+  PROP_MAX_TOTAL_INVOCATIONS,
+  PROP_MAX_BATCH_SIZE,
+  PROP_FLOOD_TIMEOUT,
+  PROP_LATE_ANSWER_PERCENT,
   PROP_MAX_STRIKES,
   PROP_STRIKE_WINDOW,
   PROP_MISBEHAVIOR_ACTION,
@@ -208,6 +217,10 @@ static const struct
   { PROP_MAX_UNSENT_BYTES, G_STRUCT_OFFSET (TetherServer, max_unsent_bytes) },
   { PROP_MAX_TOTAL_CALLBACKS, G_STRUCT_OFFSET (TetherServer, max_total_callbacks) },
   { PROP_MAX_INVOCATIONS_PER_PEER, G_STRUCT_OFFSET (TetherServer, max_invocations_per_peer) },
+  { PROP_MAX_TOTAL_INVOCATIONS, G_STRUCT_OFFSET (TetherServer, max_total_invocations) },
+  { PROP_MAX_BATCH_SIZE, G_STRUCT_OFFSET (TetherServer, max_batch_size) },
+  { PROP_FLOOD_TIMEOUT, G_STRUCT_OFFSET (TetherServer, flood_timeout) },
+  { PROP_LATE_ANSWER_PERCENT, G_STRUCT_OFFSET (TetherServer, late_answer_percent) },
   { PROP_MAX_STRIKES, G_STRUCT_OFFSET (TetherServer, max_strikes) },
   { PROP_STRIKE_WINDOW, G_STRUCT_OFFSET (TetherServer, strike_window) },
   { PROP_QUARANTINE_DURATION, G_STRUCT_OFFSET (TetherServer, quarantine_duration) },
@@ -245,6 +258,9 @@ server_limits (TetherServer *self,
   limits->max_unsent_bytes = self->max_unsent_bytes;
   limits->handshake_timeout_ms = self->handshake_timeout;
   limits->max_invocations = self->max_invocations_per_peer;
+  limits->max_batch_size = self->max_batch_size;
+  limits->flood_timeout_ms = self->flood_timeout;
+  limits->late_answer_percent = self->late_answer_percent;
   limits->idle_timeout_ms = self->idle_timeout;
   limits->keepalive_interval_ms = self->keepalive_interval;
   limits->max_strikes = self->max_strikes;
@@ -536,6 +552,7 @@ upgrade_cb (TetherUpgrade       *upgrade,
   g_object_set_data_full (G_OBJECT (conn), "tether-slot", g_steal_pointer (&hs->slot),
                           (GDestroyNotify) slot_free);
   _tether_connection_set_imp_policy (conn, self->imp_policy);
+  _tether_connection_set_invocation_pool (conn, self->invocation_pool);
   peer = _tether_peer_new (conn);
   g_hash_table_insert (self->connections, conn, peer);
 
@@ -1110,6 +1127,7 @@ tether_server_finalize (GObject *object)
   _tether_pool_unref (self->connection_pool);
   _tether_pool_unref (self->tls_pool);
   _tether_pool_unref (self->callback_pool);
+  _tether_pool_unref (self->invocation_pool);
   _tether_auth_policy_unref (self->auth_policy);
   _tether_imp_policy_unref (self->imp_policy);
   _tether_method_table_free (self->methods);
@@ -1200,6 +1218,8 @@ tether_server_set_property (GObject      *object,
           *field = g_value_get_uint (value);
           if (prop_id == PROP_MAX_TOTAL_CALLBACKS)
             _tether_pool_set_max (self->callback_pool, *field);
+          else if (prop_id == PROP_MAX_TOTAL_INVOCATIONS)
+            _tether_pool_set_max (self->invocation_pool, *field);
           else if (prop_id == PROP_MAX_TLS_HANDSHAKES)
             _tether_pool_set_max (self->tls_pool, *field);
           else if (prop_id == PROP_MAX_CONNECTIONS)
@@ -1467,13 +1487,69 @@ tether_server_class_init (TetherServerClass *klass)
   /**
    * TetherServer:max-invocations-per-peer:
    *
-   * How many calls from one peer may be in progress at once; the next is
-   * answered -32003 at once.
+   * How many calls and notifications from one peer may be in progress at
+   * once. The next call is answered -32003 at once; a notification, which
+   * cannot be answered, makes the server stop reading that peer until one
+   * ends (see [property@Tether.Server:flood-timeout]). Notifications count
+   * since 0.2.
    *
    * Since: 0.1
    */
   properties[PROP_MAX_INVOCATIONS_PER_PEER] =
     g_param_spec_uint ("max-invocations-per-peer", NULL, NULL, 1, 1000000, 64, limit);
+
+  /**
+   * TetherServer:max-total-invocations:
+   *
+   * How many calls and notifications from all peers may be in progress at
+   * once. When they are, the identity with the most gives way: a newcomer's
+   * call is served and the heaviest identity's oldest is answered -32003
+   * and cancelled, unless the newcomer already has about as many (then
+   * its call is answered -32003, and its notifications make the server
+   * stop reading it). See `docs/limits.md`.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_MAX_TOTAL_INVOCATIONS] =
+    g_param_spec_uint ("max-total-invocations", NULL, NULL, 1, 10000000, 4096, limit);
+
+  /**
+   * TetherServer:max-batch-size:
+   *
+   * How many requests one incoming JSON-RPC batch may hold; a larger
+   * batch is answered with one -32600 error and nothing in it runs.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_MAX_BATCH_SIZE] =
+    g_param_spec_uint ("max-batch-size", NULL, NULL, 1, 1000000, 64, limit);
+
+  /**
+   * TetherServer:flood-timeout:
+   *
+   * How long, in milliseconds, a peer may keep the server from reading it
+   * — it has [property@Tether.Server:max-invocations-per-peer] calls and
+   * notifications in progress — before it is cut off (a notification
+   * flood); 0 never cuts it off.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_FLOOD_TIMEOUT] =
+    g_param_spec_uint ("flood-timeout", NULL, NULL, 0, 86400000, 30000, limit);
+
+  /**
+   * TetherServer:late-answer-percent:
+   *
+   * A callback answered after this share of its time, in percent, without
+   * a lease ([method@Tether.Invocation.extend_deadline]) and after a
+   * second or more, counts as a strike, as a callback that times out does:
+   * a peer that answers at the last moment holds the server's callback
+   * slots as surely as one that never answers. 0 turns it off.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_LATE_ANSWER_PERCENT] =
+    g_param_spec_uint ("late-answer-percent", NULL, NULL, 0, 100, 75, limit);
 
   /**
    * TetherServer:max-strikes:
@@ -1787,6 +1863,7 @@ tether_server_init (TetherServer *self)
   self->connection_pool = _tether_pool_new (G_MAXUINT, TETHER_POOL_EVICT_NEWEST);
   self->tls_pool = _tether_pool_new (64, TETHER_POOL_EVICT_OLDEST);
   self->callback_pool = _tether_pool_new (4096, TETHER_POOL_EVICT_OLDEST);
+  self->invocation_pool = _tether_pool_new (4096, TETHER_POOL_EVICT_OLDEST);
   self->auth_policy = _tether_auth_policy_new ();
   self->imp_policy = _tether_imp_policy_new (TRUE);
 }

@@ -86,6 +86,12 @@ void                  _tether_websocket_ping         (TetherWebsocket           
 /* Frames received so far, pongs aside: whether the peer said anything on
  * its own since some earlier moment (keepalive). */
 guint64               _tether_websocket_get_frames_heard (TetherWebsocket        *self);
+/* Backpressure: while not reading, no more frames are delivered (those
+ * already read wait), nothing more is read from the socket, and the
+ * peer's own sending blocks once the kernel's buffers are full. */
+void                  _tether_websocket_set_reading  (TetherWebsocket            *self,
+                                                      gboolean                    reading);
+gboolean              _tether_websocket_get_reading  (TetherWebsocket            *self);
 /* Bytes queued and not yet taken by the socket. */
 gsize                 _tether_websocket_get_unsent   (TetherWebsocket            *self);
 /* Polite close: a close frame goes out, and the connection ends when the

@@ -56,6 +56,7 @@ struct _TetherWebsocket
   char                       *close_reason;
   GError                     *error;
   guint64                     frames_heard;  /* frames received, pongs aside */
+  gboolean                    paused;     /* the owner reads no more for now */
 };
 
 static void websocket_finish (TetherWebsocket *self, GError *error);
@@ -162,8 +163,11 @@ update_events (TetherWebsocket *self)
 
   if (self->watch == NULL)
     return;
+  /* Paused, the socket is left out of the epoll set unless there is
+   * something to write: a peer's hang-up would otherwise be reported
+   * at every iteration until we read again. */
   if (self->state != TETHER_WEBSOCKET_CLOSED)
-    events = G_IO_IN | (self->out != NULL ? G_IO_OUT : 0);
+    events = (self->paused ? 0 : G_IO_IN) | (self->out != NULL ? G_IO_OUT : 0);
   _tether_watch_set_events (self->watch, events);
 }
 
@@ -514,7 +518,8 @@ process_input (TetherWebsocket *self)
 {
   gsize pos = 0;
 
-  while (self->state != TETHER_WEBSOCKET_CLOSED && self->funcs != NULL && self->in != NULL)
+  while (self->state != TETHER_WEBSOCKET_CLOSED && self->funcs != NULL && self->in != NULL &&
+         !self->paused)
     {
       guint8 *p = self->in->data + pos;
       gsize avail = self->in->len - pos;
@@ -631,7 +636,7 @@ read_input (TetherWebsocket *self)
 {
   gsize total = 0;
 
-  while (self->state != TETHER_WEBSOCKET_CLOSED && self->funcs != NULL)
+  while (self->state != TETHER_WEBSOCKET_CLOSED && self->funcs != NULL && !self->paused)
     {
       g_autoptr(GError) error = NULL;
       gsize len;
@@ -683,8 +688,12 @@ on_watch (TetherWatch  *watch,
 
   if ((condition & G_IO_OUT) != 0 && self->state != TETHER_WEBSOCKET_CLOSED)
     flush (self);
-  if (self->state != TETHER_WEBSOCKET_CLOSED)
-    read_input (self);
+  if (self->state != TETHER_WEBSOCKET_CLOSED && !self->paused)
+    {
+      /* What an earlier read left unparsed goes first. */
+      process_input (self);
+      read_input (self);
+    }
 
   if (self->state == TETHER_WEBSOCKET_CLOSED && !self->reported && self->funcs != NULL)
     {
@@ -797,4 +806,23 @@ guint64
 _tether_websocket_get_frames_heard (TetherWebsocket *self)
 {
   return self->frames_heard;
+}
+
+void
+_tether_websocket_set_reading (TetherWebsocket *self,
+                               gboolean         reading)
+{
+  if (self->paused == !reading)
+    return;
+  self->paused = !reading;
+  update_events (self);
+  /* Frames already read wait in the buffer: look at them at once. */
+  if (reading && self->watch != NULL)
+    _tether_watch_again (self->watch);
+}
+
+gboolean
+_tether_websocket_get_reading (TetherWebsocket *self)
+{
+  return !self->paused;
 }

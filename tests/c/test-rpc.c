@@ -922,7 +922,7 @@ test_one_timer (Fixture       *f,
   tether_client_close (f->client);
   TETHER_TEST_WAIT_UNTIL (f->peers_disconnected == 1);
   g_object_set (f->client, "max-pending-calls", n + 10, NULL);
-  g_object_set (f->server, "max-invocations-per-peer", n + 10, NULL);
+  g_object_set (f->server, "max-invocations-per-peer", n + 10, "max-total-invocations", n + 10, NULL);
   g_assert_null (tether_test_client_connect (f->client));
   TETHER_TEST_WAIT_UNTIL (f->peers_connected == 2);
 
