@@ -2673,7 +2673,7 @@ _tether_connection_add_statistics (TetherConnection *self,
   stats->calls_received += self->stats.calls_received;
   stats->calls_sent += self->stats.calls_sent;
   stats->pending_calls += g_hash_table_size (self->pending);
-  stats->invocations += g_hash_table_size (self->incoming);
+  stats->invocations += connection_invocations (self);
   stats->timed_out += self->stats.timed_out;
   stats->rejected += self->stats.rejected;
   stats->unsolicited_responses += self->stats.unsolicited_responses;

@@ -161,7 +161,8 @@ typedef enum
  *   client)
  * @calls_sent: requests sent
  * @pending_calls: requests sent and not answered yet
- * @invocations: requests received and not answered yet
+ * @invocations: requests received and not answered yet, notifications in
+ *   progress included (since 0.2)
  * @timed_out: requests sent whose deadline passed
  * @rejected: requests refused at once because a limit was reached, in
  *   either direction

@@ -555,6 +555,30 @@ test_forged (Fixture       *f,
   g_assert_cmpuint (f->rejected, ==, 3);
 }
 
+/* A forgery claiming a 100 KB session id: rejected like any other, and
+ * the log line quotes the id cut short, not 100 KB of the sender's
+ * choosing per forgery. */
+static void
+test_forged_long_session (Fixture       *f,
+                          gconstpointer  user_data)
+{
+  g_autofree char *session = g_strnfill (100000, 'A');
+  g_autofree char *message = g_strdup_printf ("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job-done\","
+                                              "\"params\":[],\"tether\":{\"detached\":{\"session\":\"%s\","
+                                              "\"seq\":1,\"expires\":1,\"sig\":\"x\"}}}", session);
+  const char *args[] = { message, NULL };
+  g_auto(GStrv) lines = NULL;
+
+  g_test_expect_message ("Tether", G_LOG_LEVEL_MESSAGE,
+                         "Rejected a detached callback (job-done) from * claiming session "
+                         "AAAAAAAAAA*… (100000 bytes in all): *");
+  lines = attacker_run (tether_callback_listener_get_uris (f->listener)[0], args);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (g_strv_length (lines), ==, 1);
+  ASSERT_REJECTED (lines[0]);
+  g_assert_cmpuint (f->rejected, ==, 1);
+}
+
 static void
 test_forged_claims (Fixture       *f,
                     gconstpointer  user_data)
@@ -952,6 +976,8 @@ main (int argc, char **argv)
               test_forged, fixture_tear_down);
   g_test_add ("/tether/detached/wss/forged", Fixture, &tls_data, fixture_set_up,
               test_forged, fixture_tear_down);
+  g_test_add ("/tether/detached/unix/forged-long-session", Fixture, &unix_data, fixture_set_up,
+              test_forged_long_session, fixture_tear_down);
   g_test_add ("/tether/detached/unix/forged-claims", Fixture, &unix_data, fixture_set_up,
               test_forged_claims, fixture_tear_down);
   g_test_add ("/tether/detached/unix/replay", Fixture, &unix_data, fixture_set_up,

@@ -19,6 +19,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
@@ -924,23 +925,58 @@ srv_work (TetherInvocation *invocation,
   work_next (work);
 }
 
+/* A sleep ends at its time, or when its invocation is cancelled (the
+ * caller cancelled, its deadline passed, or the connection closed). */
+typedef struct
+{
+  TetherInvocation *invocation;
+  GSource          *timer;
+  gulong            cancel_id;
+} Sleep;
+
+static void
+sleep_end (Sleep *sleep)
+{
+  g_cancellable_disconnect (tether_invocation_get_cancellable (sleep->invocation), sleep->cancel_id);
+  g_source_destroy (sleep->timer);
+  g_source_unref (sleep->timer);
+  g_object_unref (sleep->invocation);
+  g_free (sleep);
+}
+
 static gboolean
 sleep_done_cb (gpointer user_data)
 {
-  TetherInvocation *invocation = user_data;
+  Sleep *sleep = user_data;
 
-  if (!tether_invocation_has_replied (invocation))
-    tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
-  g_object_unref (invocation);
+  if (!tether_invocation_has_replied (sleep->invocation))
+    tether_invocation_return_value (sleep->invocation, g_variant_new_boolean (TRUE));
+  sleep_end (sleep);
   return G_SOURCE_REMOVE;
+}
+
+static void
+sleep_cancelled_cb (GCancellable *cancellable,
+                    Sleep        *sleep)
+{
+  /* Ends at the next iteration, not from inside the cancellable's own
+   * signal (which the end disconnects from). */
+  g_source_set_ready_time (sleep->timer, 0);
 }
 
 static void
 srv_sleep (TetherInvocation *invocation,
            gpointer          user_data)
 {
-  attach_timeout (CLAMP (int_param (invocation, "ms", 0, 1000), 0, 600000), sleep_done_cb,
-                  g_object_ref (invocation));
+  Sleep *sleep = g_new0 (Sleep, 1);
+
+  sleep->invocation = g_object_ref (invocation);
+  sleep->timer = g_timeout_source_new (CLAMP (int_param (invocation, "ms", 0, 1000), 0, 600000));
+  g_source_set_callback (sleep->timer, sleep_done_cb, sleep, NULL);
+  g_source_set_static_name (sleep->timer, "[test] service timer");
+  g_source_attach (sleep->timer, g_main_context_get_thread_default ());
+  sleep->cancel_id = g_cancellable_connect (tether_invocation_get_cancellable (invocation),
+                                            G_CALLBACK (sleep_cancelled_cb), sleep, NULL);
 }
 
 /* A server whose limits are "name=value ..." (like `tether serve
@@ -2364,6 +2400,287 @@ test_lease (Fixture       *f,
   answer_held (f);
 }
 
+
+/* ========================================================================= */
+/* (g) Round two: attackers that read docs/limits.md                         */
+/* ========================================================================= */
+
+/* Open descriptors of this process. */
+static guint
+count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  while (dir != NULL && g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* Callbacks the server waits for, all peers together. */
+static guint64
+server_pending_calls (Fixture *f)
+{
+  g_autoptr(TetherStatistics) stats = tether_server_get_statistics (f->server);
+
+  return stats->pending_calls;
+}
+
+/* Slow drip, fair share: connections from four addresses keep the
+ * server's callback pool full by answering every callback just before its
+ * deadline (never a timeout, so never a strike: late answers are off
+ * here, that is the other case). The legitimate client's `work` calls,
+ * whose progress callbacks need a slot, still all succeed: the heaviest
+ * address gives way, and is named. */
+static void
+test_slow_drip_fair_share (Fixture       *f,
+                           gconstpointer  user_data)
+{
+  TetherClient *client;
+  Load load = { 0 };
+  g_autofree char *target = NULL;
+  guint named = 0;
+
+  fixture_start_server (f, "max-total-callbacks=32 max-pending-callbacks=4 callback-timeout=3000 "
+                        "late-answer-percent=0 max-strikes=100", FALSE);
+  target = tcp_target (f->ws_port);
+  client = legit_client (f, f->ws_uri);
+  warm_up_spawning (f);
+  sampler_start (f);
+
+  /* 4 addresses × 2 connections × 4 callbacks: the 32 slots, all held. */
+  for (guint p = 0; p < 4; p++)
+    {
+      g_autofree char *bind = g_strdup_printf ("127.0.0.%u", 2 + p);
+
+      attacker_spawn (f, "slow_drip.py", "--target", target, "--bind", bind, "--connections", "2",
+                      "--calls", "4", "--answer-at", "0.85", "--max-seconds", "12", NULL);
+    }
+  TETHER_TEST_WAIT_UNTIL (server_pending_calls (f) == 32);
+
+  /* The legitimate client works through it: every callback it needs
+   * gets a slot. */
+  load_start (&load, client);
+  tether_test_spin_ms (4000);
+  load_stop (&load);
+  g_assert_cmpuint (load.failed, ==, 0);
+  g_assert_cmpuint (load.ok, >=, 10);
+
+  /* Who gave way was named, and was an attacker. */
+  for (guint p = 0; p < 4; p++)
+    {
+      g_autofree char *who = g_strdup_printf ("tcp 127.0.0.%u:", 2 + p);
+
+      named += count_misbehaviors (f, TETHER_MISBEHAVIOR_HOGGING, who);
+    }
+  g_assert_cmpuint (named, >=, 1);
+  g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_HOGGING, "tcp 127.0.0.1:"), ==, 0);
+  {
+    g_autoptr(TetherStatistics) stats = tether_server_get_statistics (f->server);
+
+    g_assert_cmpuint (stats->pending_calls, <=, 32);
+  }
+  assert_figures (f, "slow drip (fair share)", 32 * 1024, 2);
+}
+
+/* Slow drip, late answers: the same attackers, with late answers
+ * counted. Each answers after 85 % of the callback's time, beyond
+ * late-answer-percent (75): three such strikes and it is cut off, named
+ * for it. The legitimate client answers at once and is never counted. */
+static void
+test_slow_drip_late_answers (Fixture       *f,
+                             gconstpointer  user_data)
+{
+  TetherClient *client;
+  Load load = { 0 };
+  g_autofree char *target = NULL;
+  Attacker *a[2];
+
+  fixture_start_server (f, "callback-timeout=1600 max-strikes=3 strike-window=60000", FALSE);
+  target = tcp_target (f->ws_port);
+  client = legit_client (f, f->ws_uri);
+  warm_up_spawning (f);
+  load_start (&load, client);
+
+  for (guint p = 0; p < G_N_ELEMENTS (a); p++)
+    {
+      g_autofree char *bind = g_strdup_printf ("127.0.0.%u", 2 + p);
+
+      a[p] = attacker_spawn (f, "slow_drip.py", "--target", target, "--bind", bind,
+                             "--connections", "2", "--calls", "2", "--answer-at", "0.85",
+                             "--max-seconds", "15", NULL);
+    }
+  for (guint p = 0; p < G_N_ELEMENTS (a); p++)
+    {
+      TETHER_TEST_WAIT_UNTIL (attacker_count (a[p], "closed") == 2);
+      attacker_wait_done (a[p]);
+    }
+  load_stop (&load);
+
+  /* Every attacker connection struck out for late answers, each named
+   * once; the legitimate client never. */
+  for (guint p = 0; p < G_N_ELEMENTS (a); p++)
+    {
+      g_autofree char *who = g_strdup_printf ("tcp 127.0.0.%u:", 2 + p);
+
+      g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_LATE_ANSWERS, who), ==, 2);
+      g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, who, "late-answers"), ==, 2);
+    }
+  g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_LATE_ANSWERS, "tcp 127.0.0.1:"), ==, 0);
+  g_assert_cmpuint (load.failed, ==, 0);
+  g_assert_cmpuint (load.ok, >=, 4);
+  assert_echo_works (client);
+}
+
+/* Notification flood: one connection sends batches of 64 `sleep`
+ * notifications of ten minutes each as fast as it can. The server stops
+ * reading it once 64 are in progress (its sending blocks), cuts it off
+ * after flood-timeout, and names it; memory stays flat and the
+ * legitimate client is served throughout. */
+static void
+test_notification_flood (Fixture       *f,
+                         gconstpointer  user_data)
+{
+  TetherClient *client;
+  Load load = { 0 };
+  g_autofree char *target = NULL;
+  Attacker *a;
+  guint peak = 0;
+
+  fixture_start_server (f, "flood-timeout=3000", FALSE);
+  target = unix_target (f);
+  client = legit_client (f, f->unix_uri);
+  warm_up_spawning (f);
+  sampler_start (f);
+  load_start (&load, client);
+
+  a = attacker_spawn (f, "notify_flood.py", "--target", target, "--batch", "64", "--seconds", "8",
+                      "--max-seconds", "12", NULL);
+  while (!a->exited)
+    {
+      g_autoptr(TetherStatistics) stats = tether_server_get_statistics (f->server);
+
+      peak = MAX (peak, (guint) stats->invocations);
+      tether_test_spin_ms (50);
+    }
+  load_stop (&load);
+  g_test_message ("notification flood: at most %u invocations in progress on the server", peak);
+
+  /* It was held back, then cut off and named, once. */
+  g_assert_nonnull (attacker_find (a, "blocked"));
+  g_assert_nonnull (attacker_find (a, "closed"));
+  g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_FLOODING, f->attacker_tag), ==, 1);
+  g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, f->attacker_tag, "flooding"), ==, 1);
+  /* Never more than the bound plus one batch in progress. */
+  g_assert_cmpuint (peak, <=, 64 + 64 + 2);
+  g_assert_cmpuint (load.failed, ==, 0);
+  g_assert_cmpuint (load.ok, >=, 10);
+  assert_figures (f, "notification flood", 32 * 1024, 2);
+}
+
+/* TLS slow-loris with reconnects: four addresses keep every TLS handshake
+ * slot (8) full, dribbling nothing and coming back the moment they are
+ * closed. A legitimate wss:// client still gets in, every time: the
+ * address holding the most handshakes gives way, and is named. Threads
+ * stay bounded by the cap. */
+static void
+test_slowloris_tls_fair_share (Fixture       *f,
+                               gconstpointer  user_data)
+{
+  g_autofree char *target = NULL;
+  guint named = 0;
+
+  fixture_start_server (f, "max-tls-handshakes=8 handshake-timeout=1500", TRUE);
+  target = tcp_target (f->wss_port);
+  warm_up_spawning (f);
+  sampler_start (f);
+
+  for (guint p = 0; p < 4; p++)
+    {
+      g_autofree char *bind = g_strdup_printf ("127.0.0.%u", 2 + p);
+
+      attacker_spawn (f, "slowloris.py", "--target", target, "--bind", bind, "--mode",
+                      p % 2 ? "tls-partial" : "tls-silent", "--connections", "4", "--reconnect",
+                      "--max-seconds", "10", NULL);
+    }
+  tether_test_spin_ms (1000);
+
+  for (guint i = 0; i < 5; i++)
+    {
+      TetherClient *client = client_new (f, f->wss_uri);
+      g_autoptr(GError) error = tether_test_client_connect (client);
+
+      g_assert_no_error (error);
+      assert_echo_works (client);
+      tether_client_close (client);
+      tether_test_spin_ms (300);
+    }
+
+  for (guint p = 0; p < 4; p++)
+    {
+      g_autofree char *who = g_strdup_printf ("tls 127.0.0.%u:", 2 + p);
+
+      named += count_misbehaviors (f, TETHER_MISBEHAVIOR_HOGGING, who);
+    }
+  g_assert_cmpuint (named, >=, 1);
+  g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_HOGGING, "tls 127.0.0.1:"), ==, 0);
+  /* Each handshake holds a glib-networking thread: 8, plus our clients'. */
+  assert_figures (f, "TLS slowloris with reconnects", 96 * 1024, 8 + 4);
+}
+
+/* Descriptor exhaustion: with RLIMIT_NOFILE at 256, 25 addresses try to
+ * hold 16 bare connections each (400), reconnecting whatever the server
+ * closes. The server never runs out of descriptors (max-connections
+ * derives from the limit, with room to spare), so it never spins on
+ * accept; the legitimate client connects and is served; the log stays
+ * small. */
+static void
+test_descriptors (Fixture       *f,
+                  gconstpointer  user_data)
+{
+  struct rlimit saved, low;
+  g_autofree char *target = NULL;
+  Attacker *a;
+  guint max_fds = 0;
+
+  g_assert_no_errno (getrlimit (RLIMIT_NOFILE, &saved));
+  low = saved;
+  low.rlim_cur = MIN (saved.rlim_max, 256);
+  g_assert_no_errno (setrlimit (RLIMIT_NOFILE, &low));
+
+  /* Held open, not cut at the handshake deadline: this is about
+   * descriptors, not time. */
+  fixture_start_server (f, "handshake-timeout=60000", FALSE);
+  target = tcp_target (f->ws_port);
+  warm_up_spawning (f);
+
+  a = attacker_spawn (f, "fd_flood.py", "--target", target, "--binds", "127.0.0.2-127.0.0.26",
+                      "--connections", "16", "--seconds", "8", "--max-seconds", "12", NULL);
+  tether_test_spin_ms (1500);
+
+  for (guint i = 0; i < 5; i++)
+    {
+      TetherClient *client = client_new (f, f->ws_uri);
+      g_autoptr(GError) error = tether_test_client_connect (client);
+
+      g_assert_no_error (error);
+      assert_echo_works (client);
+      max_fds = MAX (max_fds, count_fds ());
+      tether_client_close (client);
+      tether_test_spin_ms (500);
+    }
+  attacker_wait_done (a);
+  g_test_message ("descriptors: at most %u open (limit %u); the attacker: %s", max_fds,
+                  (guint) low.rlim_cur, (const char *) attacker_find (a, "final"));
+
+  g_assert_no_errno (setrlimit (RLIMIT_NOFILE, &saved));
+  g_assert_cmpuint (max_fds, <, low.rlim_cur);
+  /* Never out of descriptors, so never a pause on accept. */
+  g_assert_cmpuint (log_count (G_LOG_LEVEL_WARNING, "Not accepting connections", NULL), ==, 0);
+  /* Refusals and evictions were many; their lines, few. */
+  g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, "too-many-connections", NULL) +
+                    log_count (G_LOG_LEVEL_MESSAGE, "hogging", NULL), <=, 6 * TETHER_LOG_BURST);
+}
 /* ========================================================================= */
 
 int
@@ -2397,6 +2714,11 @@ main (int argc, char **argv)
   ADD_CASE ("/tether/security/total-callbacks", test_total_callbacks);
   ADD_CASE ("/tether/security/quarantine", test_quarantine);
   ADD_CASE ("/tether/security/lease", test_lease);
+  ADD_CASE ("/tether/security/slow-drip/fair-share", test_slow_drip_fair_share);
+  ADD_CASE ("/tether/security/slow-drip/late-answers", test_slow_drip_late_answers);
+  ADD_CASE ("/tether/security/notification-flood", test_notification_flood);
+  ADD_CASE ("/tether/security/slowloris/tls-fair-share", test_slowloris_tls_fair_share);
+  ADD_CASE ("/tether/security/descriptors", test_descriptors);
 
   return g_test_run ();
 }

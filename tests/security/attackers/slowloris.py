@@ -123,8 +123,18 @@ async def one(i, args):
         writer.close()
 
 
+async def again(i, args):
+    """--reconnect: every connection the server closes is opened again, in
+    the same mode, until --max-seconds ends the run."""
+    while True:
+        await one(i, args)
+        if not args.reconnect:
+            return
+        await asyncio.sleep(0.01)
+
+
 async def main(args):
-    await asyncio.gather(*(one(i, args) for i in range(args.connections)))
+    await asyncio.gather(*(again(i, args) for i in range(args.connections)))
 
 
 if __name__ == "__main__":
@@ -134,5 +144,6 @@ if __name__ == "__main__":
                         choices=["half-head", "no-hello", "plain-idle", "tls-silent", "tls-partial"])
     parser.add_argument("--drip-ms", type=int, default=50)
     parser.add_argument("--max-open", type=float, default=5.0)
+    parser.add_argument("--reconnect", action="store_true")
     args = parser.parse_args()
     run(main, args)
