@@ -31,6 +31,12 @@ void  _tether_log_limited (TetherScheduler *scheduler,
                            const char      *reason,
                            const char      *format,
                            ...) G_GNUC_PRINTF (4, 5);
+/* The same decision, for a caller that writes its lines itself (the
+ * tether tool): whether a line of @reason may go out now; *@summary is
+ * set (to free) when a window with suppressed lines has just ended. */
+gboolean _tether_log_allow (TetherScheduler  *scheduler,
+                            const char       *reason,
+                            char            **summary);
 /* Summaries of every reason whose window is over (the scheduler's
  * deadline calls it). */
 void  _tether_log_flush   (void);

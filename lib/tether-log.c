@@ -36,19 +36,15 @@ reason_roll (const char *key,
   return summary;
 }
 
-void
-_tether_log_limited (TetherScheduler *scheduler,
-                     GLogLevelFlags   level,
-                     const char      *reason,
-                     const char      *format,
-                     ...)
+gboolean
+_tether_log_allow (TetherScheduler  *scheduler,
+                   const char       *reason,
+                   char            **summary)
 {
   gint64 now = g_get_monotonic_time ();
-  g_autofree char *summary = NULL;
   gboolean allowed;
   gint64 flush_at = 0;
   Reason *r;
-  va_list args;
 
   g_mutex_lock (&lock);
   if (reasons == NULL)
@@ -60,13 +56,29 @@ _tether_log_limited (TetherScheduler *scheduler,
       r->window_start = now;
       g_hash_table_insert (reasons, (gpointer) reason, r);
     }
-  summary = reason_roll (reason, r, now);
+  *summary = reason_roll (reason, r, now);
   allowed = r->lines < TETHER_LOG_BURST;
   if (allowed)
     r->lines++;
   else if (r->suppressed++ == 0)
     flush_at = r->window_start + window_us;
   g_mutex_unlock (&lock);
+
+  if (flush_at != 0 && scheduler != NULL)
+    _tether_scheduler_flush_log_at (scheduler, flush_at);
+  return allowed;
+}
+
+void
+_tether_log_limited (TetherScheduler *scheduler,
+                     GLogLevelFlags   level,
+                     const char      *reason,
+                     const char      *format,
+                     ...)
+{
+  g_autofree char *summary = NULL;
+  gboolean allowed = _tether_log_allow (scheduler, reason, &summary);
+  va_list args;
 
   if (summary != NULL)
     g_log (G_LOG_DOMAIN, level, "%s", summary);
@@ -76,8 +88,6 @@ _tether_log_limited (TetherScheduler *scheduler,
       g_logv (G_LOG_DOMAIN, level, format, args);
       va_end (args);
     }
-  else if (flush_at != 0 && scheduler != NULL)
-    _tether_scheduler_flush_log_at (scheduler, flush_at);
 }
 
 void

@@ -6,6 +6,7 @@
  * demo, and plain JSON-RPC clients on ws:// are anonymous. */
 
 #include "tether-demo-service.h"
+#include "tether-log-private.h"
 
 static DemoLogFunc demo_log;
 
@@ -170,7 +171,9 @@ static void
 handle_notification (TetherInvocation *invocation,
                      gpointer          user_data)
 {
-  say ("notification %s received", tether_invocation_get_method_name (invocation));
+  g_autofree char *method = _tether_log_escape (tether_invocation_get_method_name (invocation), -1);
+
+  say ("notification %s received", method);
   tether_invocation_return_value (invocation, NULL);
 }
 

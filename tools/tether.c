@@ -14,6 +14,7 @@
 
 #include "tether-demo-service.h"
 #include "tether-json-private.h"
+#include "tether-log-private.h"
 
 static GMainLoop *loop;
 
@@ -65,11 +66,29 @@ load_certificate (const char  *cert,
 /* ---------------------------------------------------------------------- */
 /* serve                                                                  */
 
+/* What the service logs, a line per peer or per request at most: rate
+ * limited like the library's own lines (a reconnect loop or a flood of
+ * requests must not flood the log), with the summary of what was held
+ * back. */
+static TetherScheduler *serve_scheduler;
+
+static void
+serve_line (const char *reason,
+            const char *message)
+{
+  g_autofree char *summary = NULL;
+
+  if (_tether_log_allow (serve_scheduler, reason, &summary))
+    g_printerr ("server: %s\n", message);
+  if (summary != NULL)
+    g_printerr ("server: %s\n", summary);
+}
+
 static void
 serve_log (const char *message,
            gpointer    user_data)
 {
-  g_printerr ("server: %s\n", message);
+  serve_line ("service", message);
 }
 
 static void
@@ -78,9 +97,10 @@ peer_connected_cb (TetherServer *server,
                    gpointer      user_data)
 {
   g_autofree char *who = tether_identity_to_string (tether_peer_get_identity (peer));
+  g_autofree char *line = g_strdup_printf ("%s connected (%s)", who,
+                                           tether_peer_is_tether (peer) ? "tether.v1" : "plain JSON-RPC");
 
-  g_printerr ("server: %s connected (%s)\n", who,
-              tether_peer_is_tether (peer) ? "tether.v1" : "plain JSON-RPC");
+  serve_line ("connected", line);
 }
 
 static gboolean
@@ -248,6 +268,7 @@ cmd_serve (int argc, char **argv)
       return 1;
     }
 
+  serve_scheduler = _tether_scheduler_new (NULL);
   demo_service_add_methods (server, serve_log, NULL);
   g_signal_connect (server, "peer-connected", G_CALLBACK (peer_connected_cb), NULL);
 
@@ -267,6 +288,7 @@ cmd_serve (int argc, char **argv)
   g_main_loop_run (loop);
 
   tether_server_close (server);
+  g_clear_pointer (&serve_scheduler, _tether_scheduler_unref);
   return 0;
 }
 
