@@ -43,6 +43,10 @@
 #define CPU_TARGET_PERCENT 1.0
 #define RSS_TARGET_BYTES 10240.0
 #define TARGET_CONNS 10000
+/* Tether refuses a connection when 8 TLS handshakes from its address are
+ * in progress (max-tls-handshakes-per-address); each holder has at most
+ * one in progress. */
+#define TLS_HOLDERS_MAX 6
 
 /* ---------------------------------------------------------------------- */
 /* What is measured                                                       */
@@ -91,6 +95,7 @@ typedef struct
   gint64   rss_kb;
   double   rss_per_conn, heap_per_conn;   /* bytes */
   gboolean out_of_time;   /* the budget, not the system, stopped the build */
+  gboolean dropped;       /* holders failed or were stopped, connections and all */
   char    *note;
 } Level;
 
@@ -371,13 +376,14 @@ rig_build (const Options *opt,
   gint64 t0 = g_get_monotonic_time ();
   gint64 end = MIN (t0 + (gint64) opt->build_timeout * G_USEC_PER_SEC, opt->deadline);
   int to_start = lv->level - rig->held;
+  guint parallel = transport == 2 ? MIN (opt->holder_parallel, TLS_HOLDERS_MAX) : opt->holder_parallel;
   guint failed = 0;
   g_autofree char *last_error = NULL;
   gboolean timed_out = FALSE;
 
   while ((to_start > 0 || active->len > 0) && !timed_out)
     {
-      while (to_start > 0 && active->len < (guint) opt->holder_parallel)
+      while (to_start > 0 && active->len < parallel)
         {
           g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
           int n = MIN (to_start, opt->holder_conns);
@@ -458,6 +464,7 @@ rig_build (const Options *opt,
   lv->build_seconds = (g_get_monotonic_time () - t0) / 1e6;
   lv->held = rig->held;
   lv->out_of_time = timed_out && out_of_time (opt);
+  lv->dropped = failed > 0 || active->len > 0;
   if (failed > 0)
     set_note (&lv->note, "%u holder(s) failed (%s)", failed, last_error);
   if (timed_out)
@@ -705,7 +712,12 @@ run_cell (const Options *opt,
               g_printerr ("scale: %s %s: the loaded server died\n", sys->key, transports[transport]);
               break;
             }
-          if (rig.have_mem0 && rig.held > 0 && harness_server_memory (&rig.loaded, &rss_kb, &heap))
+          /* Connections that were opened and closed again (a holder that
+           * failed or was stopped) leave their memory in the RSS and
+           * count for none: no figure then. */
+          if (lv->dropped)
+            set_note (&lv->note, "no memory figure: connections were dropped");
+          else if (rig.have_mem0 && rig.held > 0 && harness_server_memory (&rig.loaded, &rss_kb, &heap))
             {
               lv->rss_kb = rss_kb;
               lv->rss_per_conn = (rss_kb - rig.rss0_kb) * 1024.0 / rig.held;
@@ -753,10 +765,39 @@ fmt (char  *buf,
     g_snprintf (buf, size, "%.*f", decimals, v);
 }
 
+/* @text right-aligned in @width columns (left-aligned if @width < 0),
+ * counting characters: µ, ×, ÷ and — take more than one byte. */
 static void
-print_latency_table (const Options *opt,
-                     guint          transport)
+put (const char *text,
+     int         width)
 {
+  int pad = ABS (width) - (int) g_utf8_strlen (text, -1);
+
+  if (width > 0)
+    for (int i = 0; i < pad; i++)
+      putchar (' ');
+  fputs (text, stdout);
+  if (width < 0)
+    for (int i = 0; i < pad; i++)
+      putchar (' ');
+}
+
+static void
+put_num (double v,
+         int    decimals,
+         int    width)
+{
+  char buf[32];
+
+  fmt (buf, sizeof buf, decimals, v);
+  put (buf, width);
+}
+
+static void
+print_latency_table (guint transport)
+{
+  static const char *heads[] = { "seq p50", "p99", "×none", "cb p50", "p99", "×none" };
+  static const int widths[] = { 9, 8, 7, 9, 8, 7 };
   gboolean any = FALSE;
 
   for (guint s = 0; s < N_SYSTEMS; s++)
@@ -765,8 +806,14 @@ print_latency_table (const Options *opt,
     return;
   printf ("\n== %s: round trip in µs with N idle connections held by other processes ==\n",
           transport_titles[transport]);
-  printf ("%-24s %6s %6s | %8s %8s %6s | %8s %8s %6s | %5s %6s %7s\n", "system", "idle", "held", "seq p50", "p99",
-          "×none", "cb p50", "p99", "×none", "calls", "rounds", "build s");
+  printf ("%-24s %6s %6s |", "system", "idle", "held");
+  for (guint i = 0; i < G_N_ELEMENTS (heads); i++)
+    {
+      put (heads[i], widths[i]);
+      if (i == 2)
+        printf (" |");
+    }
+  printf (" | %5s %6s %7s\n", "calls", "rounds", "build s");
   for (guint s = 0; s < N_SYSTEMS; s++)
     {
       const Cell *cell = &cells[transport][s];
@@ -778,25 +825,27 @@ print_latency_table (const Options *opt,
       for (guint l = 0; l < cell->n_levels; l++)
         {
           const Level *lv = &cell->levels[l];
-          char v[N_FIGURES][16], r1[16], r2[16], b[16];
+          char rounds[16];
 
-          for (guint f = 0; f < N_FIGURES; f++)
-            fmt (v[f], sizeof v[f], 1, lv->median[f]);
-          fmt (r1, sizeof r1, 2, lv->ratio[F_SEQ_P50]);
-          fmt (r2, sizeof r2, 2, lv->ratio[F_CB_P50]);
+          printf ("%-24s %6d %6d |", l == 0 ? systems[s].title : "", lv->level, lv->held);
+          put_num (lv->median[F_SEQ_P50], 1, widths[0]);
+          put_num (lv->median[F_SEQ_P99], 1, widths[1]);
+          put_num (lv->ratio[F_SEQ_P50], 2, widths[2]);
+          printf (" |");
+          put_num (lv->median[F_CB_P50], 1, widths[3]);
+          put_num (lv->median[F_CB_P99], 1, widths[4]);
+          put_num (lv->ratio[F_CB_P50], 2, widths[5]);
+          g_snprintf (rounds, sizeof rounds, "%u/%u", lv->clean, lv->tried);
+          printf (" | %5d %6s ", lv->calls, rounds);
           if (lv->level > 0)
-            fmt (b, sizeof b, 1, lv->build_seconds);
+            put_num (lv->build_seconds, 1, 7);
           else
-            g_strlcpy (b, "", sizeof b);
-          printf ("%-24s %6d %6d | %8s %8s %6s | %8s %8s %6s | %5d %2u/%-3u %7s%s%s\n",
-                  l == 0 ? systems[s].title : "", lv->level, lv->held, v[F_SEQ_P50], v[F_SEQ_P99], r1,
-                  v[F_CB_P50], v[F_CB_P99], r2, lv->calls, lv->clean, lv->tried, b,
-                  lv->note != NULL ? "  " : "", lv->note != NULL ? lv->note : "");
+            put ("", 7);
+          printf ("%s%s\n", lv->note != NULL ? "  " : "", lv->note != NULL ? lv->note : "");
         }
       if (cell->note != NULL && cell->n_levels > 0)
         printf ("%-24s %s\n", "", cell->note);
     }
-  (void) opt;
 }
 
 static void
@@ -808,34 +857,31 @@ print_memory_table (const Options *opt)
   for (guint l = 0; l < opt->n_levels; l++)
     if (opt->levels[l] > 0)
       printf (" | %6d: %7s %7s", opt->levels[l], "RSS", "heap");
-  printf (" | idle CPU, %% of a core: server  holders (conns, s)\n");
+  printf (" | idle CPU, %% of a core: server holders (conns, s)\n");
   for (guint tr = 0; tr < N_TRANSPORTS; tr++)
     for (guint s = 0; s < N_SYSTEMS; s++)
       {
         const Cell *cell = &cells[tr][s];
-        char a[16], b[16];
 
         if (!cell->run || cell->n_levels == 0)
           continue;
         printf ("%-24s %-4s", systems[s].title, transports[tr]);
         for (guint l = 0; l < opt->n_levels; l++)
           {
+            gboolean have = l < cell->n_levels;
+
             if (opt->levels[l] == 0)
               continue;
-            if (l < cell->n_levels)
-              {
-                fmt (a, sizeof a, 0, cell->levels[l].rss_per_conn);
-                fmt (b, sizeof b, 0, cell->levels[l].heap_per_conn);
-              }
-            else
-              g_strlcpy (a, "—", sizeof a), g_strlcpy (b, "—", sizeof b);
-            printf (" | %6s  %7s %7s", "", a, b);
+            printf (" | %6s  ", "");
+            put_num (have ? cell->levels[l].rss_per_conn : NAN, 0, 7);
+            put_num (have ? cell->levels[l].heap_per_conn : NAN, 0, 8);
           }
+        printf (" | %22s", "");
+        put_num (cell->idle_conns > 0 ? cell->idle_cpu_percent : NAN, 2, 7);
+        put_num (cell->idle_conns > 0 ? cell->holders_cpu_percent : NAN, 2, 8);
         if (cell->idle_conns > 0)
-          printf (" | %29.2f %8.2f  (%d, %.0f)\n", cell->idle_cpu_percent, cell->holders_cpu_percent,
-                  cell->idle_conns, cell->idle_seconds);
-        else
-          printf (" | %29s\n", "—");
+          printf ("  (%d, %.0f)", cell->idle_conns, cell->idle_seconds);
+        printf ("\n");
       }
 }
 
@@ -931,18 +977,22 @@ print_targets (const Options *opt)
       for (guint i = 0; i < n; i++)
         {
           const Target *t = &targets[i];
-          char v[16];
+          char limit[16];
 
-          fmt (v, sizeof v, t->limit >= 100 ? 0 : 2, t->value);
-          printf ("    %-58s %8s  <= %-6g %s%s%s%s\n", t->text, v, t->limit, t->verdict,
-                  t->why != NULL ? "  (" : "", t->why != NULL ? t->why : "", t->why != NULL ? ")" : "");
+          printf ("    ");
+          put (t->text, -58);
+          put_num (t->value, t->limit >= 100 ? 0 : 2, 9);
+          g_snprintf (limit, sizeof limit, "%g", t->limit);
+          printf ("  <= %-6s %s%s%s%s\n", limit, t->verdict, t->why != NULL ? "  (" : "",
+                  t->why != NULL ? t->why : "", t->why != NULL ? ")" : "");
           if (g_str_equal (t->key, "rss_per_idle_connection_bytes"))
             {
               const Cell *cell = &cells[tr][SYS_TETHER];
 
-              if (cell->n_levels > 0)
-                printf ("    %-58s %8.0f\n", "  (heap per idle connection, for information)",
-                        cell->levels[cell->n_levels - 1].heap_per_conn);
+              printf ("    ");
+              put ("  (heap per idle connection, for information)", -58);
+              put_num (cell->n_levels > 0 ? cell->levels[cell->n_levels - 1].heap_per_conn : NAN, 0, 9);
+              printf ("\n");
             }
         }
       free_targets (targets, n);
@@ -1110,7 +1160,7 @@ main (int    argc,
   g_autofree char *only_transports = NULL;
   g_autofree char *self = NULL;
   g_autofree char *json = NULL;
-  int rounds = 3, budget = 1200;
+  int rounds = 3, budget = 1800;
   gboolean quick = FALSE;
   Options opt = { 0 };
   GOptionEntry entries[] = {
@@ -1125,10 +1175,10 @@ main (int    argc,
     { "round-seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt.round_seconds, "Fewer calls when a loaded round would take longer (default 4)", "S" },
     { "idle-seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt.idle_seconds, "The idle CPU window at the top level (default 10; 0: none)", "S" },
     { "holder-conns", 0, 0, G_OPTION_ARG_INT, &opt.holder_conns, "Idle connections per holder process (default 1000)", "N" },
-    { "holder-parallel", 0, 0, G_OPTION_ARG_INT, &opt.holder_parallel, "Holders connecting at once (default 4)", "N" },
-    { "build-timeout", 0, 0, G_OPTION_ARG_INT, &opt.build_timeout, "Seconds to reach a level (default 300)", "S" },
+    { "holder-parallel", 0, 0, G_OPTION_ARG_INT, &opt.holder_parallel, "Holders connecting at once (default 4; TLS: at most 6)", "N" },
+    { "build-timeout", 0, 0, G_OPTION_ARG_INT, &opt.build_timeout, "Seconds to reach a level (default 480)", "S" },
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Levels 0,1000, one round, fewer calls: a smoke test", NULL },
-    { "budget", 0, 0, G_OPTION_ARG_INT, &budget, "Seconds after which what is left is skipped (default 1200)", "S" },
+    { "budget", 0, 0, G_OPTION_ARG_INT, &budget, "Seconds after which what is left is skipped (default 1800)", "S" },
     { NULL }
   };
   g_autoptr(GOptionContext) octx = g_option_context_new ("- what idle connections cost Tether, libsoup, gRPC and Cap'n Proto servers");
@@ -1147,7 +1197,7 @@ main (int    argc,
   opt.idle_seconds = 10;
   opt.holder_conns = 1000;
   opt.holder_parallel = 4;
-  opt.build_timeout = 300;
+  opt.build_timeout = 480;
   g_option_context_add_main_entries (octx, entries, NULL);
   if (!g_option_context_parse (octx, &argc, &argv, &error))
     {
@@ -1247,11 +1297,13 @@ main (int    argc,
           " %u round(s) per level; each round: a fresh client against the reference server (no idle\n"
           " connections; the loaded server and its holders stopped meanwhile), then against the loaded one;\n"
           " up to %d calls after %d warm-up per workload, fewer when slow (\"calls\"); medians over rounds;\n"
-          " ×none: median over rounds of loaded p50 ÷ reference p50 — at 0 idle, the method's own noise)\n",
+          " ×none: median over rounds of loaded p50 ÷ reference p50 — at 0 idle, the method's own noise;\n"
+          " rounds: clean/run, a round disturbed by other processes being run again once; build s: seconds\n"
+          " to add this level's idle connections)\n",
           g_get_num_processors (), load_start, MAX (run.foreign, 0.0), run.wall, opt.rounds, opt.calls,
           opt.warmup);
   for (guint tr = 0; tr < N_TRANSPORTS; tr++)
-    print_latency_table (&opt, tr);
+    print_latency_table (tr);
   print_memory_table (&opt);
   print_targets (&opt);
 
