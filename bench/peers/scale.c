@@ -23,8 +23,10 @@
  *
  * At the top level it also reads the loaded server's CPU time over
  * --idle-seconds with nothing but the idle connections (and their
- * keepalives, at every system's defaults) going on, and at every level
- * its RSS and malloc heap per idle connection. Targets are printed with
+ * keepalives, at every system's defaults) going on, starting no sooner
+ * than --idle-after past the last connection so that every keepalive
+ * timer has run; at every level, its RSS and malloc heap per idle
+ * connection. Targets are printed with
  * PASS/FAIL, never asserted; the exit code is 0 whenever the run itself
  * worked. Every wait is bounded; what a system cannot do (hold 10,000
  * connections in --build-timeout, say) is a note in the table. */
@@ -124,6 +126,7 @@ typedef struct
   int      calls, warmup, min_calls;
   double   round_seconds;     /* aim for a measuring client, loaded */
   double   idle_seconds;
+  double   idle_after;        /* the window starts this long after the build */
   int      holder_conns, holder_parallel;
   int      build_timeout;     /* seconds per level */
   int      server_cpu, holder_cpu;
@@ -236,7 +239,8 @@ run_client (const Options *opt,
             char         **why)
 {
   g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GPtrArray) argv = client_argv (opt, sys, transport, address, "seq,cb", calls, warmup, 1, keep);
+  g_autoptr(GPtrArray) argv = client_argv (opt, sys, transport, address, "seq,cb", calls, warmup, 1,
+                                           keep);
   g_autofree char *name = g_strdup_printf ("%s client", sys->key);
   g_autoptr(GError) error = NULL;
   guint got = 0;
@@ -387,7 +391,8 @@ rig_build (const Options *opt,
         {
           g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
           int n = MIN (to_start, opt->holder_conns);
-          g_autoptr(GPtrArray) argv = client_argv (opt, sys, transport, rig->loaded.address, "idle", 1, 0, n, keep);
+          g_autoptr(GPtrArray) argv = client_argv (opt, sys, transport, rig->loaded.address, "idle", 1, 0,
+                                                   n, keep);
           g_autofree char *name = g_strdup_printf ("%s holder %u", sys->key, rig->holders->len + 1);
           g_autoptr(GError) error = NULL;
           g_autofree char *connected = NULL;
@@ -505,7 +510,8 @@ choose_calls (const Options *opt,
     return FALSE;
   per_pair_us = probe.seq_mean + probe.cb_mean;
   calls = isnan (per_pair_us) || per_pair_us <= 0 ? opt->calls
-          : (int) CLAMP (opt->round_seconds * 1e6 / per_pair_us, (double) opt->min_calls, (double) opt->calls);
+          : (int) CLAMP (opt->round_seconds * 1e6 / per_pair_us, (double) opt->min_calls,
+                         (double) opt->calls);
   lv->calls = MIN (calls, opt->calls);
   lv->warmup = MIN (opt->warmup, MAX (lv->calls / 10, 5));
   return TRUE;
@@ -643,6 +649,7 @@ run_cell (const Options *opt,
   g_autofree char *loaded_name = g_strdup_printf ("%s loaded server", sys->key);
   Rig rig = { { 0 } };
   gint64 t0 = g_get_monotonic_time ();
+  gint64 built_at;
   char *why = NULL;
 
   cell->run = TRUE;
@@ -726,17 +733,26 @@ run_cell (const Options *opt,
         }
       lv->held = rig.held;
       lv->server_fds = harness_proc_fd_count (rig.loaded.child->pid) - rig.fds0;
-      if (l + 1 == opt->n_levels && rig.held > 0 && opt->idle_seconds > 0)
-        {
-          g_printerr ("scale: %-6s %-4s idle CPU over %.0f s with %d idle connections\n", sys->key,
-                      transports[transport], opt->idle_seconds, rig.held);
-          measure_idle_cpu (opt, &rig, cell);
-        }
+      built_at = g_get_monotonic_time ();
       measure_level (opt, transport, s, &rig, lv);
       if (rig.loaded.child->exited || rig.ref.child->exited)
         {
           set_note (&lv->note, "a server died");
           break;
+        }
+      if (l + 1 == opt->n_levels && rig.held > 0 && opt->idle_seconds > 0)
+        {
+          /* Not before every connection has been idle for --idle-after:
+           * a window right after a quick build would see no keepalive at
+           * all (Tether's first comes 20 s after the last traffic). */
+          gint64 start = built_at + (gint64) (opt->idle_after * G_USEC_PER_SEC);
+          gint64 wait_ms = (start - g_get_monotonic_time ()) / 1000;
+
+          if (wait_ms > 0)
+            harness_sleep_ms ((guint) wait_ms);
+          g_printerr ("scale: %-6s %-4s idle CPU over %.0f s with %d idle connections\n", sys->key,
+                      transports[transport], opt->idle_seconds, rig.held);
+          measure_idle_cpu (opt, &rig, cell);
         }
     }
 
@@ -1028,6 +1044,8 @@ results_json (const Options      *opt,
   harness_json_num (j, "round_seconds", opt->round_seconds, 1);
   g_string_append (j, ", ");
   harness_json_num (j, "idle_seconds", opt->idle_seconds, 1);
+  g_string_append (j, ", ");
+  harness_json_num (j, "idle_after_seconds", opt->idle_after, 1);
   g_string_append_printf (j, ", \"holder_conns\": %d, \"holder_parallel\": %d, \"build_timeout_seconds\": %d},\n"
                           "  \"systems\": {", opt->holder_conns, opt->holder_parallel, opt->build_timeout);
   for (guint s = 0; s < N_SYSTEMS; s++)
@@ -1038,6 +1056,7 @@ results_json (const Options      *opt,
     for (guint s = 0; s < N_SYSTEMS; s++)
       {
         const Cell *cell = &cells[tr][s];
+        gboolean idle = cell->idle_conns > 0;
 
         if (!cell->run)
           continue;
@@ -1050,11 +1069,11 @@ results_json (const Options      *opt,
         g_string_append_printf (j, ",\n      \"idle\": {\"conns\": %d, ", cell->idle_conns);
         harness_json_num (j, "seconds", cell->idle_seconds, 2);
         g_string_append (j, ", ");
-        harness_json_num (j, "server_cpu_percent", cell->idle_conns > 0 ? cell->idle_cpu_percent : NAN, 3);
+        harness_json_num (j, "server_cpu_percent", idle ? cell->idle_cpu_percent : NAN, 3);
         g_string_append (j, ", ");
-        harness_json_num (j, "holders_cpu_percent", cell->idle_conns > 0 ? cell->holders_cpu_percent : NAN, 3);
+        harness_json_num (j, "holders_cpu_percent", idle ? cell->holders_cpu_percent : NAN, 3);
         g_string_append (j, ", ");
-        harness_json_num (j, "other_processes_cpu_seconds", cell->idle_conns > 0 ? cell->idle_foreign : NAN, 2);
+        harness_json_num (j, "other_processes_cpu_seconds", idle ? cell->idle_foreign : NAN, 2);
         g_string_append (j, "},\n      \"levels\": [");
         for (guint l = 0; l < cell->n_levels; l++)
           {
@@ -1063,8 +1082,8 @@ results_json (const Options      *opt,
             g_string_append_printf (j, "%s\n        {\"level\": %d, \"held\": %d, \"server_fds\": %d, "
                                     "\"calls\": %d, \"warmup_calls\": %d, \"rounds_kept\": %u, "
                                     "\"rounds_clean\": %u, \"rounds_run\": %u, \"errors\": %u, ",
-                                    l ? "," : "", lv->level, lv->held, lv->server_fds, lv->calls, lv->warmup, lv->n,
-                                    lv->clean, lv->tried, lv->errors);
+                                    l ? "," : "", lv->level, lv->held, lv->server_fds, lv->calls, lv->warmup,
+                                    lv->n, lv->clean, lv->tried, lv->errors);
             harness_json_str (j, "note", lv->note);
             g_string_append (j, ", ");
             harness_json_num (j, "build_seconds", lv->level > 0 ? lv->build_seconds : NAN, 1);
@@ -1160,7 +1179,7 @@ main (int    argc,
   g_autofree char *only_transports = NULL;
   g_autofree char *self = NULL;
   g_autofree char *json = NULL;
-  int rounds = 3, budget = 1800;
+  int rounds = 3, budget = 2100;
   gboolean quick = FALSE;
   Options opt = { 0 };
   GOptionEntry entries[] = {
@@ -1174,11 +1193,12 @@ main (int    argc,
     { "min-calls", 0, 0, G_OPTION_ARG_INT, &opt.min_calls, "Measured calls, at least, however slow (default 100)", "N" },
     { "round-seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt.round_seconds, "Fewer calls when a loaded round would take longer (default 4)", "S" },
     { "idle-seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt.idle_seconds, "The idle CPU window at the top level (default 10; 0: none)", "S" },
+    { "idle-after", 0, 0, G_OPTION_ARG_DOUBLE, &opt.idle_after, "Start it at least this long after the last connection was opened (default 25)", "S" },
     { "holder-conns", 0, 0, G_OPTION_ARG_INT, &opt.holder_conns, "Idle connections per holder process (default 1000)", "N" },
     { "holder-parallel", 0, 0, G_OPTION_ARG_INT, &opt.holder_parallel, "Holders connecting at once (default 4; TLS: at most 6)", "N" },
     { "build-timeout", 0, 0, G_OPTION_ARG_INT, &opt.build_timeout, "Seconds to reach a level (default 480)", "S" },
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Levels 0,1000, one round, fewer calls: a smoke test", NULL },
-    { "budget", 0, 0, G_OPTION_ARG_INT, &budget, "Seconds after which what is left is skipped (default 1800)", "S" },
+    { "budget", 0, 0, G_OPTION_ARG_INT, &budget, "Seconds after which what is left is skipped (default 2100)", "S" },
     { NULL }
   };
   g_autoptr(GOptionContext) octx = g_option_context_new ("- what idle connections cost Tether, libsoup, gRPC and Cap'n Proto servers");
@@ -1195,6 +1215,7 @@ main (int    argc,
   opt.min_calls = 100;
   opt.round_seconds = 4;
   opt.idle_seconds = 10;
+  opt.idle_after = 25;
   opt.holder_conns = 1000;
   opt.holder_parallel = 4;
   opt.build_timeout = 480;
@@ -1212,14 +1233,15 @@ main (int    argc,
       opt.min_calls = 50;
       opt.round_seconds = 2;
       opt.idle_seconds = 3;
+      opt.idle_after = 0;
       if (levels == NULL)
         levels = g_strdup ("0,1000");
     }
   if (!parse_levels (levels != NULL ? levels : "0,1000,10000", &opt))
     return 2;
   if (rounds < 1 || rounds > N_ROUNDS_MAX || opt.calls < 10 || opt.warmup < 0 || opt.min_calls < 10 ||
-      opt.round_seconds <= 0 || opt.idle_seconds < 0 || opt.holder_conns < 1 || opt.holder_parallel < 1 ||
-      opt.build_timeout < 1 || budget < 10)
+      opt.round_seconds <= 0 || opt.idle_seconds < 0 || opt.idle_after < 0 || opt.holder_conns < 1 ||
+      opt.holder_parallel < 1 || opt.build_timeout < 1 || budget < 10)
     {
       g_printerr ("scale: invalid option value\n");
       return 2;
