@@ -33,20 +33,13 @@
  * budget skips what is left when it runs out, and an alarm ends the run
  * if everything else fails. */
 
-#include <errno.h>
-#include <limits.h>
 #include <locale.h>
 #include <math.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <glib/gstdio.h>
 #include <gio/gio.h>
+
+#include "harness.h"
 
 #define N_ROUNDS_MAX 9
 
@@ -136,283 +129,6 @@ typedef struct
 } Options;
 
 /* ---------------------------------------------------------------------- */
-/* Children (as in bench/blackhole.c)                                     */
-
-typedef struct
-{
-  char             *name;
-  GSubprocess      *proc;
-  GPid              pid;
-  GOutputStream    *in;
-  GDataInputStream *out;
-  GQueue            lines;
-  gboolean          eof;
-  gboolean          exited;
-} Child;
-
-static GPtrArray *all_children;
-
-static gboolean
-flag_set_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-#define WAIT_UNTIL(cond, ms) \
-  ({ \
-    gboolean _wu_expired = FALSE; \
-    guint _wu_timer = g_timeout_add ((ms), flag_set_cb, &_wu_expired); \
-    while (!(cond) && !_wu_expired) \
-      g_main_context_iteration (NULL, TRUE); \
-    if (!_wu_expired) \
-      g_source_remove (_wu_timer); \
-    (cond) ? TRUE : FALSE; \
-  })
-
-static void
-spin_ms (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_set_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-static void child_read_next (Child *c);
-
-static void
-child_line_cb (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  Child *c = user_data;
-  char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
-
-  if (line == NULL)
-    {
-      c->eof = TRUE;
-      return;
-    }
-  g_queue_push_tail (&c->lines, line);
-  child_read_next (c);
-}
-
-static void
-child_read_next (Child *c)
-{
-  g_data_input_stream_read_line_async (c->out, G_PRIORITY_DEFAULT, NULL, child_line_cb, c);
-}
-
-static void
-child_exited_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Child *c = user_data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  c->exited = TRUE;
-}
-
-/* In the child, before exec: die with the orchestrator; on one CPU (the
- * data) or any (-1). */
-static void
-child_setup (gpointer user_data)
-{
-  int cpu = GPOINTER_TO_INT (user_data);
-  cpu_set_t set;
-
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-  CPU_ZERO (&set);
-  if (cpu >= 0)
-    CPU_SET (cpu, &set);
-  else
-    for (int i = 0; i < CPU_SETSIZE && i < (int) sysconf (_SC_NPROCESSORS_CONF); i++)
-      CPU_SET (i, &set);
-  sched_setaffinity (0, sizeof set, &set);
-}
-
-static Child *
-child_spawn (const char         *name,
-             const char * const *argv,
-             int                 cpu,
-             GError            **error)
-{
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  GSubprocess *proc;
-  const char *id;
-  Child *c;
-
-  /* Honest malloc figures: no slice magazines in front of malloc. */
-  g_subprocess_launcher_setenv (launcher, "G_SLICE", "always-malloc", TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, GINT_TO_POINTER (cpu), NULL);
-  proc = g_subprocess_launcher_spawnv (launcher, argv, error);
-  if (proc == NULL)
-    return NULL;
-  c = g_new0 (Child, 1);
-  c->name = g_strdup (name);
-  c->proc = proc;
-  id = g_subprocess_get_identifier (proc);
-  c->pid = id != NULL ? atoi (id) : 0;
-  c->in = g_subprocess_get_stdin_pipe (proc);
-  c->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
-  g_queue_init (&c->lines);
-  child_read_next (c);
-  g_subprocess_wait_async (proc, NULL, child_exited_cb, c);
-  g_ptr_array_add (all_children, c);
-  return c;
-}
-
-/* The next line starting with @prefix (other lines go to stderr), or NULL
- * after @timeout_ms or at EOF. */
-static char *
-child_wait_line (Child      *c,
-                 const char *prefix,
-                 guint       timeout_ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-
-  for (;;)
-    {
-      gint64 left;
-
-      while (!g_queue_is_empty (&c->lines))
-        {
-          char *line = g_queue_pop_head (&c->lines);
-
-          if (g_str_has_prefix (line, prefix))
-            return line;
-          g_printerr ("peers: %s: %s\n", c->name, line);
-          g_free (line);
-        }
-      left = (end - g_get_monotonic_time ()) / 1000;
-      if (c->eof || left <= 0)
-        return NULL;
-      WAIT_UNTIL (!g_queue_is_empty (&c->lines) || c->eof, (guint) left);
-    }
-}
-
-static void
-child_send (Child      *c,
-            const char *line)
-{
-  g_autofree char *text = g_strconcat (line, "\n", NULL);
-
-  g_output_stream_write_all (c->in, text, strlen (text), NULL, NULL, NULL);
-}
-
-static gboolean
-child_stop (Child *c)
-{
-  if (c == NULL || c->exited)
-    return TRUE;
-  g_subprocess_force_exit (c->proc);   /* SIGKILL, to this pid only */
-  return WAIT_UNTIL (c->exited, 5000);
-}
-
-static gboolean
-parse_kv_double (const char *line,
-                 const char *key,
-                 double     *value)
-{
-  g_autofree char *needle = g_strconcat (" ", key, "=", NULL);
-  const char *p = strstr (line, needle);
-
-  if (p == NULL)
-    return FALSE;
-  *value = g_ascii_strtod (p + strlen (needle), NULL);
-  return TRUE;
-}
-
-/* ---------------------------------------------------------------------- */
-/* The machine                                                            */
-
-static double
-machine_busy_seconds (void)
-{
-  g_autofree char *text = NULL;
-  guint64 v[8] = { 0 };
-  long hz = sysconf (_SC_CLK_TCK);
-
-  if (!g_file_get_contents ("/proc/stat", &text, NULL, NULL) || !g_str_has_prefix (text, "cpu ") ||
-      sscanf (text + 4, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %"
-              G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
-              " %" G_GUINT64_FORMAT, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 8)
-    return NAN;
-  return (double) (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (hz > 0 ? hz : 100);
-}
-
-static double
-own_cpu_seconds (void)
-{
-  struct rusage self, children;
-
-  getrusage (RUSAGE_SELF, &self);
-  getrusage (RUSAGE_CHILDREN, &children);
-  return self.ru_utime.tv_sec + self.ru_stime.tv_sec + children.ru_utime.tv_sec + children.ru_stime.tv_sec +
-         (self.ru_utime.tv_usec + self.ru_stime.tv_usec + children.ru_utime.tv_usec +
-          children.ru_stime.tv_usec) / 1e6;
-}
-
-static double
-proc_cpu_seconds (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
-  g_autofree char *text = NULL;
-  g_auto(GStrv) fields = NULL;
-  const char *p;
-  long hz = sysconf (_SC_CLK_TCK);
-
-  if (!g_file_get_contents (path, &text, NULL, NULL) || (p = strrchr (text, ')')) == NULL)
-    return 0;
-  fields = g_strsplit (p + 2, " ", 0);
-  if (g_strv_length (fields) < 13)
-    return 0;
-  return (g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL)) / (hz > 0 ? hz : 100);
-}
-
-/* CPU seconds this run used: itself, its reaped children, its live ones. */
-static double
-run_cpu_seconds (void)
-{
-  double total = own_cpu_seconds ();
-
-  for (guint i = 0; i < all_children->len; i++)
-    {
-      Child *c = g_ptr_array_index (all_children, i);
-
-      if (!c->exited)
-        total += proc_cpu_seconds (c->pid);
-    }
-  return total;
-}
-
-static gint64
-proc_rss_kb (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
-  g_autofree char *text = NULL;
-  const char *p;
-
-  if (!g_file_get_contents (path, &text, NULL, NULL) || (p = strstr (text, "\nVmRSS:")) == NULL)
-    return -1;
-  return g_ascii_strtoll (p + 7, NULL, 10);
-}
-
-static double
-load_average (void)
-{
-  g_autofree char *text = NULL;
-
-  if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL))
-    return NAN;
-  return g_ascii_strtod (text, NULL);
-}
-
-/* ---------------------------------------------------------------------- */
 /* Servers and clients                                                    */
 
 static char *
@@ -422,57 +138,21 @@ peer_path (const Options *opt,
   return g_strdup_printf ("%s/peer-%s", opt->bindir, sys->key);
 }
 
-typedef struct
-{
-  Child *child;
-  char  *address;
-} Server;
-
 static gboolean
 server_start (const Options *opt,
               const System  *sys,
               guint          transport,
               int            cpu,
               const char    *tag,
-              Server        *s,
+              HarnessServer *s,
               char         **why)
 {
   g_autofree char *exe = peer_path (opt, sys);
   g_autofree char *listen = transport == 0 ? g_strdup_printf ("%s/%s-%s.sock", opt->dir, sys->key, tag)
                                            : g_strdup ("127.0.0.1:0");
   g_autofree char *name = g_strdup_printf ("%s server", sys->key);
-  const char *argv[] = { exe, "server", "--transport", transports[transport], "--address", listen,
-                         "--cert", opt->cert != NULL ? opt->cert : "", "--key", opt->key != NULL ? opt->key : "",
-                         NULL };
-  g_autoptr(GError) error = NULL;
-  g_autofree char *ready = NULL;
 
-  memset (s, 0, sizeof *s);
-  s->child = child_spawn (name, argv, cpu, &error);
-  if (s->child == NULL)
-    {
-      *why = g_strdup_printf ("cannot start the server: %s", error->message);
-      return FALSE;
-    }
-  ready = child_wait_line (s->child, "READY ", 15000);
-  if (ready == NULL)
-    {
-      *why = g_strdup ("the server did not start");
-      child_stop (s->child);
-      s->child = NULL;
-      return FALSE;
-    }
-  s->address = g_strdup (ready + strlen ("READY "));
-  return TRUE;
-}
-
-static void
-server_stop (Server *s)
-{
-  if (s->child != NULL && !child_stop (s->child))
-    g_printerr ("peers: a server (pid %d) did not exit\n", (int) s->child->pid);
-  s->child = NULL;
-  g_clear_pointer (&s->address, g_free);
+  return harness_server_start (s, name, exe, transports[transport], listen, opt->cert, opt->key, cpu, why);
 }
 
 /* argv for a client role; strings owned by @keep. */
@@ -540,15 +220,15 @@ run_round (const Options *opt,
   g_autoptr(GPtrArray) argv = client_argv (opt, sys, transport, address, "seq,cb,inflight,conns", keep);
   g_autofree char *name = g_strdup_printf ("%s client", sys->key);
   g_autoptr(GError) error = NULL;
-  double busy0 = machine_busy_seconds (), own0 = run_cpu_seconds ();
-  gint64 t0 = g_get_monotonic_time ();
+  HarnessNoise noise;
   guint got = 0;
-  Child *c;
+  HarnessChild *c;
 
   for (guint i = 0; i < N_FIGURES; i++)
     round->figures[i] = NAN;
   round->errors = 0;
-  c = child_spawn (name, (const char * const *) argv->pdata, cpu, &error);
+  harness_noise_start (&noise);
+  c = harness_child_spawn (name, (const char * const *) argv->pdata, cpu, &error);
   if (c == NULL)
     {
       *why = g_strdup_printf ("cannot start the client: %s", error->message);
@@ -556,7 +236,7 @@ run_round (const Options *opt,
     }
   for (;;)
     {
-      g_autofree char *line = child_wait_line (c, "RESULT ", 90000);
+      g_autofree char *line = harness_child_wait_line (c, "RESULT ", 90000);
       char workload[32] = "";
       double errors = 0;
 
@@ -564,57 +244,36 @@ run_round (const Options *opt,
         break;
       got++;
       sscanf (line, "RESULT workload=%31s", workload);
-      if (parse_kv_double (line, "errors", &errors) && errors > 0)
+      if (harness_parse_kv_double (line, "errors", &errors) && errors > 0)
         {
           g_printerr ("peers: %s: %s\n", name, line);
           round->errors += (guint) errors;
         }
       if (g_str_equal (workload, "seq"))
         {
-          parse_kv_double (line, "p50_us", &round->figures[F_SEQ_P50]);
-          parse_kv_double (line, "p99_us", &round->figures[F_SEQ_P99]);
+          harness_parse_kv_double (line, "p50_us", &round->figures[F_SEQ_P50]);
+          harness_parse_kv_double (line, "p99_us", &round->figures[F_SEQ_P99]);
         }
       else if (g_str_equal (workload, "cb"))
         {
-          parse_kv_double (line, "p50_us", &round->figures[F_CB_P50]);
-          parse_kv_double (line, "p99_us", &round->figures[F_CB_P99]);
+          harness_parse_kv_double (line, "p50_us", &round->figures[F_CB_P50]);
+          harness_parse_kv_double (line, "p99_us", &round->figures[F_CB_P99]);
         }
       else if (g_str_equal (workload, "inflight"))
-        parse_kv_double (line, "rate", &round->figures[F_INFLIGHT]);
+        harness_parse_kv_double (line, "rate", &round->figures[F_INFLIGHT]);
       else if (g_str_equal (workload, "conns"))
-        parse_kv_double (line, "rate", &round->figures[F_CONNS]);
+        harness_parse_kv_double (line, "rate", &round->figures[F_CONNS]);
     }
-  child_stop (c);   /* reaped: its CPU time is in RUSAGE_CHILDREN now */
-  round->wall = (g_get_monotonic_time () - t0) / 1e6;
-  round->foreign_cpu = (machine_busy_seconds () - busy0) - (run_cpu_seconds () - own0);
+  harness_child_stop (c, 0);   /* reaped: its CPU time is in RUSAGE_CHILDREN now */
+  harness_noise_stop (&noise);
+  round->wall = noise.wall;
+  round->foreign_cpu = noise.foreign;
   if (got == 0)
     {
       *why = g_strdup ("the client gave no result");
       return FALSE;
     }
   return TRUE;
-}
-
-static double
-median (const double *values,
-        guint         n)
-{
-  double v[N_ROUNDS_MAX * 3];
-  guint m = 0;
-
-  for (guint i = 0; i < n; i++)
-    if (!isnan (values[i]))
-      v[m++] = values[i];
-  if (m == 0)
-    return NAN;
-  for (guint i = 1; i < m; i++)
-    for (guint j = i; j > 0 && v[j - 1] > v[j]; j--)
-      {
-        double t = v[j];
-        v[j] = v[j - 1];
-        v[j - 1] = t;
-      }
-  return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
 }
 
 static gboolean
@@ -637,7 +296,7 @@ run_timed (const Options *opt,
            guint          placement,
            guint          transport)
 {
-  Server servers[N_SYSTEMS] = { { 0 } };
+  HarnessServer servers[N_SYSTEMS] = { { 0 } };
   guint retries_left[N_SYSTEMS];
 
   for (guint s = 0; s < N_SYSTEMS; s++)
@@ -681,13 +340,13 @@ run_timed (const Options *opt,
                 g_printerr ("peers: %s %s: %s\n", systems[s].key, transports[transport], why);
                 g_free (cell->note);
                 cell->note = why;
-                server_stop (&servers[s]);
+                harness_server_stop (&servers[s]);
                 break;
               }
             cell->tried++;
             cell->errors += round.errors;
-            /* Tick granularity (10 ms) on both readings: some slack. */
-            clean = round.foreign_cpu <= MAX (0.05, 0.15 * round.wall);
+            /* The harness's quiet-machine check. */
+            clean = round.foreign_cpu <= MAX (HARNESS_NOISE_SLACK, HARNESS_NOISE_SHARE * round.wall);
             if (clean || retries_left[s] == 0)
               {
                 if (clean)
@@ -711,25 +370,10 @@ run_timed (const Options *opt,
     {
       Cell *cell = &cells[placement][transport][s];
 
-      server_stop (&servers[s]);
+      harness_server_stop (&servers[s]);
       for (guint f = 0; f < N_FIGURES; f++)
-        cell->median[f] = median (cell->rounds[f], cell->n);
+        cell->median[f] = harness_median (cell->rounds[f], cell->n);
     }
-}
-
-/* The server's memory: VmRSS from outside, malloc's bytes in use from
- * inside. */
-static gboolean
-sample_memory (Server *s,
-               gint64 *rss_kb,
-               double *heap)
-{
-  g_autofree char *line = NULL;
-
-  child_send (s->child, "mem");
-  line = child_wait_line (s->child, "MEM ", 5000);
-  *rss_kb = proc_rss_kb (s->child->pid);
-  return line != NULL && parse_kv_double (line, "heap", heap) && *rss_kb > 0;
 }
 
 /* One memory workload against a fresh server: sample, load, sample. */
@@ -744,8 +388,8 @@ measure_memory (const Options *opt,
                 char         **why)
 {
   g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func (g_free);
-  Server server;
-  Child *client = NULL;
+  HarnessServer server;
+  HarnessChild *client = NULL;
   g_autoptr(GPtrArray) argv = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *line = NULL;
@@ -755,45 +399,45 @@ measure_memory (const Options *opt,
   gboolean ok = FALSE;
 
   *rss_per = *heap_per = NAN;
-  if (!server_start (opt, &systems[s], transport, -1, workload, &server, why))
+  if (!server_start (opt, &systems[s], transport, HARNESS_CPU_ANY, workload, &server, why))
     return FALSE;
   argv = client_argv (opt, &systems[s], transport, server.address, workload, keep);
-  client = child_spawn (name, (const char * const *) argv->pdata, -1, &error);
+  client = harness_child_spawn (name, (const char * const *) argv->pdata, HARNESS_CPU_ANY, &error);
   if (client == NULL)
     {
       *why = g_strdup_printf ("cannot start the client: %s", error->message);
       goto out;
     }
   g_free (line);
-  line = child_wait_line (client, "CONNECTED", 20000);
+  line = harness_child_wait_line (client, "CONNECTED", 20000);
   if (line == NULL)
     {
       /* "UNSUPPORTED …" went to stderr; say it here too. */
       *why = g_strdup ("not supported, or the client did not connect");
       goto out;
     }
-  spin_ms (200);
-  if (!sample_memory (&server, &rss0, &heap0))
+  harness_sleep_ms (200);
+  if (!harness_server_memory (&server, &rss0, &heap0))
     {
       *why = g_strdup ("no memory sample");
       goto out;
     }
-  child_send (client, "go");
+  harness_child_send (client, "go");
   g_free (line);
-  line = child_wait_line (client, "HOLDING ", 60000);
+  line = harness_child_wait_line (client, "HOLDING ", 60000);
   if (line == NULL)
     {
       *why = g_strdup ("the load was not built in time");
       goto out;
     }
-  if (!parse_kv_double (line, g_str_equal (workload, "idle") ? "conns" : "pending", &held) || held < n)
+  if (!harness_parse_kv_double (line, g_str_equal (workload, "idle") ? "conns" : "pending", &held) || held < n)
     {
       *why = g_strdup_printf ("only %.0f of %d held", held, n);
       if (held <= 0)
         goto out;
     }
-  spin_ms (300);
-  if (!sample_memory (&server, &rss1, &heap1))
+  harness_sleep_ms (300);
+  if (!harness_server_memory (&server, &rss1, &heap1))
     {
       *why = g_strdup ("no memory sample");
       goto out;
@@ -803,8 +447,8 @@ measure_memory (const Options *opt,
   ok = TRUE;
 
 out:
-  child_stop (client);
-  server_stop (&server);
+  harness_child_stop (client, 0);
+  harness_server_stop (&server);
   return ok;
 }
 
@@ -1036,7 +680,7 @@ paired_ratio (const Cell *a,
 
   for (guint i = 0; i < n; i++)
     ratios[i] = a->rounds[fa][i] / b->rounds[fb][i];
-  return median (ratios, n);
+  return harness_median (ratios, n);
 }
 
 static guint
@@ -1107,62 +751,21 @@ print_targets (const Options *opt)
   (void) opt;
 }
 
-static void
-json_num (GString    *j,
-          const char *key,
-          double      v)
-{
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-
-  if (isnan (v) || isinf (v))
-    g_string_append_printf (j, "\"%s\": null", key);
-  else
-    g_string_append_printf (j, "\"%s\": %s", key, g_ascii_formatd (buf, sizeof buf, "%.2f", v));
-}
-
-static void
-json_str (GString    *j,
-          const char *key,
-          const char *v)
-{
-  g_autofree char *esc = v != NULL ? g_strescape (v, NULL) : NULL;
-
-  if (v == NULL)
-    g_string_append_printf (j, "\"%s\": null", key);
-  else
-    g_string_append_printf (j, "\"%s\": \"%s\"", key, esc);
-}
-
 static char *
-results_json (const Options *opt,
-              double         load_start,
-              double         foreign,
-              double         wall)
+results_json (const Options      *opt,
+              double              load_start,
+              const HarnessNoise *run)
 {
   GString *j = g_string_new ("{\n  \"benchmark\": \"peers\",\n  ");
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format_iso8601 (now);
-  g_autofree char *uname = NULL;
 
-  g_spawn_command_line_sync ("uname -srm", &uname, NULL, NULL, NULL);
-  if (uname != NULL)
-    g_strstrip (uname);
-  json_str (j, "date", stamp);
-  g_string_append (j, ", ");
-  json_str (j, "kernel", uname);
-  g_string_append_printf (j, ", \"cpus\": %u, ", g_get_num_processors ());
-  json_num (j, "load_average_start", load_start);
-  g_string_append (j, ", ");
-  json_num (j, "other_processes_cpu_seconds", foreign);
-  g_string_append (j, ", ");
-  json_num (j, "wall_seconds", wall);
+  harness_json_machine (j, load_start, run);
   g_string_append_printf (j, ",\n  \"settings\": {\"rounds\": %u, \"calls\": %d, \"warmup_calls\": %d, "
                           "\"depth\": %d, \"conns\": %d, \"idle_conns\": %d, \"pending_callbacks\": %d, ",
                           opt->rounds, opt->calls, opt->warmup, opt->depth, opt->conns, opt->idle_conns,
                           opt->pending);
-  json_num (j, "seconds", opt->seconds);
+  harness_json_num (j, "seconds", opt->seconds, 2);
   g_string_append (j, ", ");
-  json_num (j, "warmup_seconds", opt->warmup_seconds);
+  harness_json_num (j, "warmup_seconds", opt->warmup_seconds, 2);
   g_string_append (j, "},\n  \"systems\": {");
   for (guint s = 0; s < N_SYSTEMS; s++)
     g_string_append_printf (j, "%s\"%s\": {\"title\": \"%s\", \"built\": %s}", s ? ", " : "", systems[s].key,
@@ -1184,30 +787,26 @@ results_json (const Options *opt,
                                     first ? "" : ",\n", placements[p], transports[tr], systems[s].key, c->n, c->clean,
                                     c->tried, c->errors);
             first = FALSE;
-            json_str (j, "note", c->note);
+            harness_json_str (j, "note", c->note);
             for (guint f = 0; f < N_FIGURES; f++)
               {
                 g_string_append (j, ",\n      ");
-                json_num (j, figure_keys[f], c->median[f]);
-                g_string_append_printf (j, ", \"%s_rounds\": [", figure_keys[f]);
-                for (guint i = 0; i < c->n; i++)
-                  {
-                    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+                harness_json_num (j, figure_keys[f], c->median[f], 2);
+                g_string_append (j, ", ");
+                {
+                  g_autofree char *key = g_strconcat (figure_keys[f], "_rounds", NULL);
 
-                    g_string_append_printf (j, "%s%s", i ? ", " : "",
-                                            isnan (c->rounds[f][i]) ? "null"
-                                            : g_ascii_formatd (buf, sizeof buf, "%.1f", c->rounds[f][i]));
-                  }
-                g_string_append (j, "]");
+                  harness_json_array (j, key, c->rounds[f], c->n, 1);
+                }
                 if (s != SYS_RAW)
                   {
                     g_autofree char *k1 = g_strconcat (figure_keys[f], "_cost_vs_raw", NULL);
                     g_autofree char *k2 = g_strconcat (figure_keys[f], "_cost_vs_echo", NULL);
 
                     g_string_append (j, ", ");
-                    json_num (j, k1, cost_ratio (f, c->median[f], cells[p][tr][SYS_RAW].median[f]));
+                    harness_json_num (j, k1, cost_ratio (f, c->median[f], cells[p][tr][SYS_RAW].median[f]), 2);
                     g_string_append (j, ", ");
-                    json_num (j, k2, cost_ratio (f, c->median[f], cells[p][tr][SYS_SOUP].median[f]));
+                    harness_json_num (j, k2, cost_ratio (f, c->median[f], cells[p][tr][SYS_SOUP].median[f]), 2);
                   }
               }
             g_string_append (j, "}");
@@ -1228,15 +827,15 @@ results_json (const Options *opt,
                                   "\"pending_callbacks\": %d, ", first ? "" : ",\n", transports[tr],
                                   systems[s].key, m->idle_conns, m->pending);
           first = FALSE;
-          json_num (j, "rss_per_idle_connection_bytes", m->idle_rss_per_conn);
+          harness_json_num (j, "rss_per_idle_connection_bytes", m->idle_rss_per_conn, 2);
           g_string_append (j, ", ");
-          json_num (j, "heap_per_idle_connection_bytes", m->idle_heap_per_conn);
+          harness_json_num (j, "heap_per_idle_connection_bytes", m->idle_heap_per_conn, 2);
           g_string_append (j, ", ");
-          json_num (j, "rss_per_pending_callback_bytes", m->pending_rss_per_cb);
+          harness_json_num (j, "rss_per_pending_callback_bytes", m->pending_rss_per_cb, 2);
           g_string_append (j, ", ");
-          json_num (j, "heap_per_pending_callback_bytes", m->pending_heap_per_cb);
+          harness_json_num (j, "heap_per_pending_callback_bytes", m->pending_heap_per_cb, 2);
           g_string_append (j, ", ");
-          json_str (j, "note", m->note);
+          harness_json_str (j, "note", m->note);
           g_string_append (j, "}");
         }
   }
@@ -1255,9 +854,9 @@ results_json (const Options *opt,
               g_string_append_printf (j, "%s    {\"placement\": \"%s\", \"transport\": \"%s\", \"target\": \"%s\", ",
                                       first ? "" : ",\n", placements[p], transports[tr], targets[i].key);
               first = FALSE;
-              json_num (j, "value", targets[i].value);
+              harness_json_num (j, "value", targets[i].value, 2);
               g_string_append (j, ", ");
-              json_num (j, "limit", targets[i].limit);
+              harness_json_num (j, "limit", targets[i].limit, 2);
               g_string_append_printf (j, ", \"at_most\": %s, \"verdict\": \"%s\"}", targets[i].at_most ? "true" : "false",
                                       isnan (targets[i].limit) ? "info" : verdict (&targets[i]));
             }
@@ -1276,9 +875,9 @@ results_json (const Options *opt,
             g_string_append_printf (j, "%s    {\"placement\": \"unpinned\", \"transport\": \"%s\", \"target\": \"%s\", ",
                                     first ? "" : ",\n", transports[tr], both[i]->key);
             first = FALSE;
-            json_num (j, "value", both[i]->value);
+            harness_json_num (j, "value", both[i]->value, 2);
             g_string_append (j, ", ");
-            json_num (j, "limit", both[i]->limit);
+            harness_json_num (j, "limit", both[i]->limit, 2);
             g_string_append_printf (j, ", \"at_most\": true, \"verdict\": \"%s\"}", verdict (both[i]));
           }
       }
@@ -1289,105 +888,6 @@ results_json (const Options *opt,
 
 /* ---------------------------------------------------------------------- */
 /* Main                                                                   */
-
-static char cleanup_dir[PATH_MAX];
-
-static void
-rmdir_recursive (const char *dir)
-{
-  GDir *d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    {
-      while ((name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *path = g_build_filename (dir, name, NULL);
-          g_unlink (path);
-        }
-      g_dir_close (d);
-    }
-  g_rmdir (dir);
-}
-
-static void
-fatal_signal_handler (int signum)
-{
-  static const char msg[] = "peers: interrupted (or out of time: see --budget); children die with us\n";
-
-  /* The temporary directory holds sockets and a key: best effort, and
-   * only async-signal-safe calls. */
-  if (cleanup_dir[0] != '\0')
-    {
-      char path[PATH_MAX + 32];
-      static const char *names[] = { "cert.pem", "key.pem" };
-
-      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-        {
-          size_t n = strlen (cleanup_dir);
-
-          memcpy (path, cleanup_dir, n);
-          path[n] = '/';
-          memcpy (path + n + 1, names[i], strlen (names[i]) + 1);
-          unlink (path);
-        }
-    }
-  if (write (STDERR_FILENO, msg, sizeof msg - 1) < 0)
-    {
-      /* nothing to do */
-    }
-  _exit (128 + signum);
-}
-
-/* A self-signed certificate for 127.0.0.1 (the clients trust it as
- * their CA), made with openssl; NULL when that is not possible. */
-static gboolean
-make_certificate (Options *opt)
-{
-  g_autofree char *cert = g_build_filename (opt->dir, "cert.pem", NULL);
-  g_autofree char *key = g_build_filename (opt->dir, "key.pem", NULL);
-  g_autofree char *openssl = g_find_program_in_path ("openssl");
-  const char *argv[] = { openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                         "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-                         "-addext", "subjectAltName=IP:127.0.0.1", NULL };
-  int status = -1;
-
-  if (openssl == NULL)
-    return FALSE;
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
-                     NULL, NULL, NULL, NULL, &status, NULL) || !g_spawn_check_wait_status (status, NULL))
-    return FALSE;
-  opt->cert = g_steal_pointer (&cert);
-  opt->key = g_steal_pointer (&key);
-  return TRUE;
-}
-
-static gboolean
-parse_list (const char  *what,
-            const char  *list,
-            const char **names,
-            guint        n_names,
-            gboolean    *out)
-{
-  g_auto(GStrv) items = g_strsplit (list, ",", -1);
-
-  for (guint i = 0; i < n_names; i++)
-    out[i] = FALSE;
-  for (guint k = 0; items[k] != NULL; k++)
-    {
-      gboolean found = FALSE;
-
-      for (guint i = 0; i < n_names; i++)
-        if (g_str_equal (items[k], names[i]))
-          out[i] = found = TRUE;
-      if (!found)
-        {
-          g_printerr ("peers: %s: unknown %s\n", what, items[k]);
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
 
 int
 main (int    argc,
@@ -1424,10 +924,11 @@ main (int    argc,
   g_autoptr(GOptionContext) octx = g_option_context_new ("- Tether side by side with jsonrpc-glib, GDBus, gRPC, Cap'n Proto");
   g_autoptr(GError) error = NULL;
   gboolean do_system[N_SYSTEMS];
-  double load_start, busy_start, own_start, foreign, wall;
-  gint64 t_start;
+  HarnessNoise run;
+  double load_start;
 
   setlocale (LC_ALL, "");
+  harness_init ("peers");
   opt.calls = 1000;
   opt.warmup = 100;
   opt.seconds = 0.3;
@@ -1479,44 +980,29 @@ main (int    argc,
 
       for (guint i = 0; i < N_SYSTEMS; i++)
         keys[i] = systems[i].key;
-      if (!parse_list ("--systems", only_systems, keys, N_SYSTEMS, do_system))
+      if (!harness_parse_list ("--systems", only_systems, keys, N_SYSTEMS, do_system))
         return 2;
       do_system[SYS_RAW] = do_system[SYS_SOUP] = TRUE;
     }
-  if (only_transports != NULL && !parse_list ("--transports", only_transports, transports, N_TRANSPORTS,
+  if (only_transports != NULL && !harness_parse_list ("--transports", only_transports, transports, N_TRANSPORTS,
                                                opt.do_transport))
     return 2;
   opt.do_memory = !no_memory;
-  if (!parse_list ("--memory-on", memory_on != NULL ? memory_on : "unix,tls", transports, N_TRANSPORTS,
+  if (!harness_parse_list ("--memory-on", memory_on != NULL ? memory_on : "unix,tls", transports, N_TRANSPORTS,
                    opt.memory_on))
     return 2;
 
   /* The watchdog: past the budget what is left is skipped; a minute more
    * and everything ends. */
-  alarm ((unsigned) budget + 60);
-  signal (SIGPIPE, SIG_IGN);
-  {
-    struct rlimit rl;
-
-    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
-      {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit (RLIMIT_NOFILE, &rl);
-      }
-  }
-  all_children = g_ptr_array_new ();
+  harness_watchdog ((guint) budget + 60);
   self = g_file_read_link ("/proc/self/exe", NULL);
   opt.bindir = g_path_get_dirname (self != NULL ? self : argv[0]);
-  opt.dir = g_dir_make_tmp ("tether-peers-XXXXXX", &error);
+  opt.dir = harness_make_tmpdir ("tether-peers-XXXXXX", &error);
   if (opt.dir == NULL)
     {
       g_printerr ("peers: %s\n", error->message);
       return 1;
     }
-  g_strlcpy (cleanup_dir, opt.dir, sizeof cleanup_dir);
-  signal (SIGINT, fatal_signal_handler);
-  signal (SIGTERM, fatal_signal_handler);
-  signal (SIGALRM, fatal_signal_handler);
 
   for (guint s = 0; s < N_SYSTEMS; s++)
     {
@@ -1527,17 +1013,15 @@ main (int    argc,
         g_printerr ("peers: note: %s was not built (its packages or a C++ compiler were missing at "
                     "configure time); skipped\n", systems[s].title);
     }
-  if (opt.do_transport[2] && !make_certificate (&opt))
+  if (opt.do_transport[2] && !harness_make_certificate (opt.dir, &opt.cert, &opt.key))
     {
       g_printerr ("peers: note: no openssl to make a certificate; TLS skipped\n");
       opt.do_transport[2] = FALSE;
     }
 
-  load_start = load_average ();
-  busy_start = machine_busy_seconds ();
-  own_start = own_cpu_seconds ();
-  t_start = g_get_monotonic_time ();
-  opt.deadline = t_start + (gint64) budget * G_USEC_PER_SEC;
+  load_start = harness_load_average ();
+  harness_noise_start (&run);
+  opt.deadline = run.t0 + (gint64) budget * G_USEC_PER_SEC;
 
   /* Memory first (it wants fresh servers and no hurry), then the timed
    * figures, placement by placement. */
@@ -1549,14 +1033,13 @@ main (int    argc,
       if (opt.do_placement[p] && opt.do_transport[tr])
         run_timed (&opt, p, tr);
 
-  wall = (g_get_monotonic_time () - t_start) / 1e6;
-  foreign = (machine_busy_seconds () - busy_start) - (own_cpu_seconds () - own_start);
+  harness_noise_stop (&run);
 
   printf ("\nTether side by side: one machine, one run; client and server in separate processes\n");
   printf ("(%u CPUs; load average %.2f at the start; other processes used %.1f CPU-seconds during the %.0f s run;\n"
           " %u round(s) per figure, median reported; sequential: %d calls after %d warm-up; throughput: %.1f s\n"
           " after %.1f s warm-up; memory: %d idle connections, %d pending callbacks)\n",
-          g_get_num_processors (), load_start, MAX (foreign, 0.0), wall, opt.rounds, opt.calls, opt.warmup,
+          g_get_num_processors (), load_start, MAX (run.foreign, 0.0), run.wall, opt.rounds, opt.calls, opt.warmup,
           opt.seconds, opt.warmup_seconds, opt.idle_conns, opt.pending);
   for (guint p = 0; p < N_PLACEMENTS; p++)
     for (guint tr = 0; tr < N_TRANSPORTS; tr++)
@@ -1568,21 +1051,10 @@ main (int    argc,
     print_memory_table (tr);
   print_targets (&opt);
 
-  json = results_json (&opt, load_start, foreign, wall);
-  if (json_path == NULL)
-    json_path = g_strdup ("bench-peers.json");
-  if (!g_file_set_contents (json_path, json, -1, &error))
-    g_printerr ("peers: cannot write %s: %s\n", json_path, error->message);
-  else
-    {
-      g_autofree char *abs = g_canonicalize_filename (json_path, NULL);
-
-      printf ("\nResults written to %s\n", abs);
-    }
+  json = results_json (&opt, load_start, &run);
+  harness_write_results (json_path != NULL ? json_path : "bench-peers.json", json);
   fflush (stdout);
 
-  for (guint i = 0; i < all_children->len; i++)
-    child_stop (g_ptr_array_index (all_children, i));
-  rmdir_recursive (opt.dir);
+  harness_finish ();
   return 0;
 }
