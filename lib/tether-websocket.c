@@ -25,6 +25,8 @@
 /* What one read asks for, and what one dispatch may read in all. */
 #define READ_CHUNK  (16 * 1024)
 #define READ_BUDGET (256 * 1024)
+/* Frames up to this size are framed on the stack (send_frame()). */
+#define SMALL_FRAME 4096
 
 struct _TetherWebsocket
 {
@@ -204,16 +206,15 @@ flush (TetherWebsocket *self)
   return TRUE;
 }
 
-/* Frames @len bytes of @payload into the output buffer. */
-static void
-queue_frame (TetherWebsocket *self,
-             guint8           opcode,
-             const guint8    *payload,
-             gsize            len)
+/* A frame's header for @len bytes of @opcode (with a fresh mask key when
+ * we are the client); its length. */
+static gsize
+frame_header (TetherWebsocket *self,
+              guint8           opcode,
+              gsize            len,
+              guint8           header[14])
 {
-  guint8 header[14];
   gsize header_len = 2;
-  guint8 *dest;
 
   header[0] = 0x80 | opcode;
   if (len < 126)
@@ -240,6 +241,19 @@ queue_frame (TetherWebsocket *self,
       memcpy (header + header_len, &key, 4);
       header_len += 4;
     }
+  return header_len;
+}
+
+/* Frames @len bytes of @payload into the output buffer. */
+static void
+queue_frame (TetherWebsocket *self,
+             guint8           opcode,
+             const guint8    *payload,
+             gsize            len)
+{
+  guint8 header[14];
+  gsize header_len = frame_header (self, opcode, len, header);
+  guint8 *dest;
 
   if (self->out == NULL)
     {
@@ -260,6 +274,51 @@ queue_frame (TetherWebsocket *self,
     memcpy (dest, payload, len);
   if (self->client)
     apply_mask (dest, len, header + header_len - 4);
+}
+
+/* Frames and writes at once. The common case — nothing queued before it,
+ * a small frame — is framed on the stack and handed to the socket
+ * without touching the heap; what the socket does not take is queued. */
+static void
+send_frame (TetherWebsocket *self,
+            guint8           opcode,
+            const guint8    *payload,
+            gsize            len)
+{
+  guint8 frame[SMALL_FRAME];
+  g_autoptr(GError) error = NULL;
+  gsize header_len;
+  gssize n;
+
+  if (self->out != NULL || len > sizeof frame - 14 || self->watch == NULL)
+    {
+      queue_frame (self, opcode, payload, len);
+      flush (self);
+      return;
+    }
+
+  header_len = frame_header (self, opcode, len, frame);
+  if (len > 0)
+    memcpy (frame + header_len, payload, len);
+  if (self->client)
+    apply_mask (frame + header_len, len, frame + header_len - 4);
+  n = g_pollable_output_stream_write_nonblocking (self->output, frame, header_len + len, NULL, &error);
+  if (n < 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      websocket_finish (self, g_steal_pointer (&error));
+      return;
+    }
+  if (n == (gssize) (header_len + len))
+    {
+      if (self->close_after_flush)
+        websocket_finish (self, NULL);
+      return;
+    }
+  /* The rest waits for the socket: the same bytes, as GnuTLS wants them. */
+  self->out = g_byte_array_sized_new (header_len + len);
+  self->out_pos = 0;
+  g_byte_array_append (self->out, frame + MAX (n, 0), header_len + len - MAX (n, 0));
+  update_events (self);
 }
 
 static void
@@ -303,8 +362,7 @@ _tether_websocket_send (TetherWebsocket *self,
 
   if (self->state != TETHER_WEBSOCKET_OPEN)
     return FALSE;
-  queue_frame (self, binary ? 0x2 : 0x1, (const guint8 *) data, len);
-  flush (self);
+  send_frame (self, binary ? 0x2 : 0x1, (const guint8 *) data, len);
   return TRUE;
 }
 
@@ -313,8 +371,7 @@ _tether_websocket_ping (TetherWebsocket *self)
 {
   if (self->state != TETHER_WEBSOCKET_OPEN)
     return;
-  queue_frame (self, 0x9, NULL, 0);
-  flush (self);
+  send_frame (self, 0x9, NULL, 0);
 }
 
 gsize
@@ -501,8 +558,7 @@ receive_control (TetherWebsocket *self,
       /* Answered at once, with the same bytes; not after our close. */
       if (!self->close_sent)
         {
-          queue_frame (self, 0xA, payload, len);
-          flush (self);
+          send_frame (self, 0xA, payload, len);
         }
       break;
     default:
@@ -511,18 +567,20 @@ receive_control (TetherWebsocket *self,
     }
 }
 
-/* Handles the frames at the front of self->in; keeps what is left of a
- * frame for the next read. */
-static void
-process_input (TetherWebsocket *self)
+/* Handles the whole frames at the front of @data (unmasking them in
+ * place); returns how many bytes they took. Stops early when the
+ * connection ends or the owner stops reading. */
+static gsize
+process_frames (TetherWebsocket *self,
+                guint8          *data,
+                gsize            data_len)
 {
   gsize pos = 0;
 
-  while (self->state != TETHER_WEBSOCKET_CLOSED && self->funcs != NULL && self->in != NULL &&
-         !self->paused)
+  while (self->state != TETHER_WEBSOCKET_CLOSED && self->funcs != NULL && !self->paused)
     {
-      guint8 *p = self->in->data + pos;
-      gsize avail = self->in->len - pos;
+      guint8 *p = data + pos;
+      gsize avail = data_len - pos;
       gboolean fin, masked;
       guint8 opcode;
       guint len7;
@@ -547,7 +605,7 @@ process_input (TetherWebsocket *self)
           fail_protocol (self, TETHER_WEBSOCKET_CLOSE_PROTOCOL_ERROR,
                          self->client ? "a masked frame from the server"
                                       : "an unmasked frame from the client");
-          return;
+          return pos;
         }
       if (len7 == 126)
         {
@@ -555,7 +613,7 @@ process_input (TetherWebsocket *self)
           if (len < 126)
             {
               fail_protocol (self, TETHER_WEBSOCKET_CLOSE_PROTOCOL_ERROR, "a length not in its shortest form");
-              return;
+              return pos;
             }
         }
       else if (len7 == 127)
@@ -566,7 +624,7 @@ process_input (TetherWebsocket *self)
           if (len <= G_MAXUINT16 || (len >> 63) != 0)
             {
               fail_protocol (self, TETHER_WEBSOCKET_CLOSE_PROTOCOL_ERROR, "a length not in its shortest form");
-              return;
+              return pos;
             }
         }
       else
@@ -595,7 +653,7 @@ process_input (TetherWebsocket *self)
             if (self->fragments == NULL)
               {
                 fail_protocol (self, TETHER_WEBSOCKET_CLOSE_PROTOCOL_ERROR, "a continuation without a message");
-                return;
+                return pos;
               }
             g_byte_array_append (self->fragments, payload, len);
             if (fin)
@@ -608,7 +666,7 @@ process_input (TetherWebsocket *self)
         else if (self->fragments != NULL)
           {
             fail_protocol (self, TETHER_WEBSOCKET_CLOSE_PROTOCOL_ERROR, "a new message inside a fragmented one");
-            return;
+            return pos;
           }
         else if (fin)
           deliver (self, opcode == 0x2, payload, len);
@@ -621,6 +679,20 @@ process_input (TetherWebsocket *self)
       }
     }
 
+  return pos;
+}
+
+/* Handles the frames at the front of self->in; keeps what is left of a
+ * frame for the next read. */
+static void
+process_input (TetherWebsocket *self)
+{
+  gsize pos;
+
+  if (self->in == NULL)
+    return;
+  pos = process_frames (self, self->in->data, self->in->len);
+  /* A callback may have ended the connection, and the buffer with it. */
   if (self->in == NULL)
     return;
   if (pos >= self->in->len)
@@ -650,14 +722,33 @@ read_input (TetherWebsocket *self)
         }
 
       if (self->in == NULL)
-        self->in = g_byte_array_sized_new (READ_CHUNK);
-      len = self->in->len;
-      g_byte_array_set_size (self->in, len + READ_CHUNK);
-      n = g_pollable_input_stream_read_nonblocking (self->input, self->in->data + len, READ_CHUNK,
-                                                    NULL, &error);
-      g_byte_array_set_size (self->in, len + MAX (n, 0));
-      if (self->in->len == 0)
-        g_clear_pointer (&self->in, g_byte_array_unref);
+        {
+          /* Nothing left from before: read onto the stack, handle the
+           * whole frames there, and keep only an unfinished one. */
+          guint8 chunk[READ_CHUNK];
+
+          n = g_pollable_input_stream_read_nonblocking (self->input, chunk, sizeof chunk, NULL, &error);
+          if (n > 0)
+            {
+              gsize used = process_frames (self, chunk, n);
+
+              total += n;
+              if (used < (gsize) n && self->state != TETHER_WEBSOCKET_CLOSED)
+                {
+                  self->in = g_byte_array_sized_new (MAX ((gsize) n - used, READ_CHUNK));
+                  g_byte_array_append (self->in, chunk + used, n - used);
+                }
+              continue;
+            }
+        }
+      else
+        {
+          len = self->in->len;
+          g_byte_array_set_size (self->in, len + READ_CHUNK);
+          n = g_pollable_input_stream_read_nonblocking (self->input, self->in->data + len, READ_CHUNK,
+                                                        NULL, &error);
+          g_byte_array_set_size (self->in, len + MAX (n, 0));
+        }
 
       if (n < 0)
         {
