@@ -149,12 +149,25 @@ typedef struct
   char                 *key;
   char                 *request;
   GByteArray           *head;
-  guint8                buffer[4096];
+  TetherWatch          *watch;          /* reading the answer's head */
+  GSource              *cancel_source;  /* while the watch waits */
+  GTask                *task;           /* unowned, while the watch waits */
 } ConnectData;
+
+static void
+connect_data_stop_reading (ConnectData *data)
+{
+  g_clear_pointer (&data->watch, _tether_watch_free);
+  if (data->cancel_source != NULL)
+    g_source_destroy (data->cancel_source);
+  g_clear_pointer (&data->cancel_source, g_source_unref);
+  data->task = NULL;
+}
 
 static void
 connect_data_free (ConnectData *data)
 {
+  connect_data_stop_reading (data);
   _tether_scheduler_remove (data->scheduler, &data->deadline);
   if (data->user_cancel_id != 0)
     g_cancellable_disconnect (data->user_cancellable, data->user_cancel_id);
@@ -299,49 +312,16 @@ check_upgrade_response (ConnectData  *data,
   return TRUE;
 }
 
-static void read_head (GTask *task);
-
+/* The server's answer arrived whole: check it, keep what came after it,
+ * and hand over the WebSocket. */
 static void
-read_head_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+head_complete (GTask *task,
+               gsize  head_len)
 {
-  GTask *task = user_data;
   ConnectData *data = g_task_get_task_data (task);
   GError *error = NULL;
-  gssize n;
-  const guint8 *end;
   ConnectResult *ret;
-  gsize head_len;
 
-  n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
-  if (n < 0)
-    {
-      connect_fail (task, error);
-      return;
-    }
-  if (n == 0)
-    {
-      connect_fail (task, g_error_new_literal (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
-                                               "The server closed the connection during "
-                                               "the WebSocket upgrade"));
-      return;
-    }
-
-  g_byte_array_append (data->head, data->buffer, n);
-  end = memmem (data->head->data, data->head->len, "\r\n\r\n", 4);
-  if (end == NULL)
-    {
-      if (data->head->len > TETHER_MAX_HANDSHAKE_BYTES)
-        connect_fail (task, g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
-                                         "The server's upgrade answer is larger than %d bytes",
-                                         TETHER_MAX_HANDSHAKE_BYTES));
-      else
-        read_head (task);
-      return;
-    }
-
-  head_len = end + 4 - data->head->data;
   if (!check_upgrade_response (data, (const char *) data->head->data, head_len, &error))
     {
       connect_fail (task, error);
@@ -361,14 +341,88 @@ read_head_cb (GObject      *source,
   g_object_unref (task);
 }
 
+/* Reads what the socket has, from a watch in the scheduler (a client
+ * process with thousands of connections polls none of them while they
+ * wait), until the head is complete. */
+static void
+head_watch_cb (TetherWatch  *watch,
+               GIOCondition  condition,
+               gpointer      user_data)
+{
+  ConnectData *data = user_data;
+  GTask *task = data->task;
+  GPollableInputStream *input = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (G_IO_STREAM (data->guard)));
+
+  for (;;)
+    {
+      GError *error = NULL;
+      guint8 buffer[4096];
+      gssize n = g_pollable_input_stream_read_nonblocking (input, buffer, sizeof buffer, NULL, &error);
+      const guint8 *end;
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          g_error_free (error);
+          return;
+        }
+      if (n <= 0)
+        {
+          connect_data_stop_reading (data);
+          connect_fail (task, n < 0 ? error
+                                    : g_error_new_literal (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                                                           "The server closed the connection during "
+                                                           "the WebSocket upgrade"));
+          return;
+        }
+
+      g_byte_array_append (data->head, buffer, n);
+      end = memmem (data->head->data, data->head->len, "\r\n\r\n", 4);
+      if (end != NULL)
+        {
+          connect_data_stop_reading (data);
+          head_complete (task, end + 4 - data->head->data);
+          return;
+        }
+      if (data->head->len > TETHER_MAX_HANDSHAKE_BYTES)
+        {
+          connect_data_stop_reading (data);
+          connect_fail (task, g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                                           "The server's upgrade answer is larger than %d bytes",
+                                           TETHER_MAX_HANDSHAKE_BYTES));
+          return;
+        }
+    }
+}
+
+/* The user's cancellable or the deadline fired while the head was
+ * awaited. */
+static gboolean
+head_cancelled_cb (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  ConnectData *data = user_data;
+  GTask *task = data->task;
+
+  connect_data_stop_reading (data);
+  connect_fail (task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 read_head (GTask *task)
 {
   ConnectData *data = g_task_get_task_data (task);
 
-  g_input_stream_read_async (g_io_stream_get_input_stream (G_IO_STREAM (data->guard)),
-                             data->buffer, sizeof data->buffer, G_PRIORITY_DEFAULT,
-                             data->cancellable, read_head_cb, task);
+  data->task = task;
+  data->watch = _tether_scheduler_watch (data->scheduler,
+                                         g_socket_get_fd (g_socket_connection_get_socket (data->socket_conn)),
+                                         G_IO_IN, head_watch_cb, data);
+  /* The answer may already be in GnuTLS's buffer, not on the socket. */
+  _tether_watch_again (data->watch);
+  data->cancel_source = g_cancellable_source_new (data->cancellable);
+  g_source_set_callback (data->cancel_source, (GSourceFunc) (void (*) (void)) head_cancelled_cb, data, NULL);
+  g_source_set_static_name (data->cancel_source, "[tether] connect cancelled");
+  g_source_attach (data->cancel_source, g_task_get_context (task));
 }
 
 static void
