@@ -939,7 +939,7 @@ collect_targets (const Options *opt,
                         top != NULL ? top->ratio[F_CB_P50] : NAN, LATENCY_TARGET, judged };
   out[n++] = (Target) { transport, "idle_cpu_percent", "server CPU with N idle (idle window), % of a core",
                         top != NULL && cell->idle_conns > 0 ? cell->idle_cpu_percent : NAN, CPU_TARGET_PERCENT,
-                        TRUE };
+                        judged };
   out[n++] = (Target) { transport, "rss_per_idle_connection_bytes", "server RSS per idle connection, bytes",
                         top != NULL ? top->rss_per_conn : NAN, RSS_TARGET_BYTES, judged };
   for (guint i = 0; i < n; i++)
