@@ -44,7 +44,7 @@
 
 #include "tether-detached-private.h"
 #include "tether-error.h"
-#include "tether-identity.h"
+#include "tether-identity-private.h"
 #include "tether-invocation-private.h"
 #include "tether-log-private.h"
 #include "tether-method-table-private.h"
@@ -152,14 +152,14 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
       g_autofree char *shown = _tether_log_escape (json_string_value (refused), -1);
 
       _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
-                           "detached-session", "%s refused detached callbacks: %s", server_uri, shown);
+                           "detached-session", NULL, "%s refused detached callbacks: %s", server_uri, shown);
       return;
     }
   if (!json_is_string (id) || !json_is_integer (validity) || json_integer_value (validity) <= 0 ||
       (secret != NULL && !json_is_string (secret)))
     {
       _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
-                           "detached-session", "%s gave no valid detached-callback session in "
+                           "detached-session", NULL, "%s gave no valid detached-callback session in "
                            "its hello: no detached callbacks", server_uri);
       return;
     }
@@ -170,7 +170,7 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
       strcmp (canonical, json_string_value (id)) != 0)
     {
       _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
-                           "detached-session", "%s gave a malformed detached-callback session "
+                           "detached-session", NULL, "%s gave a malformed detached-callback session "
                            "id: no detached callbacks", server_uri);
       return;
     }
@@ -246,6 +246,7 @@ reject (TetherCallbackListener *self,
 
   _tether_log_limited (conn != NULL ? _tether_connection_get_scheduler (conn) : NULL,
                        G_LOG_LEVEL_MESSAGE, "detached-rejected",
+                       _tether_identity_get_pool_key (tether_invocation_get_identity (invocation)),
                        "Rejected a detached callback (%s) from %s claiming session %s: %s",
                        tether_invocation_get_method_name (invocation), who, shown, reason);
   g_signal_emit (self, signals[SIGNAL_CALLBACK_REJECTED], 0, claimed, reason);

@@ -200,7 +200,7 @@ connection_report (TetherConnection  *self,
       g_autofree char *who = tether_identity_to_string (self->identity);
 
       _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "peer-misbehaved",
-                           "Peer %s misbehaved: %s; %s", who, details, action);
+                           _tether_identity_get_pool_key (self->identity), "Peer %s misbehaved: %s; %s", who, details, action);
     }
 }
 
@@ -1187,6 +1187,7 @@ handle_response (TetherConnection *self,
 
           self->warned_unsolicited = TRUE;
           _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "unsolicited-response",
+                               _tether_identity_get_pool_key (self->identity),
                                "Ignoring a response from %s for id %s, which is not pending "
                                "(a duplicate or invented; further ones are only counted)", who, text);
         }
@@ -1396,6 +1397,7 @@ auth_fail (TetherConnection *self,
   g_autofree char *who = tether_identity_to_string (self->identity);
 
   _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "authentication-failed",
+                       _tether_identity_get_pool_key (self->identity),
                        "Authentication of %s failed: %s", who, error->message);
   reply_error (self, batch, id,
                g_error_matches (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED)
@@ -1886,6 +1888,7 @@ handle_request (TetherConnection *self,
               g_autofree char *shown = _tether_log_escape (name, -1);
 
               _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "act-as-refused",
+                                   _tether_identity_get_pool_key (self->identity),
                                    "Refused %s from %s acting as someone else: %s", shown,
                                    tether_identity_get_address (self->identity), error->message);
               if (!is_notification)

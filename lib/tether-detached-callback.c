@@ -48,7 +48,7 @@
 #include "tether-client-private.h"
 #include "tether-detached-private.h"
 #include "tether-error.h"
-#include "tether-identity.h"
+#include "tether-identity-private.h"
 #include "tether-json-private.h"
 #include "tether-log-private.h"
 #include "tether-transport-private.h"
@@ -165,7 +165,8 @@ refuse (TetherConnection *conn,
   g_autofree char *shown = uri != NULL ? _tether_log_escape (uri, -1) : g_strdup ("(no address)");
 
   _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_MESSAGE,
-                       "detached-refused", "Refusing detached callbacks to %s, announced by %s: %s%s%s",
+                       "detached-refused", _tether_identity_get_pool_key (_tether_connection_get_identity (conn)),
+                       "Refusing detached callbacks to %s, announced by %s: %s%s%s",
                        shown, who, reason, details != NULL ? ": " : "", details != NULL ? details : "");
   return json_pack ("{s:s}", "refused", reason);
 }

@@ -198,7 +198,7 @@ tether_invocation_dispose (GObject *object)
     {
       if (self->id != NULL)
         _tether_log_limited (_tether_connection_get_scheduler (self->conn), G_LOG_LEVEL_WARNING,
-                             "handler-dropped", "Handler for %s dropped its invocation without "
+                             "handler-dropped", NULL, "Handler for %s dropped its invocation without "
                              "answering; answering -32603", self->method);
       invocation_reply (self, NULL, TETHER_REMOTE_ERROR_INTERNAL_ERROR,
                         "The method's handler did not answer");

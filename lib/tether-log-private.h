@@ -5,8 +5,10 @@
  * to flood the log, nor write into it what it likes.
  *
  * _tether_log_limited() lets through at most TETHER_LOG_BURST lines per
- * @reason in each TETHER_LOG_WINDOW_MS window (per process), counts the
- * rest, and says how many were suppressed once the window is over — at
+ * @reason in each TETHER_LOG_WINDOW_MS window (per process), the second
+ * half of them only for a @who (the peer's identity) the window has not
+ * named yet — so that many connections of one peer cannot hide the
+ * others — counts the rest, and says how many were suppressed once the window is over — at
  * the next line of that reason, or from a deadline in @scheduler's
  * context, so the summary comes even when the flood stops. @reason is a
  * static string of the code's, never anything the peer chose.
@@ -29,13 +31,15 @@ G_BEGIN_DECLS
 void  _tether_log_limited (TetherScheduler *scheduler,
                            GLogLevelFlags   level,
                            const char      *reason,
+                           const char      *who,
                            const char      *format,
-                           ...) G_GNUC_PRINTF (4, 5);
+                           ...) G_GNUC_PRINTF (5, 6);
 /* The same decision, for a caller that writes its lines itself (the
  * tether tool): whether a line of @reason may go out now; *@summary is
  * set (to free) when a window with suppressed lines has just ended. */
 gboolean _tether_log_allow (TetherScheduler  *scheduler,
                             const char       *reason,
+                            const char       *who,
                             char            **summary);
 /* Summaries of every reason whose window is over (the scheduler's
  * deadline calls it). */

@@ -7,10 +7,18 @@
  * as small as the number of places that log. */
 typedef struct
 {
-  gint64 window_start;
-  guint  lines;       /* let through in this window */
-  guint  suppressed;  /* held back in this window */
+  gint64      window_start;
+  guint       lines;       /* let through in this window */
+  guint       suppressed;  /* held back in this window */
+  GHashTable *named;       /* who the lines let through named (at most TETHER_LOG_BURST) */
 } Reason;
+
+static void
+reason_free (Reason *r)
+{
+  g_clear_pointer (&r->named, g_hash_table_unref);
+  g_free (r);
+}
 
 static GMutex lock;
 static GHashTable *reasons;   /* const char* (static) → Reason* */
@@ -33,12 +41,15 @@ reason_roll (const char *key,
   r->window_start = now;
   r->lines = 0;
   r->suppressed = 0;
+  if (r->named != NULL)
+    g_hash_table_remove_all (r->named);
   return summary;
 }
 
 gboolean
 _tether_log_allow (TetherScheduler  *scheduler,
                    const char       *reason,
+                   const char       *who,
                    char            **summary)
 {
   gint64 now = g_get_monotonic_time ();
@@ -48,7 +59,7 @@ _tether_log_allow (TetherScheduler  *scheduler,
 
   g_mutex_lock (&lock);
   if (reasons == NULL)
-    reasons = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+    reasons = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) reason_free);
   r = g_hash_table_lookup (reasons, reason);
   if (r == NULL)
     {
@@ -57,9 +68,21 @@ _tether_log_allow (TetherScheduler  *scheduler,
       g_hash_table_insert (reasons, (gpointer) reason, r);
     }
   *summary = reason_roll (reason, r, now);
-  allowed = r->lines < TETHER_LOG_BURST;
+  /* The second half of a window's lines goes to peers it has not named
+   * yet: many connections of one peer cannot hide the others. */
+  allowed = r->lines < TETHER_LOG_BURST &&
+            (r->lines < TETHER_LOG_BURST / 2 || who == NULL || r->named == NULL ||
+             !g_hash_table_contains (r->named, who));
   if (allowed)
-    r->lines++;
+    {
+      r->lines++;
+      if (who != NULL)
+        {
+          if (r->named == NULL)
+            r->named = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+          g_hash_table_add (r->named, g_strdup (who));
+        }
+    }
   else if (r->suppressed++ == 0)
     flush_at = r->window_start + window_us;
   g_mutex_unlock (&lock);
@@ -73,11 +96,12 @@ void
 _tether_log_limited (TetherScheduler *scheduler,
                      GLogLevelFlags   level,
                      const char      *reason,
+                     const char      *who,
                      const char      *format,
                      ...)
 {
   g_autofree char *summary = NULL;
-  gboolean allowed = _tether_log_allow (scheduler, reason, &summary);
+  gboolean allowed = _tether_log_allow (scheduler, reason, who, &summary);
   va_list args;
 
   if (summary != NULL)

@@ -284,6 +284,7 @@ server_report (TetherServer      *self,
 
   /* The nick is static, as the limiter wants its reasons. */
   _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, g_enum_get_value (reasons, reason)->value_nick,
+                       _tether_identity_get_pool_key (identity),
                        "Peer %s misbehaved (%s): %s; %s", who,
                        g_enum_get_value (reasons, reason)->value_nick, details, action);
   g_signal_emit (self, signals[SIGNAL_PEER_MISBEHAVED], 0, peer, identity, reason, details);
@@ -492,6 +493,7 @@ handshake_fail (Handshake  *hs,
   g_autofree char *who = hs->identity ? tether_identity_to_string (hs->identity) : NULL;
 
   _tether_log_limited (hs->server->scheduler, G_LOG_LEVEL_MESSAGE, "handshake-failed",
+                       hs->identity != NULL ? _tether_identity_get_pool_key (hs->identity) : NULL,
                        "Handshake with %s failed: %s", who ? who : "a new connection", reason);
   g_hash_table_remove (hs->server->handshakes, hs);
 }

@@ -1033,7 +1033,7 @@ listener_watch_cb (TetherWatch  *watch,
               _tether_scheduler_add (self->scheduler, &self->resume,
                                      g_get_monotonic_time () + (gint64) self->backoff_ms * 1000,
                                      listener_resume_cb);
-              _tether_log_limited (self->scheduler, G_LOG_LEVEL_WARNING, "accept-paused",
+              _tether_log_limited (self->scheduler, G_LOG_LEVEL_WARNING, "accept-paused", NULL,
                                    "Not accepting connections for %u ms: %s (raise RLIMIT_NOFILE, "
                                    "or lower max-connections)", self->backoff_ms, error->message);
               return;

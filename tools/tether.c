@@ -78,7 +78,7 @@ serve_line (const char *reason,
 {
   g_autofree char *summary = NULL;
 
-  if (_tether_log_allow (serve_scheduler, reason, &summary))
+  if (_tether_log_allow (serve_scheduler, reason, NULL, &summary))
     g_printerr ("server: %s\n", message);
   if (summary != NULL)
     g_printerr ("server: %s\n", summary);

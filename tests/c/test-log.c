@@ -43,9 +43,9 @@ test_limited (void)
 
   /* A flood of one reason: the first TETHER_LOG_BURST go through. */
   for (guint i = 0; i < 1000; i++)
-    _tether_log_limited (scheduler, G_LOG_LEVEL_MESSAGE, "flood", "flood line %u", i);
+    _tether_log_limited (scheduler, G_LOG_LEVEL_MESSAGE, "flood", NULL, "flood line %u", i);
   /* Another reason is not held back by the first. */
-  _tether_log_limited (scheduler, G_LOG_LEVEL_MESSAGE, "other", "other line");
+  _tether_log_limited (scheduler, G_LOG_LEVEL_MESSAGE, "other", NULL, "other line");
   g_assert_cmpuint (count_lines ("flood line"), ==, TETHER_LOG_BURST);
   g_assert_cmpuint (count_lines ("other line"), ==, 1);
   g_assert_cmpuint (count_lines ("980 more"), ==, 0);
@@ -55,8 +55,18 @@ test_limited (void)
   TETHER_TEST_WAIT_UNTIL (count_lines ("980 more “flood” lines suppressed") == 1);
   g_assert_cmpuint (lines->len, ==, TETHER_LOG_BURST + 2);
 
+  /* One peer named again and again takes half a window's lines at most;
+   * the other half is for peers not named yet. */
+  _tether_log_reset (200);
+  for (guint i = 0; i < TETHER_LOG_BURST; i++)
+    _tether_log_limited (scheduler, G_LOG_LEVEL_MESSAGE, "named", "peer-a", "named peer-a %u", i);
+  _tether_log_limited (scheduler, G_LOG_LEVEL_MESSAGE, "named", "peer-b", "named peer-b");
+  g_assert_cmpuint (count_lines ("named peer-a"), ==, TETHER_LOG_BURST / 2);
+  g_assert_cmpuint (count_lines ("named peer-b"), ==, 1);
+  TETHER_TEST_WAIT_UNTIL (count_lines ("10 more “named” lines suppressed") == 1);
+
   /* A new window lets lines through again. */
-  _tether_log_limited (scheduler, G_LOG_LEVEL_MESSAGE, "flood", "flood line again");
+  _tether_log_limited (scheduler, G_LOG_LEVEL_MESSAGE, "flood", NULL, "flood line again");
   g_assert_cmpuint (count_lines ("flood line again"), ==, 1);
 
   g_log_remove_handler ("Tether", handler);

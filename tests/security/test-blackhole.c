@@ -1401,8 +1401,9 @@ callback_black_holes (Fixture  *f,
                                         over_tcp ? "tcp 127.0.0." : f->attacker_tag), ==, total);
 
   /* One log line per action, naming who it was, as long as the log
-   * limiter lets them through (TETHER_LOG_BURST per reason and window);
-   * then one line that says how many more there were. */
+   * limiter lets them through (TETHER_LOG_BURST per reason and window,
+   * the second half for peers not named yet); then one line that says
+   * how many more there were. */
   {
     guint lines = 0;
 
@@ -1414,7 +1415,7 @@ callback_black_holes (Fixture  *f,
         }
     else
       lines = log_count (G_LOG_LEVEL_MESSAGE, f->attacker_tag, NULL);
-    g_assert_cmpuint (lines, >=, MIN (total, TETHER_LOG_BURST));
+    g_assert_cmpuint (lines, >=, MIN (total, TETHER_LOG_BURST / 2));
     TETHER_TEST_WAIT_UNTIL (lines + log_suppressed ("callback-timeouts") == total);
   }
 
@@ -1606,10 +1607,15 @@ test_slowloris (Fixture       *f,
   assert_all_closed_between (no_hello, 5, 250, 3000);
   assert_all_closed_between (half_tcp, 5, 250, 3000);
 
-  /* None of them ever became a peer; each was named once. */
+  /* None of them ever became a peer; each was reported, and both
+   * attackers named in the log (a line each while the limiter lets them
+   * through, then a count of the rest). */
   g_assert_cmpuint (count_peers (f, f->attacker_tag, FALSE), ==, 0);
-  g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, f->attacker_tag, NULL), ==, 10);
-  g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, "tcp 127.0.0.2:", NULL), ==, 5);
+  g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, f->attacker_tag, NULL), >=, 1);
+  g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, "tcp 127.0.0.2:", NULL), >=, 1);
+  TETHER_TEST_WAIT_UNTIL (log_count (G_LOG_LEVEL_MESSAGE, f->attacker_tag, NULL) +
+                          log_count (G_LOG_LEVEL_MESSAGE, "tcp 127.0.0.2:", NULL) +
+                          log_suppressed ("handshake-timeout") == 15);
   g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT, f->attacker_tag),
                     ==, 10);
   g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT, "tcp 127.0.0.2:"),
@@ -2517,14 +2523,16 @@ test_slow_drip_late_answers (Fixture       *f,
     }
   load_stop (&load);
 
-  /* Every attacker connection struck out for late answers, each named
-   * once; the legitimate client never. */
+  /* Every attacker connection struck out for late answers, each address
+   * named; the legitimate client never. */
   for (guint p = 0; p < G_N_ELEMENTS (a); p++)
     {
       g_autofree char *who = g_strdup_printf ("tcp 127.0.0.%u:", 2 + p);
 
       g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_LATE_ANSWERS, who), ==, 2);
-      g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, who, "late-answers"), ==, 2);
+      /* The log names each address once per window, however many of its
+       * connections it cut. */
+      g_assert_cmpuint (log_count (G_LOG_LEVEL_MESSAGE, who, "late-answers"), >=, 1);
     }
   g_assert_cmpuint (count_misbehaviors (f, TETHER_MISBEHAVIOR_LATE_ANSWERS, "tcp 127.0.0.1:"), ==, 0);
   g_assert_cmpuint (load.failed, ==, 0);
