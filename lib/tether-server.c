@@ -29,7 +29,9 @@
  * Since: 0.1
  */
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <sys/resource.h>
 #include "tether-enum-types.h"
@@ -85,6 +87,8 @@ struct _Handshake
   TetherIdentity      *identity;
   Slot                *slot;      /* in the connection pool */
   TetherPoolEntry      tls_slot;  /* in the TLS handshake pool, during TLS */
+  TetherWatch         *hello_watch; /* waiting for the whole ClientHello */
+  gsize                hello_need;  /* bytes of it awaited (SO_RCVLOWAT) */
 };
 
 struct _TetherServer
@@ -421,6 +425,7 @@ handshake_release_tls (Handshake *hs)
 static void
 handshake_free (Handshake *hs)
 {
+  g_clear_pointer (&hs->hello_watch, _tether_watch_free);
   handshake_release_tls (hs);
   g_clear_pointer (&hs->slot, slot_free);
   if (hs->server != NULL)
@@ -504,10 +509,11 @@ handshake_deadline_cb (TetherDeadline *deadline)
   Handshake *hs = (Handshake *) deadline;
   g_autofree char *reason = NULL;
 
-  reason = g_strdup_printf ("%s not completed within %u ms",
-                                             hs->tls != NULL && hs->guard == NULL ? "TLS handshake"
-                                                                                  : "WebSocket upgrade",
-                                             hs->server->handshake_timeout);
+  reason = g_strdup_printf ("%s within %u ms",
+                            hs->hello_watch != NULL ? "no whole TLS ClientHello"
+                            : hs->tls != NULL && hs->guard == NULL ? "TLS handshake not completed"
+                                                                   : "WebSocket upgrade not completed",
+                            hs->server->handshake_timeout);
 
   server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
                  reason, "disconnecting");
@@ -634,6 +640,137 @@ accept_client_certificate_cb (GTlsConnection       *tls,
   return errors == 0;
 }
 
+#define TLS_RECORD_HEADER 5
+#define TLS_MAX_RECORD    (16384 + 2048)
+
+/* The kernel wakes the watch only once this many bytes are waiting. */
+static void
+set_rcvlowat (GSocket *socket,
+              int      bytes)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_socket_set_option (socket, SOL_SOCKET, SO_RCVLOWAT, bytes, &error))
+    g_debug ("SO_RCVLOWAT: %s", error->message);
+}
+
+/* The client's first TLS record is here whole: now the handshake may
+ * have a thread (glib-networking runs each in one, blocking), within the
+ * TLS handshake pool. */
+static void
+start_tls (Handshake *hs)
+{
+  TetherServer *self = hs->server;
+  g_autoptr(GError) error = NULL;
+  const char *refusal = NULL;
+
+  switch (_tether_pool_acquire (self->tls_pool, &hs->tls_slot,
+                                _tether_identity_get_pool_key (hs->identity),
+                                self->max_tls_handshakes_per_address, tls_slot_evicted))
+    {
+    case TETHER_POOL_GRANTED:
+      break;
+    case TETHER_POOL_OVER_SHARE:
+      refusal = "too many TLS handshakes in progress from this address";
+      break;
+    case TETHER_POOL_FULL:
+    default:
+      refusal = "too many TLS handshakes in progress on the server, and this address has "
+                "as many as any";
+      break;
+    }
+  if (refusal != NULL)
+    {
+      self->closed_stats.rejected++;
+      server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
+                     refusal, "refusing the connection");
+      g_hash_table_remove (self->handshakes, hs);
+      return;
+    }
+
+  /* Give the connection its database at construction: glib-networking
+   * otherwise loads the whole system trust store into every server
+   * connection (measured: 3.9 MB per idle wss:// connection), to verify
+   * client certificates it never asked for. */
+  hs->tls = g_initable_new (g_tls_backend_get_server_connection_type (g_tls_backend_get_default ()),
+                            NULL, &error,
+                            "base-io-stream", hs->socket_conn,
+                            "certificate", self->tls_certificate,
+                            "database", self->tls_client_database,
+                            NULL);
+  if (hs->tls == NULL)
+    {
+      handshake_fail (hs, error->message);
+      return;
+    }
+  if (self->tls_client_database != NULL)
+    {
+      g_tls_connection_set_database (G_TLS_CONNECTION (hs->tls), self->tls_client_database);
+      g_object_set (hs->tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUESTED, NULL);
+      g_signal_connect (hs->tls, "accept-certificate",
+                        G_CALLBACK (accept_client_certificate_cb), NULL);
+    }
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (hs->tls), G_PRIORITY_DEFAULT,
+                                    hs->cancellable, tls_handshake_cb, hs);
+}
+
+/* glib-networking would give the handshake a thread at once, and the
+ * thread would wait on the client: a TLS slow-loris that dribbles its
+ * ClientHello held a thread per connection, and honest handshakes queued
+ * behind them in GIO's pool. So the first TLS record is awaited here,
+ * with no thread: SO_RCVLOWAT makes the kernel wake the watch only when
+ * its header (5 bytes), then the whole record, has arrived — without
+ * reading it, so that GnuTLS still reads it all. A client that never
+ * sends it whole is cut at the handshake deadline, having cost a socket. */
+static void
+hello_watch_cb (TetherWatch  *watch,
+                GIOCondition  condition,
+                gpointer      user_data)
+{
+  Handshake *hs = user_data;
+  GSocket *socket = g_socket_connection_get_socket (hs->socket_conn);
+  guint8 header[TLS_RECORD_HEADER];
+  gssize n;
+  gsize need;
+
+  /* The kernel wakes us before the low-water mark only for the peer's
+   * end of stream (or an error): then nothing more will come. */
+  n = recv (g_socket_get_fd (socket), header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (n < (gssize) sizeof header)
+    {
+      handshake_fail (hs, n < 0 ? g_strerror (errno)
+                                : "the client ended the connection before its whole TLS ClientHello");
+      return;
+    }
+
+  /* Anything that is not a handshake record goes to GnuTLS at once,
+   * which answers it with an alert. */
+  need = sizeof header + ((header[3] << 8) | header[4]);
+  if (header[0] == 22 && need <= TLS_RECORD_HEADER + TLS_MAX_RECORD)
+    {
+      g_autofree guint8 *record = g_malloc (need);
+
+      n = recv (g_socket_get_fd (socket), record, need, MSG_PEEK | MSG_DONTWAIT);
+      if (n < (gssize) need)
+        {
+          if (hs->hello_need == need)
+            {
+              handshake_fail (hs, "the client ended the connection before its whole TLS ClientHello");
+              return;
+            }
+          hs->hello_need = need;
+          set_rcvlowat (socket, (int) need);
+          return;
+        }
+    }
+
+  set_rcvlowat (socket, 1);
+  g_clear_pointer (&hs->hello_watch, _tether_watch_free);
+  start_tls (hs);
+}
+
 static void
 incoming_cb (TetherListener    *tether_listener,
              GSocketConnection *connection,
@@ -678,24 +815,6 @@ incoming_cb (TetherListener    *tether_listener,
       refusal = "too many connections on the server, and this peer holds as many as any";
       break;
     }
-  if (refusal == NULL && listener->kind == TETHER_TRANSPORT_TLS)
-    {
-      switch (_tether_pool_acquire (self->tls_pool, &hs->tls_slot,
-                                    _tether_identity_get_pool_key (hs->identity),
-                                    self->max_tls_handshakes_per_address, tls_slot_evicted))
-        {
-        case TETHER_POOL_GRANTED:
-          break;
-        case TETHER_POOL_OVER_SHARE:
-          refusal = "too many TLS handshakes in progress from this address";
-          break;
-        case TETHER_POOL_FULL:
-        default:
-          refusal = "too many TLS handshakes in progress on the server, and this address has "
-                    "as many as any";
-          break;
-        }
-    }
   if (refusal != NULL)
     {
       self->closed_stats.rejected++;
@@ -716,30 +835,12 @@ incoming_cb (TetherListener    *tether_listener,
       return;
     }
 
-  /* Give the connection its database at construction: glib-networking
-   * otherwise loads the whole system trust store into every server
-   * connection (measured: 3.9 MB per idle wss:// connection), to verify
-   * client certificates it never asked for. */
-  hs->tls = g_initable_new (g_tls_backend_get_server_connection_type (g_tls_backend_get_default ()),
-                            NULL, &error,
-                            "base-io-stream", connection,
-                            "certificate", self->tls_certificate,
-                            "database", self->tls_client_database,
-                            NULL);
-  if (hs->tls == NULL)
-    {
-      handshake_fail (hs, error->message);
-      return;
-    }
-  if (self->tls_client_database != NULL)
-    {
-      g_tls_connection_set_database (G_TLS_CONNECTION (hs->tls), self->tls_client_database);
-      g_object_set (hs->tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUESTED, NULL);
-      g_signal_connect (hs->tls, "accept-certificate",
-                        G_CALLBACK (accept_client_certificate_cb), NULL);
-    }
-  g_tls_connection_handshake_async (G_TLS_CONNECTION (hs->tls), G_PRIORITY_DEFAULT,
-                                    hs->cancellable, tls_handshake_cb, hs);
+  /* No thread for a client that has not sent its whole ClientHello (see
+   * hello_watch_cb()). */
+  set_rcvlowat (g_socket_connection_get_socket (connection), TLS_RECORD_HEADER);
+  hs->hello_watch = _tether_scheduler_watch (self->scheduler,
+                                             g_socket_get_fd (g_socket_connection_get_socket (connection)),
+                                             G_IO_IN, hello_watch_cb, hs);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -11,9 +11,13 @@ Modes:
               reads nothing, so it never answers a ping;
   tls-silent  opens TCP to a wss:// port and never sends a ClientHello;
   tls-partial sends the first 100 bytes of a TLS record that announces
-              512, and nothing more.
+              512, and nothing more;
+  tls-stall   sends a whole, real TLS ClientHello and never anything
+              after it (the server's handshake waits for the client's
+              next flight).
 
-All --connections are opened at once (from --bind, if given).
+All --connections are opened at once (from --bind, if given); with
+--reconnect each one the server closes is opened again at once.
 
 Says: "connected I" when connection I is open, "upgraded I" once the
 upgrade is done (upgrade modes); "closed I MS" when the server closed it (MS since the
@@ -24,11 +28,27 @@ connect succeeded); "open I" if it was still open after --max-open seconds;
 import argparse
 import asyncio
 import os
+import ssl
 import select
 
 from common import add_common_args, now_ms, open_stream, run, say, upgrade_request
 
 HALF_HEAD = b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+
+
+def client_hello():
+    """A real, whole TLS ClientHello (the server answers it, and then
+    waits for the rest of the handshake, which never comes)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_side=False)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
 
 
 async def read_until_head(reader):
@@ -109,6 +129,9 @@ async def one(i, args):
             record = b"\x16\x03\x01\x02\x00" + os.urandom(95)
             writer.write(record)
             await writer.drain()
+        elif args.mode == "tls-stall":
+            writer.write(client_hello())
+            await writer.drain()
         try:
             await asyncio.wait_for(wait_eof(reader), args.max_open)
             say("closed", i, int(now_ms() - started))
@@ -141,7 +164,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     add_common_args(parser)
     parser.add_argument("--mode", required=True,
-                        choices=["half-head", "no-hello", "plain-idle", "tls-silent", "tls-partial"])
+                        choices=["half-head", "no-hello", "plain-idle", "tls-silent", "tls-partial",
+                                 "tls-stall"])
     parser.add_argument("--drip-ms", type=int, default=50)
     parser.add_argument("--max-open", type=float, default=5.0)
     parser.add_argument("--reconnect", action="store_true")
