@@ -2,7 +2,7 @@
 
 /* harness: what a benchmark orchestrator needs around its child
  * processes, once, for `peers`, `scale` and (later) `blackhole`
- * (issue #15). GLib-based: children are GSubprocesses whose stdout lines
+ * (issue #10). GLib-based: children are GSubprocesses whose stdout lines
  * are read on the default main context; every wait iterates that context
  * under a give-up timer, so nothing waits forever.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* scale: what idle connections cost a server (issue #13, deliverable 3).
+/* scale: what idle connections cost a server (issue #8, deliverable 3).
  *
  *   scale [--json FILE] [--levels 0,1000,10000] [--systems tether,soup,grpc,capnp]
  *         [--transports unix,tcp,tls] [--rounds N] [--budget S] [--quick] ...
@@ -913,7 +913,7 @@ typedef struct
   const char *verdict;
 } Target;
 
-/* The targets of issue #13 for Tether, at the top level. A level that
+/* The targets of issue #8 for Tether, at the top level. A level that
  * was tried and not reached (the build did not get there in
  * --build-timeout, or the holders failed) cannot pass; one the budget
  * did not leave time for has no verdict. */
@@ -979,7 +979,7 @@ print_targets (const Options *opt)
 {
   int want = opt->levels[opt->n_levels - 1];
 
-  printf ("\n== Targets of issue #13 for Tether (pinned, same run; reported, never asserted) ==\n");
+  printf ("\n== Targets of issue #8 for Tether (pinned, same run; reported, never asserted) ==\n");
   printf ("   N = %d idle connections%s; latency ratios are medians of per-round ratios (see README.md)\n",
           want, want < TARGET_CONNS ? " (the targets say 10,000: * means \"at this level only\")" : "");
   for (guint tr = 0; tr < N_TRANSPORTS; tr++)
@@ -1312,7 +1312,7 @@ main (int    argc,
 
   harness_noise_stop (&run);
 
-  printf ("\nIdle connections: what they cost a server (issue #13). One machine, one run; servers and\n"
+  printf ("\nIdle connections: what they cost a server (issue #8). One machine, one run; servers and\n"
           "measuring clients pinned on CPU %d, idle connections held by other processes on CPU %d.\n",
           opt.server_cpu, opt.holder_cpu);
   printf ("(%u CPUs; load average %.2f at the start; other processes used %.1f CPU-seconds during the %.0f s run;\n"

@@ -2426,6 +2426,27 @@ count_fds (void)
   return n;
 }
 
+/* Five newcomers, pause_ms apart, each connects and is answered while an
+ * attack goes on; returns the most descriptors open meanwhile. */
+static guint
+newcomers_served (Fixture    *f,
+                  const char *uri,
+                  guint       pause_ms)
+{
+  guint max_fds = 0;
+
+  for (guint i = 0; i < 5; i++)
+    {
+      TetherClient *client = legit_client (f, uri);
+
+      assert_echo_works (client);
+      max_fds = MAX (max_fds, count_fds ());
+      tether_client_close (client);
+      tether_test_spin_ms (pause_ms);
+    }
+  return max_fds;
+}
+
 /* Callbacks the server waits for, all peers together. */
 static guint64
 server_pending_calls (Fixture *f)
@@ -2615,16 +2636,7 @@ test_slowloris_tls_fair_share (Fixture       *f,
     }
   tether_test_spin_ms (1000);
 
-  for (guint i = 0; i < 5; i++)
-    {
-      TetherClient *client = client_new (f, f->wss_uri);
-      g_autoptr(GError) error = tether_test_client_connect (client);
-
-      g_assert_no_error (error);
-      assert_echo_works (client);
-      tether_client_close (client);
-      tether_test_spin_ms (300);
-    }
+  newcomers_served (f, f->wss_uri, 300);
 
   for (guint p = 0; p < 4; p++)
     {
@@ -2668,17 +2680,7 @@ test_descriptors (Fixture       *f,
                       "--connections", "16", "--seconds", "8", "--max-seconds", "12", NULL);
   tether_test_spin_ms (1500);
 
-  for (guint i = 0; i < 5; i++)
-    {
-      TetherClient *client = client_new (f, f->ws_uri);
-      g_autoptr(GError) error = tether_test_client_connect (client);
-
-      g_assert_no_error (error);
-      assert_echo_works (client);
-      max_fds = MAX (max_fds, count_fds ());
-      tether_client_close (client);
-      tether_test_spin_ms (500);
-    }
+  max_fds = newcomers_served (f, f->ws_uri, 500);
   attacker_wait_done (a);
   g_test_message ("descriptors: at most %u open (limit %u); the attacker: %s", max_fds,
                   (guint) low.rlim_cur, (const char *) attacker_find (a, "final"));
