@@ -30,7 +30,8 @@
  *
  * Calls on one object are sent one at a time, in order (each carries a
  * sequence number the listener requires to increase); later ones wait
- * their turn within their own deadline.
+ * their turn, and fail at their own deadline or cancellation while they
+ * wait.
  *
  * The object belongs to the main context of the server that made it;
  * use it from that context only.
@@ -51,6 +52,7 @@
 #include "tether-identity-private.h"
 #include "tether-json-private.h"
 #include "tether-log-private.h"
+#include "tether-scheduler-private.h"
 #include "tether-transport-private.h"
 
 #define MAX_QUEUED_CALLS 16
@@ -70,6 +72,7 @@ struct _TetherDetachedCallback
   GTlsDatabase        *tls_database;
   guint                default_timeout_ms;
   guint                max_timeout_ms;
+  TetherScheduler     *scheduler;       /* the context's: queued calls' deadlines */
   GQueue               queue;           /* GTask*: calls waiting their turn */
   GTask               *current;         /* the call on the wire */
 };
@@ -337,15 +340,22 @@ _tether_detached_callback_hello (TetherConnection            *conn,
 
 typedef struct
 {
-  char         *method;
-  GVariant     *params;
-  gint64        deadline;  /* monotonic: connecting, signing, the answer */
-  TetherClient *client;
+  char          *method;
+  GVariant      *params;
+  gint64         deadline;  /* monotonic: connecting, signing, the answer */
+  TetherClient  *client;
+  /* While queued: the deadline in the scheduler, and the cancellable's
+   * handler. A queued call fails at its own deadline or cancellation,
+   * not when it reaches the front. */
+  GTask         *task;      /* unowned: the task this is the data of */
+  TetherDeadline queued_deadline;
+  gulong         cancel_id;
 } CallData;
 
 static void
 call_data_free (CallData *data)
 {
+  g_assert (data->cancel_id == 0 && !_tether_deadline_is_queued (&data->queued_deadline));
   g_free (data->method);
   g_clear_pointer (&data->params, g_variant_unref);
   if (data->client != NULL)
@@ -527,13 +537,75 @@ call_start (TetherDetachedCallback *self,
   return TRUE;
 }
 
+/* @task leaves the queue: its deadline and cancellation are the dialling
+ * client's and the call's from now on. */
+static void
+call_unqueue (TetherDetachedCallback *self,
+              GTask                  *task)
+{
+  CallData *data = g_task_get_task_data (task);
+
+  _tether_scheduler_remove (self->scheduler, &data->queued_deadline);
+  g_cancellable_disconnect (g_task_get_cancellable (task), data->cancel_id);
+  data->cancel_id = 0;
+}
+
 static void
 detached_next (TetherDetachedCallback *self)
 {
   GTask *task;
 
   while (self->current == NULL && (task = g_queue_pop_head (&self->queue)) != NULL)
-    call_start (self, task);
+    {
+      call_unqueue (self, task);
+      call_start (self, task);
+    }
+}
+
+/* A queued call's deadline came before its turn. */
+static void
+queued_deadline_cb (TetherDeadline *deadline)
+{
+  CallData *data = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (CallData, queued_deadline));
+  GTask *task = data->task;
+  TetherDetachedCallback *self = g_task_get_source_object (task);
+
+  g_queue_remove (&self->queue, task);
+  call_unqueue (self, task);
+  call_complete (self, task, NULL,
+                 g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                              "The deadline passed while earlier detached callbacks to %s "
+                              "were on the wire", self->uri));
+}
+
+static gboolean
+queued_cancelled_idle (gpointer user_data)
+{
+  GTask *task = user_data;
+  TetherDetachedCallback *self = g_task_get_source_object (task);
+
+  /* Its turn may have come meanwhile: then the call itself sees the
+   * cancellation. */
+  if (g_queue_remove (&self->queue, task))
+    {
+      call_unqueue (self, task);
+      call_complete (self, task, NULL,
+                     g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                          "The detached callback was cancelled"));
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* May run in any thread: only schedules the idle on the task's context. */
+static void
+queued_cancelled_cb (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_static_name (source, "[tether] cancel detached callback");
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_task_attach_source (user_data, source, queued_cancelled_idle);
 }
 
 /**
@@ -557,7 +629,9 @@ detached_next (TetherDetachedCallback *self)
  *
  * Calls on one object are sent one at a time, in the order they were
  * made; at most 16 may wait, and the next one fails at once with
- * %TETHER_ERROR_RESOURCE_EXHAUSTED.
+ * %TETHER_ERROR_RESOURCE_EXHAUSTED. A call still waiting its turn fails
+ * at its own deadline (%G_IO_ERROR_TIMED_OUT) or as soon as
+ * @cancellable is cancelled, whatever is on the wire before it.
  *
  * Since: 0.1
  */
@@ -587,6 +661,7 @@ tether_detached_callback_call_async (TetherDetachedCallback *self,
   data = g_new0 (CallData, 1);
   data->method = g_strdup (method);
   data->params = params;
+  data->task = task;
   g_task_set_task_data (task, data, (GDestroyNotify) call_data_free);
 
   timeout_ms = timeout_msec < 0 ? self->default_timeout_ms
@@ -609,6 +684,11 @@ tether_detached_callback_call_async (TetherDetachedCallback *self,
       return;
     }
 
+  _tether_scheduler_add (self->scheduler, &data->queued_deadline, data->deadline,
+                         queued_deadline_cb);
+  if (cancellable != NULL)
+    data->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (queued_cancelled_cb),
+                                             task, NULL);
   g_queue_push_tail (&self->queue, g_steal_pointer (&task));
   detached_next (self);
 }
@@ -707,6 +787,7 @@ tether_detached_callback_finalize (GObject *object)
   g_free (self->peer);
   g_free (self->session);
   g_clear_object (&self->tls_database);
+  _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);
 
   G_OBJECT_CLASS (tether_detached_callback_parent_class)->finalize (object);
@@ -722,6 +803,7 @@ static void
 tether_detached_callback_init (TetherDetachedCallback *self)
 {
   self->context = g_main_context_ref_thread_default ();
+  self->scheduler = _tether_scheduler_new (self->context);
   self->expected_uid = -1;
   g_queue_init (&self->queue);
 }

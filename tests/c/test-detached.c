@@ -8,7 +8,8 @@
  * of a captured delivery; another client's session; expired deliveries
  * and sessions; another uid on unix:; a server that does not allow
  * detached callbacks; and addresses that are not the peer's own, which
- * the server refuses to dial. See docs/security-detached.md. */
+ * the server refuses to dial; calls waiting behind a slow one, which fail
+ * at their own deadline or cancellation. See docs/security-detached.md. */
 
 #include <string.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@ typedef struct
   guint                   rejected;
   char                   *rejected_origin;
   char                   *rejected_reason;
+  TetherInvocation       *stalled;      /* a "stall" call, unanswered */
 } Fixture;
 
 /* -- helpers ----------------------------------------------------------- */
@@ -72,6 +74,17 @@ job_done (TetherInvocation *invocation,
                                  "\"params\":%s,\"tether\":%s}",
                                  tether_invocation_get_method_name (invocation), params, meta);
   tether_invocation_return_value (invocation, tether_invocation_get_parameters (invocation));
+}
+
+/* The listener's slow method: answered only when the test says so. */
+static void
+stall (TetherInvocation *invocation,
+       gpointer          user_data)
+{
+  Fixture *f = user_data;
+
+  g_assert_null (f->stalled);
+  f->stalled = g_object_ref (invocation);
 }
 
 static void
@@ -99,6 +112,7 @@ listener_new (Fixture             *f,
   g_autoptr(GError) error = NULL;
 
   tether_callback_listener_add_method (listener, "job-done", job_done, f, NULL);
+  tether_callback_listener_add_method (listener, "stall", stall, f, NULL);
   g_signal_connect (listener, "callback-rejected", G_CALLBACK (callback_rejected_cb), f);
   switch (kind)
     {
@@ -786,6 +800,50 @@ test_expired (Fixture       *f,
   g_assert_cmpuint (f->delivered, ==, 1);
 }
 
+/* -- calls queued behind a slow one ------------------------------------ */
+
+/* Calls on one object go out one at a time; one waiting behind a call
+ * that takes a minute still fails at its own 1 s deadline, and one
+ * cancelled while waiting fails at once, while the slow one is still on
+ * the wire. */
+static void
+test_queued_deadline (Fixture       *f,
+                      gconstpointer  user_data)
+{
+  g_autoptr(TetherDetachedCallback) detached = session_after_disconnect (f);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  CallResult slow = { 0 }, quick = { 0 }, cancelled = { 0 };
+
+  tether_detached_callback_call_async (detached, "stall", NULL, 60000, NULL, call_cb, &slow);
+  TETHER_TEST_WAIT_UNTIL (f->stalled != NULL);
+
+  tether_detached_callback_call_async (detached, "job-done",
+                                       g_variant_new ("(sx)", "job-1", (gint64) 1),
+                                       1000, NULL, call_cb, &quick);
+  tether_detached_callback_call_async (detached, "job-done",
+                                       g_variant_new ("(sx)", "job-2", (gint64) 2),
+                                       60000, cancellable, call_cb, &cancelled);
+  g_cancellable_cancel (cancellable);
+  TETHER_TEST_WAIT_UNTIL (cancelled.done);
+  g_assert_error (cancelled.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_false (slow.done);
+
+  TETHER_TEST_WAIT_UNTIL (quick.done);
+  g_assert_error (quick.error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_false (slow.done);
+  g_assert_cmpuint (f->delivered, ==, 0);
+
+  /* The slow one is unaffected, and the queue is empty behind it. */
+  tether_invocation_return_value (f->stalled, g_variant_new ("(s)", "late"));
+  g_clear_object (&f->stalled);
+  TETHER_TEST_WAIT_UNTIL (slow.done);
+  g_assert_no_error (slow.error);
+  call_result_clear (&slow);
+  call_result_clear (&quick);
+  call_result_clear (&cancelled);
+  g_assert_cmpuint (f->delivered, ==, 0);
+}
+
 /* -- on unix: another uid, with the right key --------------------------- */
 
 static void
@@ -997,6 +1055,10 @@ main (int argc, char **argv)
               test_expired, fixture_tear_down);
   g_test_add ("/tether/detached/wss/expired", Fixture, &tls_data, fixture_set_up,
               test_expired, fixture_tear_down);
+  g_test_add ("/tether/detached/unix/queued-deadline", Fixture, &unix_data, fixture_set_up,
+              test_queued_deadline, fixture_tear_down);
+  g_test_add ("/tether/detached/wss/queued-deadline", Fixture, &tls_data, fixture_set_up,
+              test_queued_deadline, fixture_tear_down);
   g_test_add ("/tether/detached/unix/other-uid", Fixture, &unix_data, fixture_set_up,
               test_other_uid, fixture_tear_down);
   g_test_add ("/tether/detached/unix/disabled", Fixture, &unix_data, fixture_set_up,
