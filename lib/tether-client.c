@@ -59,20 +59,7 @@ struct _TetherClient
   GTlsCertificate   *tls_certificate;
   gint64             expected_server_uid;
   gboolean           allow_insecure;
-  guint              default_timeout;
-  guint              max_timeout;
-  guint              callback_timeout;
-  guint              max_callback_timeout;
-  guint              handshake_timeout;
-  guint              max_message_size;
-  guint              max_depth;
-  guint              max_pending_calls;
-  guint              max_unsent_bytes;
-  guint              max_invocations;
-  guint              max_batch_size;
-  guint              flood_timeout;
-  guint              idle_timeout;
-  guint              keepalive_interval;
+  guint              limits[TETHER_N_LIMITS]; /* the limit properties (tether-limits.c) */
   TetherStatistics   closed_stats;   /* counters of earlier connections */
   char              *username;
   char              *password;
@@ -94,20 +81,6 @@ enum {
   PROP_EXPECTED_SERVER_UID,
   PROP_ALLOW_INSECURE,
   PROP_CONNECTED,
-  PROP_DEFAULT_TIMEOUT,
-  PROP_MAX_TIMEOUT,
-  PROP_CALLBACK_TIMEOUT,
-  PROP_MAX_CALLBACK_TIMEOUT,
-  PROP_HANDSHAKE_TIMEOUT,
-  PROP_MAX_MESSAGE_SIZE,
-  PROP_MAX_DEPTH,
-  PROP_MAX_PENDING_CALLS,
-  PROP_MAX_UNSENT_BYTES,
-  PROP_MAX_INVOCATIONS,
-  PROP_MAX_BATCH_SIZE,
-  PROP_FLOOD_TIMEOUT,
-  PROP_IDLE_TIMEOUT,
-  PROP_KEEPALIVE_INTERVAL,
   PROP_REQUIRE_CHANNEL_BINDING,
   PROP_BINARY_FRAMES,
   PROP_TLS_PINNED_SHA256,
@@ -126,61 +99,13 @@ enum {
 
 static guint signals[N_SIGNALS];
 
-static const struct
-{
-  guint  prop;
-  gsize  offset;
-} uint_props[] = {
-  { PROP_DEFAULT_TIMEOUT, G_STRUCT_OFFSET (TetherClient, default_timeout) },
-  { PROP_MAX_TIMEOUT, G_STRUCT_OFFSET (TetherClient, max_timeout) },
-  { PROP_CALLBACK_TIMEOUT, G_STRUCT_OFFSET (TetherClient, callback_timeout) },
-  { PROP_MAX_CALLBACK_TIMEOUT, G_STRUCT_OFFSET (TetherClient, max_callback_timeout) },
-  { PROP_HANDSHAKE_TIMEOUT, G_STRUCT_OFFSET (TetherClient, handshake_timeout) },
-  { PROP_MAX_MESSAGE_SIZE, G_STRUCT_OFFSET (TetherClient, max_message_size) },
-  { PROP_MAX_DEPTH, G_STRUCT_OFFSET (TetherClient, max_depth) },
-  { PROP_MAX_PENDING_CALLS, G_STRUCT_OFFSET (TetherClient, max_pending_calls) },
-  { PROP_MAX_UNSENT_BYTES, G_STRUCT_OFFSET (TetherClient, max_unsent_bytes) },
-  { PROP_MAX_INVOCATIONS, G_STRUCT_OFFSET (TetherClient, max_invocations) },
-  { PROP_MAX_BATCH_SIZE, G_STRUCT_OFFSET (TetherClient, max_batch_size) },
-  { PROP_FLOOD_TIMEOUT, G_STRUCT_OFFSET (TetherClient, flood_timeout) },
-  { PROP_IDLE_TIMEOUT, G_STRUCT_OFFSET (TetherClient, idle_timeout) },
-  { PROP_KEEPALIVE_INTERVAL, G_STRUCT_OFFSET (TetherClient, keepalive_interval) },
-};
-
-static guint *
-uint_field (TetherClient *self,
-            guint         prop_id)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (uint_props); i++)
-    if (uint_props[i].prop == prop_id)
-      return G_STRUCT_MEMBER_P (self, uint_props[i].offset);
-  return NULL;
-}
 
 static void
 client_limits (TetherClient *self,
                TetherLimits *limits)
 {
-  limits->default_timeout_ms = MIN (self->default_timeout, self->max_timeout);
-  limits->max_timeout_ms = self->max_timeout;
-  /* Incoming calls are the server's callbacks. */
-  limits->incoming_default_timeout_ms = MIN (self->callback_timeout, self->max_callback_timeout);
-  limits->incoming_max_timeout_ms = self->max_callback_timeout;
-  limits->max_message_size = self->max_message_size;
-  limits->max_depth = self->max_depth;
-  limits->max_pending_calls = self->max_pending_calls;
-  limits->max_unsent_bytes = self->max_unsent_bytes;
-  limits->handshake_timeout_ms = self->handshake_timeout;
-  limits->max_invocations = self->max_invocations;
-  limits->max_batch_size = self->max_batch_size;
-  limits->flood_timeout_ms = self->flood_timeout;
-  limits->idle_timeout_ms = self->idle_timeout;
-  limits->keepalive_interval_ms = self->keepalive_interval;
-  /* Strikes are the server's: a client's own calls just time out. */
-  limits->max_strikes = 0;
-  limits->strike_window_ms = 1;
+  _tether_limits_fill (self->limits, limits);
   limits->misbehavior_action = TETHER_MISBEHAVIOR_ACTION_DISCONNECT;
-  limits->quarantine_ms = 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -348,13 +273,17 @@ handle_auth_answer (GTask  *task,
   {
     g_autoptr(GVariant) params = NULL;
     GVariantDict dict;
+    TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
 
     g_variant_dict_init (&dict, NULL);
     g_variant_dict_insert (&dict, "data", "s", output != NULL ? output : "");
     params = g_variant_ref_sink (g_variant_dict_end (&dict));
-    _tether_connection_call_async (data->conn, NULL, NULL, "rpc.tether.auth", params,
-                                   remaining_ms (data), NULL, g_task_get_cancellable (task),
-                                   auth_reply_cb, task);
+    options.method = "rpc.tether.auth";
+    options.params = params;
+    options.timeout_msec = remaining_ms (data);
+    options.json_result = TRUE;
+    _tether_connection_call_async (data->conn, &options, NULL, auth_reply_cb,
+                                   g_task_get_cancellable (task), auth_reply_cb, task);
   }
 }
 
@@ -366,7 +295,7 @@ auth_reply_cb (GObject      *source,
   GTask *task = user_data;
   TetherClient *self = g_task_get_source_object (task);
   GError *error = NULL;
-  json_t *reply = _tether_connection_call_json_finish (result, &error);
+  json_t *reply = _tether_connection_call_json_finish (result, auth_reply_cb, &error);
 
   if (reply == NULL)
     {
@@ -386,7 +315,7 @@ hello_cb (GObject      *source,
   TetherClient *self = g_task_get_source_object (task);
   ConnectData *data = g_task_get_task_data (task);
   GError *error = NULL;
-  json_t *reply = _tether_connection_call_json_finish (result, &error);
+  json_t *reply = _tether_connection_call_json_finish (result, hello_cb, &error);
   json_t *version = json_is_object (reply) ? json_object_get (reply, "version") : NULL;
 
   if (reply == NULL)
@@ -467,6 +396,7 @@ transport_cb (GObject      *source,
   GError *error = NULL;
   TetherLimits limits;
   GVariantDict dict;
+  TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
 
   if (!_tether_transport_connect_finish (result, &ws, &guard, &data->identity, &error))
     {
@@ -557,9 +487,12 @@ transport_cb (GObject      *source,
     }
   params = g_variant_ref_sink (g_variant_dict_end (&dict));
 
-  _tether_connection_call_async (data->conn, NULL, NULL, "rpc.tether.hello", params,
-                                 remaining_ms (data), NULL, g_task_get_cancellable (task),
-                                 hello_cb, task);
+  options.method = "rpc.tether.hello";
+  options.params = params;
+  options.timeout_msec = remaining_ms (data);
+  options.json_result = TRUE;
+  _tether_connection_call_async (data->conn, &options, NULL, hello_cb,
+                                 g_task_get_cancellable (task), hello_cb, task);
 }
 
 /**
@@ -593,7 +526,7 @@ tether_client_connect_async (TetherClient        *self,
   g_task_set_name (task, "[tether] client connect");
   g_task_set_task_data (task, g_new0 (ConnectData, 1), (GDestroyNotify) connect_data_free);
   ((ConnectData *) g_task_get_task_data (task))->deadline =
-    g_get_monotonic_time () + (gint64) self->handshake_timeout * 1000;
+    g_get_monotonic_time () + (gint64) self->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT] * 1000;
 
   if (self->conn != NULL || self->connecting != NULL)
     {
@@ -609,8 +542,8 @@ tether_client_connect_async (TetherClient        *self,
   options.tls_certificate = self->tls_certificate;
   options.expected_uid = self->expected_server_uid;
   options.allow_insecure = self->allow_insecure;
-  options.handshake_timeout_ms = self->handshake_timeout;
-  options.max_message_size = self->max_message_size;
+  options.handshake_timeout_ms = self->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT];
+  options.max_message_size = self->limits[TETHER_LIMIT_MAX_MESSAGE_SIZE];
 
   g_main_context_push_thread_default (self->context);
   _tether_transport_connect_async (&options, self->scheduler, cancellable, transport_cb, task);
@@ -684,8 +617,15 @@ tether_client_call_async (TetherClient        *self,
       return;
     }
 
-  _tether_connection_call_async (self->conn, self, tether_client_call_async, method, params,
-                                 timeout_msec, NULL, cancellable, callback, user_data);
+  {
+    TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+
+    options.method = method;
+    options.params = params;
+    options.timeout_msec = timeout_msec;
+    _tether_connection_call_async (self->conn, &options, self, tether_client_call_async,
+                                   cancellable, callback, user_data);
+  }
 }
 
 /**
@@ -736,9 +676,17 @@ tether_client_call_full_async (TetherClient             *self,
       return;
     }
 
-  _tether_connection_call_imp_async (self->conn, self, tether_client_call_full_async, method,
-                                     params, timeout_msec, NULL, NULL, NULL, level, act_as,
-                                     cancellable, callback, user_data);
+  {
+    TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+
+    options.method = method;
+    options.params = params;
+    options.timeout_msec = timeout_msec;
+    options.max_level = level;
+    options.act_as = act_as;
+    _tether_connection_call_async (self->conn, &options, self, tether_client_call_full_async,
+                                   cancellable, callback, user_data);
+  }
 }
 
 /**
@@ -1233,11 +1181,11 @@ tether_client_get_property (GObject    *object,
                             GParamSpec *pspec)
 {
   TetherClient *self = TETHER_CLIENT (object);
-  guint *field = uint_field (self, prop_id);
+  int limit = _tether_limits_row (N_PROPS, prop_id);
 
-  if (field != NULL)
+  if (limit >= 0)
     {
-      g_value_set_uint (value, *field);
+      g_value_set_uint (value, self->limits[limit]);
       return;
     }
 
@@ -1291,13 +1239,13 @@ tether_client_set_property (GObject      *object,
                             GParamSpec   *pspec)
 {
   TetherClient *self = TETHER_CLIENT (object);
-  guint *field = uint_field (self, prop_id);
+  int limit = _tether_limits_row (N_PROPS, prop_id);
 
-  if (field != NULL)
+  if (limit >= 0)
     {
-      if (*field != g_value_get_uint (value))
+      if (self->limits[limit] != g_value_get_uint (value))
         {
-          *field = g_value_get_uint (value);
+          self->limits[limit] = g_value_get_uint (value);
           g_object_notify_by_pspec (object, pspec);
         }
       return;
@@ -1364,7 +1312,6 @@ tether_client_class_init (TetherClientClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GParamFlags rw = G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
-  GParamFlags limit = rw | G_PARAM_CONSTRUCT;
 
   object_class->dispose = tether_client_dispose;
   object_class->finalize = tether_client_finalize;
@@ -1445,8 +1392,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_DEFAULT_TIMEOUT] =
-    g_param_spec_uint ("default-timeout", NULL, NULL, 1, 600000, 30000, limit);
 
   /**
    * TetherClient:max-timeout:
@@ -1456,8 +1401,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_TIMEOUT] =
-    g_param_spec_uint ("max-timeout", NULL, NULL, 1, 600000, 600000, limit);
 
   /**
    * TetherClient:callback-timeout:
@@ -1467,8 +1410,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_CALLBACK_TIMEOUT] =
-    g_param_spec_uint ("callback-timeout", NULL, NULL, 1, 60000, 10000, limit);
 
   /**
    * TetherClient:max-callback-timeout:
@@ -1477,8 +1418,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_CALLBACK_TIMEOUT] =
-    g_param_spec_uint ("max-callback-timeout", NULL, NULL, 1, 600000, 60000, limit);
 
   /**
    * TetherClient:handshake-timeout:
@@ -1487,8 +1426,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_HANDSHAKE_TIMEOUT] =
-    g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, 600000, 10000, limit);
 
   /**
    * TetherClient:max-message-size:
@@ -1497,8 +1434,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_MESSAGE_SIZE] =
-    g_param_spec_uint ("max-message-size", NULL, NULL, 1024, G_MAXINT32, 1024 * 1024, limit);
 
   /**
    * TetherClient:max-depth:
@@ -1507,8 +1442,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_DEPTH] =
-    g_param_spec_uint ("max-depth", NULL, NULL, 2, 1024, 64, limit);
 
   /**
    * TetherClient:max-pending-calls:
@@ -1518,8 +1451,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_PENDING_CALLS] =
-    g_param_spec_uint ("max-pending-calls", NULL, NULL, 1, 1000000, 4096, limit);
 
   /**
    * TetherClient:max-unsent-bytes:
@@ -1529,8 +1460,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_UNSENT_BYTES] =
-    g_param_spec_uint ("max-unsent-bytes", NULL, NULL, 4096, G_MAXINT32, 4 * 1024 * 1024, limit);
 
   /**
    * TetherClient:max-invocations:
@@ -1543,8 +1472,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_INVOCATIONS] =
-    g_param_spec_uint ("max-invocations", NULL, NULL, 1, 1000000, 64, limit);
 
   /**
    * TetherClient:max-batch-size:
@@ -1555,8 +1482,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_MAX_BATCH_SIZE] =
-    g_param_spec_uint ("max-batch-size", NULL, NULL, 1, 1000000, 64, limit);
 
   /**
    * TetherClient:flood-timeout:
@@ -1567,8 +1492,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_FLOOD_TIMEOUT] =
-    g_param_spec_uint ("flood-timeout", NULL, NULL, 0, 86400000, 30000, limit);
 
   /**
    * TetherClient:idle-timeout:
@@ -1578,8 +1501,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_IDLE_TIMEOUT] =
-    g_param_spec_uint ("idle-timeout", NULL, NULL, 0, 86400000, 60000, limit);
 
   /**
    * TetherClient:keepalive-interval:
@@ -1594,8 +1515,6 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_KEEPALIVE_INTERVAL] =
-    g_param_spec_uint ("keepalive-interval", NULL, NULL, 0, 86400000, 30000, limit);
 
   /**
    * TetherClient:require-channel-binding:
@@ -1684,6 +1603,8 @@ tether_client_class_init (TetherClientClass *klass)
     g_param_spec_object ("signing-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE, rw);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
+  /* The limits, from the one table: the ids after N_PROPS. */
+  _tether_limits_install (object_class, TETHER_LIMITS_CLIENT, N_PROPS);
 
   /**
    * TetherClient::disconnected:
@@ -1705,6 +1626,7 @@ tether_client_init (TetherClient *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->scheduler = _tether_scheduler_new (self->context);
+  _tether_limits_init_values (TETHER_LIMITS_CLIENT, self->limits);
   self->methods = _tether_method_table_new ();
   self->expected_server_uid = -1;
   self->imp_policy = _tether_imp_policy_new (FALSE);

@@ -448,7 +448,7 @@ reply_cb (GObject      *source,
   GTask *task = user_data;
   TetherDetachedCallback *self = g_task_get_source_object (task);
   GError *error = NULL;
-  GVariant *value = _tether_connection_call_finish (result, detached_next, &error);
+  GVariant *value = _tether_connection_call_finish (result, reply_cb, &error);
 
   call_complete (self, task, value, error);
 }
@@ -461,6 +461,7 @@ connect_cb (GObject      *source,
   GTask *task = user_data;
   TetherDetachedCallback *self = g_task_get_source_object (task);
   CallData *data = g_task_get_task_data (task);
+  TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
   GError *error = NULL;
   gint64 left;
 
@@ -482,10 +483,13 @@ connect_cb (GObject      *source,
 
   /* One request, through the same call path as every other, signed. The
    * task keeps this object alive, hence the signer's data. */
-  _tether_connection_call_full_async (_tether_client_get_connection (data->client), self,
-                                      detached_next, data->method, data->params, (int) left,
-                                      NULL, sign_cb, self, g_task_get_cancellable (task),
-                                      reply_cb, task);
+  options.method = data->method;
+  options.params = data->params;
+  options.timeout_msec = (int) left;
+  options.signer = sign_cb;
+  options.signer_data = self;
+  _tether_connection_call_async (_tether_client_get_connection (data->client), &options, self,
+                                 reply_cb, g_task_get_cancellable (task), reply_cb, task);
 }
 
 /* Puts @task on the wire; FALSE if it was completed at once instead. */

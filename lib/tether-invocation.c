@@ -621,13 +621,18 @@ tether_invocation_call_peer_async (TetherInvocation    *self,
                                    GAsyncReadyCallback  callback,
                                    gpointer             user_data)
 {
+  TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+
   g_return_if_fail (TETHER_IS_INVOCATION (self));
   g_return_if_fail (method != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  _tether_connection_call_async (self->conn, self, tether_invocation_call_peer_async,
-                                 method, params, timeout_msec, self, cancellable,
-                                 callback, user_data);
+  options.method = method;
+  options.params = params;
+  options.timeout_msec = timeout_msec;
+  options.parent = self;
+  _tether_connection_call_async (self->conn, &options, self, tether_invocation_call_peer_async,
+                                 cancellable, callback, user_data);
 }
 
 /**
@@ -691,15 +696,23 @@ tether_invocation_call_peer_full_async (TetherInvocation         *self,
                                         GAsyncReadyCallback       callback,
                                         gpointer                  user_data)
 {
+  TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+
   g_return_if_fail (TETHER_IS_INVOCATION (self));
   g_return_if_fail (method != NULL);
   g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
   g_return_if_fail (act_as == NULL || TETHER_IS_CREDENTIALS (act_as));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  _tether_connection_call_imp_async (self->conn, self, tether_invocation_call_peer_full_async,
-                                     method, params, timeout_msec, self, NULL, NULL, level,
-                                     act_as, cancellable, callback, user_data);
+  options.method = method;
+  options.params = params;
+  options.timeout_msec = timeout_msec;
+  options.parent = self;
+  options.max_level = level;
+  options.act_as = act_as;
+  _tether_connection_call_async (self->conn, &options, self,
+                                 tether_invocation_call_peer_full_async,
+                                 cancellable, callback, user_data);
 }
 
 /**

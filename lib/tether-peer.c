@@ -129,12 +129,17 @@ tether_peer_call_async (TetherPeer          *self,
                         GAsyncReadyCallback  callback,
                         gpointer             user_data)
 {
+  TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+
   g_return_if_fail (TETHER_IS_PEER (self));
   g_return_if_fail (method != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  _tether_connection_call_async (self->conn, self, tether_peer_call_async, method, params,
-                                 timeout_msec, NULL, cancellable, callback, user_data);
+  options.method = method;
+  options.params = params;
+  options.timeout_msec = timeout_msec;
+  _tether_connection_call_async (self->conn, &options, self, tether_peer_call_async,
+                                 cancellable, callback, user_data);
 }
 
 /**
@@ -196,15 +201,21 @@ tether_peer_call_full_async (TetherPeer               *self,
                              GAsyncReadyCallback       callback,
                              gpointer                  user_data)
 {
+  TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+
   g_return_if_fail (TETHER_IS_PEER (self));
   g_return_if_fail (method != NULL);
   g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
   g_return_if_fail (act_as == NULL || TETHER_IS_CREDENTIALS (act_as));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  _tether_connection_call_imp_async (self->conn, self, tether_peer_call_full_async, method,
-                                     params, timeout_msec, NULL, NULL, NULL, level, act_as,
-                                     cancellable, callback, user_data);
+  options.method = method;
+  options.params = params;
+  options.timeout_msec = timeout_msec;
+  options.max_level = level;
+  options.act_as = act_as;
+  _tether_connection_call_async (self->conn, &options, self, tether_peer_call_full_async,
+                                 cancellable, callback, user_data);
 }
 
 /**

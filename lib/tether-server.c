@@ -116,34 +116,11 @@ struct _TetherServer
   gboolean           allow_insecure_remote;
   char             **allowed_origins;
   gboolean           allow_detached_callbacks;
-  guint              detached_callback_validity;
   GTlsDatabase      *detached_callback_tls_database;
 
-  guint              default_timeout;
-  guint              max_timeout;
-  guint              callback_timeout;
-  guint              max_callback_timeout;
-  guint              handshake_timeout;
-  guint              max_message_size;
-  guint              max_depth;
-  guint              max_pending_callbacks;
-  guint              max_unsent_bytes;
-  guint              max_total_callbacks;
-  guint              max_invocations_per_peer;
-  guint              max_total_invocations;
-  guint              max_batch_size;
-  guint              flood_timeout;
-  guint              late_answer_percent;
-  guint              max_strikes;
-  guint              strike_window;
+  guint              limits[TETHER_N_LIMITS]; /* the limit properties (tether-limits.c);
+                                               * max-connections 0: from RLIMIT_NOFILE */
   TetherMisbehaviorAction misbehavior_action;
-  guint              quarantine_duration;
-  guint              idle_timeout;
-  guint              keepalive_interval;
-  guint              max_connections_per_peer;
-  guint              max_connections;   /* 0: from RLIMIT_NOFILE */
-  guint              max_tls_handshakes;
-  guint              max_tls_handshakes_per_address;
   TetherImpPolicy   *imp_policy;
 };
 
@@ -157,33 +134,8 @@ enum {
   PROP_ALLOWED_ORIGINS,
   PROP_ALLOW_PLAIN_SCRAM,
   PROP_ALLOW_ANONYMOUS,
-  PROP_DEFAULT_TIMEOUT,
-  PROP_MAX_TIMEOUT,
-  PROP_CALLBACK_TIMEOUT,
-  PROP_MAX_CALLBACK_TIMEOUT,
-  PROP_HANDSHAKE_TIMEOUT,
-  PROP_MAX_MESSAGE_SIZE,
-  PROP_MAX_DEPTH,
-  PROP_MAX_PENDING_CALLBACKS,
-  PROP_MAX_UNSENT_BYTES,
-  PROP_MAX_TOTAL_CALLBACKS,
-  PROP_MAX_INVOCATIONS_PER_PEER,
-  PROP_MAX_TOTAL_INVOCATIONS,
-  PROP_MAX_BATCH_SIZE,
-  PROP_FLOOD_TIMEOUT,
-  PROP_LATE_ANSWER_PERCENT,
-  PROP_MAX_STRIKES,
-  PROP_STRIKE_WINDOW,
   PROP_MISBEHAVIOR_ACTION,
-  PROP_QUARANTINE_DURATION,
-  PROP_IDLE_TIMEOUT,
-  PROP_KEEPALIVE_INTERVAL,
-  PROP_MAX_CONNECTIONS_PER_PEER,
-  PROP_MAX_CONNECTIONS,
-  PROP_MAX_TLS_HANDSHAKES,
-  PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
   PROP_ALLOW_DETACHED_CALLBACKS,
-  PROP_DETACHED_CALLBACK_VALIDITY,
   PROP_DETACHED_CALLBACK_TLS_DATABASE,
   PROP_CALLBACK_IMPERSONATION_LEVEL,
   PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL,
@@ -204,73 +156,13 @@ enum {
 
 static guint signals[N_SIGNALS];
 
-/* The numeric limits are plain fields: one table maps property → field. */
-static const struct
-{
-  guint  prop;
-  gsize  offset;
-} uint_props[] = {
-  { PROP_DEFAULT_TIMEOUT, G_STRUCT_OFFSET (TetherServer, default_timeout) },
-  { PROP_MAX_TIMEOUT, G_STRUCT_OFFSET (TetherServer, max_timeout) },
-  { PROP_CALLBACK_TIMEOUT, G_STRUCT_OFFSET (TetherServer, callback_timeout) },
-  { PROP_MAX_CALLBACK_TIMEOUT, G_STRUCT_OFFSET (TetherServer, max_callback_timeout) },
-  { PROP_HANDSHAKE_TIMEOUT, G_STRUCT_OFFSET (TetherServer, handshake_timeout) },
-  { PROP_MAX_MESSAGE_SIZE, G_STRUCT_OFFSET (TetherServer, max_message_size) },
-  { PROP_MAX_DEPTH, G_STRUCT_OFFSET (TetherServer, max_depth) },
-  { PROP_MAX_PENDING_CALLBACKS, G_STRUCT_OFFSET (TetherServer, max_pending_callbacks) },
-  { PROP_MAX_UNSENT_BYTES, G_STRUCT_OFFSET (TetherServer, max_unsent_bytes) },
-  { PROP_MAX_TOTAL_CALLBACKS, G_STRUCT_OFFSET (TetherServer, max_total_callbacks) },
-  { PROP_MAX_INVOCATIONS_PER_PEER, G_STRUCT_OFFSET (TetherServer, max_invocations_per_peer) },
-  { PROP_MAX_TOTAL_INVOCATIONS, G_STRUCT_OFFSET (TetherServer, max_total_invocations) },
-  { PROP_MAX_BATCH_SIZE, G_STRUCT_OFFSET (TetherServer, max_batch_size) },
-  { PROP_FLOOD_TIMEOUT, G_STRUCT_OFFSET (TetherServer, flood_timeout) },
-  { PROP_LATE_ANSWER_PERCENT, G_STRUCT_OFFSET (TetherServer, late_answer_percent) },
-  { PROP_MAX_STRIKES, G_STRUCT_OFFSET (TetherServer, max_strikes) },
-  { PROP_STRIKE_WINDOW, G_STRUCT_OFFSET (TetherServer, strike_window) },
-  { PROP_QUARANTINE_DURATION, G_STRUCT_OFFSET (TetherServer, quarantine_duration) },
-  { PROP_IDLE_TIMEOUT, G_STRUCT_OFFSET (TetherServer, idle_timeout) },
-  { PROP_KEEPALIVE_INTERVAL, G_STRUCT_OFFSET (TetherServer, keepalive_interval) },
-  { PROP_MAX_CONNECTIONS_PER_PEER, G_STRUCT_OFFSET (TetherServer, max_connections_per_peer) },
-  { PROP_MAX_CONNECTIONS, G_STRUCT_OFFSET (TetherServer, max_connections) },
-  { PROP_MAX_TLS_HANDSHAKES, G_STRUCT_OFFSET (TetherServer, max_tls_handshakes) },
-  { PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS, G_STRUCT_OFFSET (TetherServer, max_tls_handshakes_per_address) },
-  { PROP_DETACHED_CALLBACK_VALIDITY, G_STRUCT_OFFSET (TetherServer, detached_callback_validity) },
-};
-
-static guint *
-uint_field (TetherServer *self,
-            guint         prop_id)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (uint_props); i++)
-    if (uint_props[i].prop == prop_id)
-      return G_STRUCT_MEMBER_P (self, uint_props[i].offset);
-  return NULL;
-}
 
 static void
 server_limits (TetherServer *self,
                TetherLimits *limits)
 {
-  /* The server's outgoing calls are callbacks. */
-  limits->default_timeout_ms = MIN (self->callback_timeout, self->max_callback_timeout);
-  limits->max_timeout_ms = self->max_callback_timeout;
-  limits->incoming_default_timeout_ms = MIN (self->default_timeout, self->max_timeout);
-  limits->incoming_max_timeout_ms = self->max_timeout;
-  limits->max_message_size = self->max_message_size;
-  limits->max_depth = self->max_depth;
-  limits->max_pending_calls = self->max_pending_callbacks;
-  limits->max_unsent_bytes = self->max_unsent_bytes;
-  limits->handshake_timeout_ms = self->handshake_timeout;
-  limits->max_invocations = self->max_invocations_per_peer;
-  limits->max_batch_size = self->max_batch_size;
-  limits->flood_timeout_ms = self->flood_timeout;
-  limits->late_answer_percent = self->late_answer_percent;
-  limits->idle_timeout_ms = self->idle_timeout;
-  limits->keepalive_interval_ms = self->keepalive_interval;
-  limits->max_strikes = self->max_strikes;
-  limits->strike_window_ms = self->strike_window;
+  _tether_limits_fill (self->limits, limits);
   limits->misbehavior_action = self->misbehavior_action;
-  limits->quarantine_ms = self->quarantine_duration;
 }
 
 /* Every action taken against a peer: one log line naming it and the
@@ -366,9 +258,9 @@ connection_hello_detached (gpointer          owner,
   g_autoptr(TetherDetachedCallback) detached = NULL;
   TetherDetachedPolicy policy = {
     .allow = self->allow_detached_callbacks,
-    .validity_ms = self->detached_callback_validity,
-    .default_timeout_ms = self->callback_timeout,
-    .max_timeout_ms = self->max_callback_timeout,
+    .validity_ms = self->limits[TETHER_LIMIT_DETACHED_CALLBACK_VALIDITY],
+    .default_timeout_ms = self->limits[TETHER_LIMIT_DEFAULT_TIMEOUT],
+    .max_timeout_ms = self->limits[TETHER_LIMIT_MAX_TIMEOUT],
     .tls_database = self->detached_callback_tls_database != NULL
                       ? self->detached_callback_tls_database : self->tls_client_database,
   };
@@ -401,8 +293,8 @@ effective_max_connections (TetherServer *self)
   struct rlimit limit;
   rlim_t headroom;
 
-  if (self->max_connections > 0)
-    return self->max_connections;
+  if (self->limits[TETHER_LIMIT_MAX_CONNECTIONS] > 0)
+    return self->limits[TETHER_LIMIT_MAX_CONNECTIONS];
   if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
     return G_MAXUINT;
   headroom = MAX (limit.rlim_cur / 16, 64);
@@ -513,7 +405,7 @@ handshake_deadline_cb (TetherDeadline *deadline)
                             hs->hello_watch != NULL ? "no whole TLS ClientHello"
                             : hs->tls != NULL && hs->guard == NULL ? "TLS handshake not completed"
                                                                    : "WebSocket upgrade not completed",
-                            hs->server->handshake_timeout);
+                            hs->server->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT]);
 
   server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
                  reason, "disconnecting");
@@ -578,7 +470,7 @@ start_http (Handshake *hs,
             GIOStream *base)
 {
   hs->guard = _tether_guard_stream_new (base, g_socket_connection_get_socket (hs->socket_conn),
-                                        TETHER_MAX_HANDSHAKE_BYTES, hs->server->max_message_size);
+                                        TETHER_MAX_HANDSHAKE_BYTES, hs->server->limits[TETHER_LIMIT_MAX_MESSAGE_SIZE]);
   hs->upgrade = _tether_upgrade_new (hs->guard, hs->server->scheduler,
                                      (const char * const *) hs->server->allowed_origins,
                                      upgrade_cb, hs);
@@ -613,10 +505,10 @@ tls_handshake_cb (GObject      *source,
       _tether_pool_release (&hs->slot->entry);
       if (_tether_pool_acquire (hs->server->connection_pool, &hs->slot->entry,
                                 _tether_identity_get_pool_key (hs->identity),
-                                hs->server->max_connections_per_peer, slot_evicted) != TETHER_POOL_GRANTED)
+                                hs->server->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER], slot_evicted) != TETHER_POOL_GRANTED)
         {
           g_autofree char *details = g_strdup_printf ("more than %u connections",
-                                                      hs->server->max_connections_per_peer);
+                                                      hs->server->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER]);
 
           hs->server->closed_stats.rejected++;
           server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
@@ -666,7 +558,7 @@ start_tls (Handshake *hs)
 
   switch (_tether_pool_acquire (self->tls_pool, &hs->tls_slot,
                                 _tether_identity_get_pool_key (hs->identity),
-                                self->max_tls_handshakes_per_address, tls_slot_evicted))
+                                self->limits[TETHER_LIMIT_MAX_TLS_HANDSHAKES_PER_ADDRESS], tls_slot_evicted))
     {
     case TETHER_POOL_GRANTED:
       break;
@@ -803,7 +695,7 @@ incoming_cb (TetherListener    *tether_listener,
   _tether_pool_set_max (self->connection_pool, effective_max_connections (self));
   switch (_tether_pool_acquire (self->connection_pool, &hs->slot->entry,
                                 _tether_identity_get_pool_key (hs->identity),
-                                self->max_connections_per_peer, slot_evicted))
+                                self->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER], slot_evicted))
     {
     case TETHER_POOL_GRANTED:
       break;
@@ -826,7 +718,7 @@ incoming_cb (TetherListener    *tether_listener,
 
   g_hash_table_add (self->handshakes, hs);
   _tether_scheduler_add (self->scheduler, &hs->deadline,
-                         g_get_monotonic_time () + (gint64) self->handshake_timeout * 1000,
+                         g_get_monotonic_time () + (gint64) self->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT] * 1000,
                          handshake_deadline_cb);
 
   if (listener->kind != TETHER_TRANSPORT_TLS)
@@ -1251,11 +1143,11 @@ tether_server_get_property (GObject    *object,
                             GParamSpec *pspec)
 {
   TetherServer *self = TETHER_SERVER (object);
-  guint *field = uint_field (self, prop_id);
+  int limit = _tether_limits_row (N_PROPS, prop_id);
 
-  if (field != NULL)
+  if (limit >= 0)
     {
-      g_value_set_uint (value, *field);
+      g_value_set_uint (value, self->limits[limit]);
       return;
     }
 
@@ -1312,20 +1204,22 @@ tether_server_set_property (GObject      *object,
                             GParamSpec   *pspec)
 {
   TetherServer *self = TETHER_SERVER (object);
-  guint *field = uint_field (self, prop_id);
+  int limit = _tether_limits_row (N_PROPS, prop_id);
 
-  if (field != NULL)
+  if (limit >= 0)
     {
-      if (*field != g_value_get_uint (value))
+      guint v = g_value_get_uint (value);
+
+      if (self->limits[limit] != v)
         {
-          *field = g_value_get_uint (value);
-          if (prop_id == PROP_MAX_TOTAL_CALLBACKS)
-            _tether_pool_set_max (self->callback_pool, *field);
-          else if (prop_id == PROP_MAX_TOTAL_INVOCATIONS)
-            _tether_pool_set_max (self->invocation_pool, *field);
-          else if (prop_id == PROP_MAX_TLS_HANDSHAKES)
-            _tether_pool_set_max (self->tls_pool, *field);
-          else if (prop_id == PROP_MAX_CONNECTIONS)
+          self->limits[limit] = v;
+          if (limit == TETHER_LIMIT_MAX_TOTAL_CALLBACKS)
+            _tether_pool_set_max (self->callback_pool, v);
+          else if (limit == TETHER_LIMIT_MAX_TOTAL_INVOCATIONS)
+            _tether_pool_set_max (self->invocation_pool, v);
+          else if (limit == TETHER_LIMIT_MAX_TLS_HANDSHAKES)
+            _tether_pool_set_max (self->tls_pool, v);
+          else if (limit == TETHER_LIMIT_MAX_CONNECTIONS)
             _tether_pool_set_max (self->connection_pool, effective_max_connections (self));
           g_object_notify_by_pspec (object, pspec);
         }
@@ -1489,8 +1383,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_DEFAULT_TIMEOUT] =
-    g_param_spec_uint ("default-timeout", NULL, NULL, 1, 600000, 30000, limit);
 
   /**
    * TetherServer:max-timeout:
@@ -1500,8 +1392,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_TIMEOUT] =
-    g_param_spec_uint ("max-timeout", NULL, NULL, 1, 600000, 600000, limit);
 
   /**
    * TetherServer:callback-timeout:
@@ -1510,8 +1400,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_CALLBACK_TIMEOUT] =
-    g_param_spec_uint ("callback-timeout", NULL, NULL, 1, 60000, 10000, limit);
 
   /**
    * TetherServer:max-callback-timeout:
@@ -1520,8 +1408,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_CALLBACK_TIMEOUT] =
-    g_param_spec_uint ("max-callback-timeout", NULL, NULL, 1, 60000, 60000, limit);
 
   /**
    * TetherServer:handshake-timeout:
@@ -1531,8 +1417,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_HANDSHAKE_TIMEOUT] =
-    g_param_spec_uint ("handshake-timeout", NULL, NULL, 1, 600000, 10000, limit);
 
   /**
    * TetherServer:max-message-size:
@@ -1541,8 +1425,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_MESSAGE_SIZE] =
-    g_param_spec_uint ("max-message-size", NULL, NULL, 1024, G_MAXINT32, 1024 * 1024, limit);
 
   /**
    * TetherServer:max-depth:
@@ -1551,8 +1433,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_DEPTH] =
-    g_param_spec_uint ("max-depth", NULL, NULL, 2, 1024, 64, limit);
 
   /**
    * TetherServer:max-pending-callbacks:
@@ -1562,8 +1442,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_PENDING_CALLBACKS] =
-    g_param_spec_uint ("max-pending-callbacks", NULL, NULL, 1, 1000000, 16, limit);
 
   /**
    * TetherServer:max-unsent-bytes:
@@ -1573,8 +1451,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_UNSENT_BYTES] =
-    g_param_spec_uint ("max-unsent-bytes", NULL, NULL, 4096, G_MAXINT32, 4 * 1024 * 1024, limit);
 
   /**
    * TetherServer:max-total-callbacks:
@@ -1584,8 +1460,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_TOTAL_CALLBACKS] =
-    g_param_spec_uint ("max-total-callbacks", NULL, NULL, 1, 10000000, 4096, limit);
 
   /**
    * TetherServer:max-invocations-per-peer:
@@ -1598,8 +1472,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_INVOCATIONS_PER_PEER] =
-    g_param_spec_uint ("max-invocations-per-peer", NULL, NULL, 1, 1000000, 64, limit);
 
   /**
    * TetherServer:max-total-invocations:
@@ -1613,8 +1485,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_MAX_TOTAL_INVOCATIONS] =
-    g_param_spec_uint ("max-total-invocations", NULL, NULL, 1, 10000000, 4096, limit);
 
   /**
    * TetherServer:max-batch-size:
@@ -1624,8 +1494,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_MAX_BATCH_SIZE] =
-    g_param_spec_uint ("max-batch-size", NULL, NULL, 1, 1000000, 64, limit);
 
   /**
    * TetherServer:flood-timeout:
@@ -1637,8 +1505,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_FLOOD_TIMEOUT] =
-    g_param_spec_uint ("flood-timeout", NULL, NULL, 0, 86400000, 30000, limit);
 
   /**
    * TetherServer:late-answer-percent:
@@ -1651,8 +1517,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_LATE_ANSWER_PERCENT] =
-    g_param_spec_uint ("late-answer-percent", NULL, NULL, 0, 100, 75, limit);
 
   /**
    * TetherServer:max-strikes:
@@ -1664,8 +1528,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_STRIKES] =
-    g_param_spec_uint ("max-strikes", NULL, NULL, 0, 1000, 3, limit);
 
   /**
    * TetherServer:strike-window:
@@ -1674,8 +1536,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_STRIKE_WINDOW] =
-    g_param_spec_uint ("strike-window", NULL, NULL, 1, 86400000, 60000, limit);
 
   /**
    * TetherServer:misbehavior-action:
@@ -1697,8 +1557,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_QUARANTINE_DURATION] =
-    g_param_spec_uint ("quarantine-duration", NULL, NULL, 1, 86400000, 60000, limit);
 
   /**
    * TetherServer:idle-timeout:
@@ -1708,8 +1566,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_IDLE_TIMEOUT] =
-    g_param_spec_uint ("idle-timeout", NULL, NULL, 0, 86400000, 60000, limit);
 
   /**
    * TetherServer:keepalive-interval:
@@ -1723,8 +1579,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_KEEPALIVE_INTERVAL] =
-    g_param_spec_uint ("keepalive-interval", NULL, NULL, 0, 86400000, 20000, limit);
 
   /**
    * TetherServer:max-connections-per-peer:
@@ -1735,8 +1589,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_CONNECTIONS_PER_PEER] =
-    g_param_spec_uint ("max-connections-per-peer", NULL, NULL, 1, 1000000, 16, limit);
 
   /**
    * TetherServer:max-connections:
@@ -1753,8 +1605,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_MAX_CONNECTIONS] =
-    g_param_spec_uint ("max-connections", NULL, NULL, 0, G_MAXUINT, 0, limit);
 
   /**
    * TetherServer:max-tls-handshakes:
@@ -1765,8 +1615,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_TLS_HANDSHAKES] =
-    g_param_spec_uint ("max-tls-handshakes", NULL, NULL, 1, 100000, 64, limit);
 
   /**
    * TetherServer:max-tls-handshakes-per-address:
@@ -1775,8 +1623,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS] =
-    g_param_spec_uint ("max-tls-handshakes-per-address", NULL, NULL, 1, 100000, 8, limit);
 
   /**
    * TetherServer:allow-detached-callbacks:
@@ -1805,8 +1651,6 @@ tether_server_class_init (TetherServerClass *klass)
    *
    * Since: 0.1
    */
-  properties[PROP_DETACHED_CALLBACK_VALIDITY] =
-    g_param_spec_uint ("detached-callback-validity", NULL, NULL, 1, 7 * 86400000, 3600000, limit);
 
   /**
    * TetherServer:detached-callback-tls-database:
@@ -1885,6 +1729,8 @@ tether_server_class_init (TetherServerClass *klass)
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
+  /* The limits, from the one table: the ids after N_PROPS. */
+  _tether_limits_install (object_class, TETHER_LIMITS_SERVER, N_PROPS);
 
   /**
    * TetherServer::peer-misbehaved:
@@ -1957,6 +1803,7 @@ tether_server_init (TetherServer *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->scheduler = _tether_scheduler_new (self->context);
+  _tether_limits_init_values (TETHER_LIMITS_SERVER, self->limits);
   self->methods = _tether_method_table_new ();
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->uris = g_ptr_array_new_with_free_func (g_free);
@@ -1964,9 +1811,12 @@ tether_server_init (TetherServer *self)
   self->handshakes = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) handshake_free, NULL);
   self->connections = g_hash_table_new_full (NULL, NULL, g_object_unref, g_object_unref);
   self->connection_pool = _tether_pool_new (G_MAXUINT, TETHER_POOL_EVICT_NEWEST);
-  self->tls_pool = _tether_pool_new (64, TETHER_POOL_EVICT_OLDEST);
-  self->callback_pool = _tether_pool_new (4096, TETHER_POOL_EVICT_OLDEST);
-  self->invocation_pool = _tether_pool_new (4096, TETHER_POOL_EVICT_OLDEST);
+  self->tls_pool = _tether_pool_new (self->limits[TETHER_LIMIT_MAX_TLS_HANDSHAKES],
+                                     TETHER_POOL_EVICT_OLDEST);
+  self->callback_pool = _tether_pool_new (self->limits[TETHER_LIMIT_MAX_TOTAL_CALLBACKS],
+                                          TETHER_POOL_EVICT_OLDEST);
+  self->invocation_pool = _tether_pool_new (self->limits[TETHER_LIMIT_MAX_TOTAL_INVOCATIONS],
+                                            TETHER_POOL_EVICT_OLDEST);
   self->auth_policy = _tether_auth_policy_new ();
   self->imp_policy = _tether_imp_policy_new (TRUE);
 }

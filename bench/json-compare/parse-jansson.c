@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* jansson side of the json-glib/jansson comparison (see run.sh and
- * docs/json.md). Links jansson and Tether's mapping (lib/tether-json.c),
+ * docs/json.md). Links jansson and Tether's mapping (lib/wire/tether-json.c),
  * never json-glib: the two libraries share symbol names.
  *
  *   parse-jansson [--default-flags] [--max-depth N] FILE

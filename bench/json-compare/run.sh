@@ -22,8 +22,8 @@ cflags="-O2 -g -Wall"
 gcc $cflags -o "$tmp/parse-jsonglib" "$here/parse-jsonglib.c" \
   $(pkg-config --cflags --libs json-glib-1.0)
 # shellcheck disable=SC2046,SC2086
-gcc $cflags -DTETHER_COMPILATION -I"$top/lib" -o "$tmp/parse-jansson" \
-  "$here/parse-jansson.c" "$top/lib/tether-json.c" "$top/lib/tether-error.c" \
+gcc $cflags -DTETHER_COMPILATION -I"$top/lib" -I"$top/lib/wire" -o "$tmp/parse-jansson" \
+  "$here/parse-jansson.c" "$top/lib/wire/tether-json.c" "$top/lib/tether-error.c" \
   $(pkg-config --cflags --libs jansson glib-2.0) -lm
 
 # Inputs too big to commit.

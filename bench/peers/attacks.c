@@ -8,7 +8,7 @@
  *           [--seconds S] [--baseline-seconds S] [--budget S]
  *   attacks client --uri URI [--ca FILE] --seconds S [--reconnect-ms MS]
  *
- * The attackers are the security tests' own (tests/security/attackers/,
+ * The attackers are the security tests' own (tests/attackers/,
  * Debian's python3 with python3-websockets), each binding loopback
  * addresses of its own (127.0.0.2 and up), as in the issue:
  *

@@ -6,7 +6,7 @@
 #include "tether-json-private.h"
 
 /* Tests for the strict JSON layer and the GVariant ⇄ JSON mapping
- * (lib/tether-json-private.h), plus the y_/n_ conformance corpus in
+ * (lib/wire/tether-json-private.h), plus the y_/n_ conformance corpus in
  * tests/json-corpus/. */
 
 #define CORPUS_MAX_DEPTH 64

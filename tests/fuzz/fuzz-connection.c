@@ -908,12 +908,14 @@ send_message (Fuzz         *f,
     case CMD_SERVER_CALL:
       {
         g_autofree char *method = g_utf8_make_valid ((const char *) data + 1, len - 1);
+        TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
 
+        options.method = method;
+        options.params = len % 2 == 0 ? g_variant_new_string ("lone")
+                                      : g_variant_new ("(s)", "from the server");
         f->n_outstanding++;
-        _tether_connection_call_async (f->conn, NULL, server_call_done_cb, method,
-                                       len % 2 == 0 ? g_variant_new_string ("lone")
-                                                    : g_variant_new ("(s)", "from the server"),
-                                       -1, NULL, NULL, server_call_done_cb, f);
+        _tether_connection_call_async (f->conn, &options, NULL, server_call_done_cb, NULL,
+                                       server_call_done_cb, f);
       }
       return;
 

@@ -494,7 +494,7 @@ class PlainClientMixin:
 
     def test_string_id_with_nul(self):
         # Valid RFC 8259, but Tether refuses "\u0000" anywhere on purpose
-        # (lib/tether-json.c: GVariant strings cannot hold NUL). Whatever the
+        # (lib/wire/tether-json.c: GVariant strings cannot hold NUL). Whatever the
         # code, the answer carries id null and the connection lives on.
         async def t(c):
             raw = '{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": "a\\u0000b"}'

@@ -4,7 +4,7 @@
  *
  * The server (Tether's demo service plus the limits under test) and the
  * legitimate client run in this process, on a private GMainContext. Every
- * attacker is a separate process (tests/security/attackers/, run with
+ * attacker is a separate process (tests/attackers/, run with
  * Debian's /usr/bin/python3), dropped to uid/gid 65534 when the tests run
  * as root, bound to 127.0.0.2 and up over TCP so that per-address limits
  * tell it from the legitimate client on 127.0.0.1. Attackers report what
@@ -281,11 +281,11 @@ fixture_set_up (Fixture       *f,
   g_assert_no_errno (g_chmod (f->dir, 0755));
   attackers = g_build_filename (f->dir, "attackers", NULL);
   g_assert_no_errno (g_mkdir (attackers, 0755));
-  dir = g_dir_open (TETHER_SECURITY_SRCDIR "/attackers", 0, &error);
+  dir = g_dir_open (TETHER_TEST_SRCDIR "/attackers", 0, &error);
   g_assert_no_error (error);
   while ((name = g_dir_read_name (dir)) != NULL)
     {
-      g_autofree char *from = g_build_filename (TETHER_SECURITY_SRCDIR "/attackers", name, NULL);
+      g_autofree char *from = g_build_filename (TETHER_TEST_SRCDIR "/attackers", name, NULL);
       g_autofree char *to = g_build_filename (attackers, name, NULL);
       g_autofree char *contents = NULL;
       gsize len;

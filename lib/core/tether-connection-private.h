@@ -11,6 +11,7 @@
 
 #include "tether-types.h"
 #include "tether-guard-stream-private.h"
+#include "tether-limits-private.h"
 #include "tether-method-table-private.h"
 #include "tether-pool-private.h"
 #include "tether-protocol-private.h"
@@ -40,32 +41,6 @@ TetherAuthPolicy *_tether_auth_policy_new   (void);
 TetherAuthPolicy *_tether_auth_policy_ref   (TetherAuthPolicy *policy);
 void              _tether_auth_policy_unref (TetherAuthPolicy *policy);
 
-typedef struct
-{
-  /* Outgoing calls (or callbacks, on the server). */
-  guint  default_timeout_ms;
-  guint  max_timeout_ms;
-  /* Incoming calls: the budget a caller may ask for is clamped to this;
-   * a caller that sends no budget gets the default. */
-  guint  incoming_default_timeout_ms;
-  guint  incoming_max_timeout_ms;
-  gsize  max_message_size;
-  guint  max_depth;
-  guint  max_pending_calls;  /* outgoing calls in flight on this connection */
-  gsize  max_unsent_bytes;   /* backlog before the peer is cut off */
-  guint  handshake_timeout_ms;
-  guint  max_invocations;    /* incoming calls and notifications in progress here */
-  guint  max_batch_size;     /* requests in one incoming batch */
-  guint  flood_timeout_ms;   /* not reading for lack of room this long: cut off (0: never) */
-  guint  idle_timeout_ms;    /* 0: none */
-  guint  keepalive_interval_ms; /* 0: no pings */
-  /* Strikes (server only): callbacks that timed out within the window. */
-  guint  max_strikes;        /* 0: never strike out */
-  guint  strike_window_ms;
-  guint  late_answer_percent; /* an answer after this share of its time strikes (0: never) */
-  TetherMisbehaviorAction misbehavior_action;
-  guint  quarantine_ms;
-} TetherLimits;
 
 #define TETHER_TYPE_CONNECTION (_tether_connection_get_type ())
 G_DECLARE_FINAL_TYPE (TetherConnection, _tether_connection, TETHER, CONNECTION, GObject)
@@ -133,20 +108,6 @@ GBytes           *_tether_connection_get_channel_binding (TetherConnection  *sel
                                                      GError                 **error);
 
 
-/* One entry point for every outgoing call: client calls, server callbacks,
- * callbacks made under an invocation (@parent: its deadline and
- * cancellation are inherited), and the client's hello. The task's source
- * object is @source_object and its tag @source_tag. */
-void              _tether_connection_call_async     (TetherConnection        *self,
-                                                     gpointer                 source_object,
-                                                     gpointer                 source_tag,
-                                                     const char              *method,
-                                                     GVariant                *params,
-                                                     int                      timeout_msec,
-                                                     TetherInvocation        *parent,
-                                                     GCancellable            *cancellable,
-                                                     GAsyncReadyCallback      callback,
-                                                     gpointer                 user_data);
 /* Signs an outgoing request (detached callbacks): given exactly what is
  * sent — the method, the compact JSON of its params ("null" without) and
  * the budget it carries — returns members to add to the request's "tether"
@@ -156,41 +117,46 @@ typedef json_t   *(*TetherRequestSigner)               (const char              
                                                      gint64                   timeout_ms,
                                                      gpointer                 user_data,
                                                      GError                 **error);
-/* _tether_connection_call_async() with a @signer (may be NULL). */
-void              _tether_connection_call_full_async (TetherConnection       *self,
+
+/* What one outgoing call asks of the engine. Start from
+ * TETHER_CALL_OPTIONS_INIT and set what applies. */
+typedef struct
+{
+  const char              *method;
+  GVariant                *params;       /* NULL, or sunk if floating */
+  int                      timeout_msec; /* -1: the default; clamped to the maximum */
+  /* A callback made while serving @parent: it ends no later than it and
+   * is cancelled with it. */
+  TetherInvocation        *parent;
+  /* The most this call grants; the owner's impersonation policy caps it. */
+  TetherImpersonationLevel max_level;
+  TetherCredentials       *act_as;       /* credentials to present, or NULL */
+  TetherRequestSigner      signer;       /* signs the request (detached callbacks) */
+  gpointer                 signer_data;
+  /* The result as jansson's json_t (the hello's own calls), for
+   * _tether_connection_call_json_finish(), instead of a GVariant. */
+  gboolean                 json_result;
+} TetherCallOptions;
+
+#define TETHER_CALL_OPTIONS_INIT \
+  { .timeout_msec = -1, .max_level = TETHER_IMPERSONATION_LEVEL_DELEGATE }
+
+/* The one entry point for every outgoing call: client calls, server
+ * callbacks, callbacks made under an invocation, detached callbacks and
+ * the client's hello. The task's source object is @source_object and its
+ * tag @source_tag, which the finish function checks. */
+void              _tether_connection_call_async     (TetherConnection        *self,
+                                                     const TetherCallOptions *options,
                                                      gpointer                 source_object,
                                                      gpointer                 source_tag,
-                                                     const char              *method,
-                                                     GVariant                *params,
-                                                     int                      timeout_msec,
-                                                     TetherInvocation        *parent,
-                                                     TetherRequestSigner      signer,
-                                                     gpointer                 signer_data,
-                                                     GCancellable            *cancellable,
-                                                     GAsyncReadyCallback      callback,
-                                                     gpointer                 user_data);
-/* _tether_connection_call_full_async() granting at most @level (the
- * owner's impersonation policy caps it) and presenting @act_as (may be
- * NULL). */
-void              _tether_connection_call_imp_async (TetherConnection        *self,
-                                                     gpointer                 source_object,
-                                                     gpointer                 source_tag,
-                                                     const char              *method,
-                                                     GVariant                *params,
-                                                     int                      timeout_msec,
-                                                     TetherInvocation        *parent,
-                                                     TetherRequestSigner      signer,
-                                                     gpointer                 signer_data,
-                                                     TetherImpersonationLevel level,
-                                                     TetherCredentials       *act_as,
                                                      GCancellable            *cancellable,
                                                      GAsyncReadyCallback      callback,
                                                      gpointer                 user_data);
 GVariant         *_tether_connection_call_finish    (GAsyncResult            *result,
                                                      gpointer                 source_tag,
                                                      GError                 **error);
-/* Like call_async but the reply stays JSON (for the hello). */
 json_t           *_tether_connection_call_json_finish (GAsyncResult          *result,
+                                                     gpointer                 source_tag,
                                                      GError                 **error);
 gboolean          _tether_connection_send_notification (TetherConnection     *self,
                                                      const char              *method,

@@ -216,7 +216,7 @@ connection_check_backlog (TetherConnection *self)
 
       g_set_error (&error, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
                    "Peer stopped reading: %" G_GUINT64_FORMAT " bytes unsent "
-                   "(limit %" G_GSIZE_FORMAT ")",
+                   "(limit %u)",
                    backlog, self->limits.max_unsent_bytes);
       connection_report (self, TETHER_MISBEHAVIOR_STOPPED_READING, error->message, "disconnecting");
       connection_teardown (self, error);
@@ -247,7 +247,7 @@ connection_send (TetherConnection  *self,
       g_string_free (text, TRUE);
       g_set_error (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE,
                    "Message of %" G_GSIZE_FORMAT " bytes is larger than the "
-                   "limit of %" G_GSIZE_FORMAT " bytes", len, self->limits.max_message_size);
+                   "limit of %u bytes", len, self->limits.max_message_size);
       return FALSE;
     }
 
@@ -781,57 +781,13 @@ request_sign (GString              *text,
 }
 
 void
-_tether_connection_call_async (TetherConnection    *self,
-                               gpointer             source_object,
-                               gpointer             source_tag,
-                               const char          *method,
-                               GVariant            *params,
-                               int                  timeout_msec,
-                               TetherInvocation    *parent,
-                               GCancellable        *cancellable,
-                               GAsyncReadyCallback  callback,
-                               gpointer             user_data)
-{
-  _tether_connection_call_full_async (self, source_object, source_tag, method, params,
-                                      timeout_msec, parent, NULL, NULL, cancellable,
-                                      callback, user_data);
-}
-
-void
-_tether_connection_call_full_async (TetherConnection    *self,
-                                    gpointer             source_object,
-                                    gpointer             source_tag,
-                                    const char          *method,
-                                    GVariant            *params,
-                                    int                  timeout_msec,
-                                    TetherInvocation    *parent,
-                                    TetherRequestSigner  signer,
-                                    gpointer             signer_data,
-                                    GCancellable        *cancellable,
-                                    GAsyncReadyCallback  callback,
-                                    gpointer             user_data)
-{
-  _tether_connection_call_imp_async (self, source_object, source_tag, method, params,
-                                     timeout_msec, parent, signer, signer_data,
-                                     TETHER_IMPERSONATION_LEVEL_DELEGATE, NULL,
-                                     cancellable, callback, user_data);
-}
-
-void
-_tether_connection_call_imp_async (TetherConnection         *self,
-                                   gpointer                  source_object,
-                                   gpointer                  source_tag,
-                                   const char               *method,
-                                   GVariant                 *params,
-                                   int                       timeout_msec,
-                                   TetherInvocation         *parent,
-                                   TetherRequestSigner       signer,
-                                   gpointer                  signer_data,
-                                   TetherImpersonationLevel  level,
-                                   TetherCredentials        *act_as,
-                                   GCancellable             *cancellable,
-                                   GAsyncReadyCallback       callback,
-                                   gpointer                  user_data)
+_tether_connection_call_async (TetherConnection        *self,
+                               const TetherCallOptions *options,
+                               gpointer                 source_object,
+                               gpointer                 source_tag,
+                               GCancellable            *cancellable,
+                               GAsyncReadyCallback      callback,
+                               gpointer                 user_data)
 {
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
@@ -845,9 +801,12 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   gboolean imp;
   TetherImpersonationLevel effective = TETHER_IMPERSONATION_LEVEL_IDENTIFY;
   gboolean binary = FALSE;
-
-  if (params != NULL)
-    g_variant_ref_sink (params);
+  const char *method = options->method;
+  GVariant *params = options->params != NULL ? g_variant_ref_sink (options->params) : NULL;
+  int timeout_msec = options->timeout_msec;
+  TetherInvocation *parent = options->parent;
+  TetherCredentials *act_as = options->act_as;
+  TetherRequestSigner signer = options->signer;
 
   task = g_task_new (source_object, cancellable, callback, user_data);
   /* Named first: GLib's g_task_set_source_tag() macro names an unnamed
@@ -916,7 +875,7 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   pc->conn = self;
   pc->started = now;
   pc->task = g_object_ref (task);
-  pc->json_reply = source_tag == NULL;
+  pc->json_reply = options->json_result;
   g_task_set_task_data (task, call_ref_new (self, pc->id), call_ref_free);
 
   /* The server's callbacks share one pool, charged per identity: when it
@@ -938,7 +897,8 @@ _tether_connection_call_imp_async (TetherConnection         *self,
   imp = self->tether && self->imp_policy != NULL && !g_str_has_prefix (method, "rpc.");
   if (imp)
     {
-      effective = _tether_imp_policy_effective_level (self->imp_policy, self->identity, level);
+      effective = _tether_imp_policy_effective_level (self->imp_policy, self->identity,
+                                                      options->max_level);
       /* GLib 2.74 formats a message before dropping it: ask first. */
       if (self->role == TETHER_CONNECTION_ROLE_SERVER &&
           !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
@@ -997,7 +957,8 @@ _tether_connection_call_imp_async (TetherConnection         *self,
       /* Signed requests are Tether's own (detached callbacks), so the
        * "tether" object is open here. */
       g_assert (self->tether);
-      if (!request_sign (request, method, params_json, signer, signer_data, remaining_ms, &error))
+      if (!request_sign (request, method, params_json, signer, options->signer_data,
+                         remaining_ms, &error))
         goto fail;
     }
   if (self->tether)
@@ -1060,10 +1021,11 @@ _tether_connection_call_finish (GAsyncResult  *result,
 
 json_t *
 _tether_connection_call_json_finish (GAsyncResult  *result,
+                                     gpointer       source_tag,
                                      GError       **error)
 {
   g_return_val_if_fail (G_IS_TASK (result), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == NULL, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The layers of lib/ (docs/architecture.md), checked: which folder may
+include which private headers, and which folder alone may use jansson,
+libsoup and GNU SASL.
+
+    check-layers.py LIBDIR
+
+Prints TAP. A file outside the rules fails with the include (or the first
+use of the library) and the rule it breaks. DEBT lists what is known to be
+outside them still, each with the change that removes it; an entry that no
+longer applies fails too, so the list only shrinks.
+"""
+
+import re
+import sys
+from pathlib import Path
+
+# Folder → the folders whose private headers it may include (its own and
+# the installed public headers always). The top (lib/ itself) holds the
+# public objects and may include anything; base/ (the scheduler, the log
+# limiter, the pools) is for everyone and includes nothing else.
+MAY_INCLUDE = {
+    "base": set(),
+    "wire": {"base"},
+    "security": {"base", "wire"},
+    "transport": {"base"},
+    "core": {"base", "wire", "security", "transport"},
+}
+
+# Single private headers a lower folder may include from elsewhere: the
+# identity the transport and the handshake make, the invocation the engine
+# makes (both public objects at the top); the protocol's constants.
+SHARED = {
+    "tether-identity-private.h": {"core", "security", "transport"},
+    "tether-invocation-private.h": {"core"},
+    "tether-protocol-private.h": {"transport"},
+}
+
+# Which folder owns each third-party library; nobody else uses it.
+LIBRARIES = {
+    "jansson": ("wire", re.compile(r"<jansson\.h>|\bjson_[a-z_]+\b")),
+    "libsoup": ("transport", re.compile(r"<libsoup/|\bsoup_[a-z_]+\b|\bSoup[A-Z]\w*")),
+    "gsasl": ("security", re.compile(r"<gsasl\.h>|\bgsasl_[a-z_]+\b|\bGSASL_[A-Z_]+\b")),
+}
+
+# Known to break the rules until the rest of issue #10 lands: the engine,
+# the invocation and the objects around them still speak jansson's json_t
+# (the message model replaces it); the engine's owners are still reached
+# through a hook.
+DEBT = {
+    ("core/tether-connection-private.h", "jansson"): "message model",
+    ("core/tether-connection.c", "jansson"): "message model",
+    ("security/tether-impersonation-private.h", "jansson"): "message model",
+    ("security/tether-impersonation.c", "jansson"): "message model",
+    ("tether-client.c", "jansson"): "message model",
+    ("tether-credentials.c", "jansson"): "message model",
+    ("tether-server.c", "jansson"): "message model",
+    ("tether-invocation-private.h", "jansson"): "message model",
+    ("tether-invocation.c", "jansson"): "message model",
+    ("tether-detached-private.h", "jansson"): "message model",
+    ("tether-detached-callback.c", "jansson"): "message model",
+    ("tether-callback-listener.c", "jansson"): "message model",
+}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+def folder_of(path, libdir):
+    rel = path.relative_to(libdir)
+    return rel.parts[0] if len(rel.parts) > 1 else "top"
+
+
+def main():
+    libdir = Path(sys.argv[1]).resolve()
+    files = sorted(p for p in libdir.rglob("*") if p.suffix in (".c", ".h"))
+    where = {p.name: folder_of(p, libdir) for p in files}
+    results = []
+    debt_seen = set()
+
+    for path in files:
+        rel = str(path.relative_to(libdir))
+        folder = folder_of(path, libdir)
+        text = path.read_text()
+        code = COMMENT.sub("", text)
+        problems = []
+
+        if folder != "top":
+            for name in INCLUDE.findall(code):
+                owner = where.get(name)
+                # Installed headers (public or generated) are for everyone.
+                if owner is None or not name.endswith("-private.h"):
+                    continue
+                if owner == folder:
+                    continue
+                if owner in MAY_INCLUDE.get(folder, set()):
+                    continue
+                if folder in SHARED.get(name, set()):
+                    continue
+                problems.append(f'includes "{name}" ({owner}/), '
+                                f"which {folder}/ may not")
+
+        for lib, (owner, pattern) in LIBRARIES.items():
+            if folder == owner:
+                continue
+            m = pattern.search(code)
+            if m is None:
+                continue
+            if (rel, lib) in DEBT:
+                debt_seen.add((rel, lib))
+                continue
+            line = code.count("\n", 0, m.start()) + 1
+            problems.append(f"uses {lib} ({m.group(0)}, line {line}), "
+                            f"which only {owner}/ may")
+
+        results.append((rel, problems))
+
+    n = len(results) + 1
+    print(f"1..{n}")
+    failed = False
+    for i, (rel, problems) in enumerate(results, 1):
+        if problems:
+            failed = True
+            print(f"not ok {i} - lib/{rel}")
+            for p in problems:
+                print(f"# {p}")
+        else:
+            print(f"ok {i} - lib/{rel}")
+
+    stale = sorted(set(DEBT) - debt_seen)
+    if stale:
+        failed = True
+        print(f"not ok {n} - known exceptions still apply")
+        for rel, lib in stale:
+            print(f"# lib/{rel} no longer uses {lib}: remove it from DEBT")
+    else:
+        print(f"ok {n} - known exceptions still apply ({len(DEBT)} left)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
