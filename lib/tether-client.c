@@ -33,7 +33,7 @@
 #include "tether-detached-private.h"
 #include "tether-connection-private.h"
 #include "tether-enum-types.h"
-#include "tether-error.h"
+#include "tether-error-private.h"
 #include "tether-impersonation-private.h"
 #include "tether-identity.h"
 #include "tether-json-private.h"
@@ -195,11 +195,13 @@ hello_error (TetherClient *self,
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     wrapped = g_error_new (error->domain, error->code,
                            "Connecting to %s: no answer to the hello in time", self->uri);
-  else if (g_error_matches (error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_CHANNEL_BINDING_FAILED))
+  else if (error->domain == TETHER_REMOTE_ERROR &&
+           _tether_error_from_wire_code (error->code) == TETHER_ERROR_CHANNEL_BINDING_FAILED)
     wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED,
                            "Channel binding failed: the server saw another TLS channel than "
                            "ours (a man in the middle?): %s", error->message);
-  else if (g_error_matches (error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_UNAUTHENTICATED))
+  else if (error->domain == TETHER_REMOTE_ERROR &&
+           _tether_error_from_wire_code (error->code) == TETHER_ERROR_UNAUTHENTICATED)
     wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
                            "The server refused the credentials: %s", error->message);
   else if (error->domain == TETHER_ERROR)

@@ -30,7 +30,7 @@
  */
 
 #include "tether-connection-private.h"
-#include "tether-error.h"
+#include "tether-error-private.h"
 #include "tether-identity-private.h"
 #include "tether-impersonation-private.h"
 #include "tether-invocation-private.h"

@@ -50,6 +50,7 @@
 #include "tether-peer-private.h"
 #include "tether-server-private.h"
 #include "tether-server.h"
+#include "tether-accept-private.h"
 #include "tether-transport-private.h"
 
 typedef struct
@@ -73,22 +74,16 @@ typedef struct
   TetherConnection *conn;    /* once open (unowned: the server's table holds it) */
 } Slot;
 
-/* A connection between accept and an open WebSocket. */
+/* A connection between accept and an open WebSocket: the transport's
+ * accept does the work, the server charges its pools and keeps the
+ * deadline. */
 struct _Handshake
 {
   TetherDeadline       deadline;  /* first: the scheduler hands it back */
   TetherServer        *server;    /* unowned: the server frees us first */
-  TetherTransportKind  kind;
-  GSocketConnection   *socket_conn;
-  GIOStream           *tls;
-  TetherGuardStream   *guard;
-  TetherUpgrade       *upgrade;
-  GCancellable        *cancellable;
-  TetherIdentity      *identity;
+  TetherAccept        *accept;
   Slot                *slot;      /* in the connection pool */
   TetherPoolEntry      tls_slot;  /* in the TLS handshake pool, during TLS */
-  TetherWatch         *hello_watch; /* waiting for the whole ClientHello */
-  gsize                hello_need;  /* bytes of it awaited (SO_RCVLOWAT) */
 };
 
 struct _TetherServer
@@ -309,31 +304,20 @@ slot_free (Slot *slot)
 }
 
 static void
-handshake_release_tls (Handshake *hs)
-{
-  _tether_pool_release (&hs->tls_slot);
-}
-
-static void
 handshake_free (Handshake *hs)
 {
-  g_clear_pointer (&hs->hello_watch, _tether_watch_free);
-  handshake_release_tls (hs);
+  _tether_pool_release (&hs->tls_slot);
   g_clear_pointer (&hs->slot, slot_free);
   if (hs->server != NULL)
     _tether_scheduler_remove (hs->server->scheduler, &hs->deadline);
-  g_clear_pointer (&hs->upgrade, _tether_upgrade_free);
-  g_cancellable_cancel (hs->cancellable);
-  g_clear_object (&hs->cancellable);
-  if (hs->guard != NULL)
-    _tether_guard_stream_abort (hs->guard);
-  else if (hs->socket_conn != NULL)
-    g_socket_shutdown (g_socket_connection_get_socket (hs->socket_conn), TRUE, TRUE, NULL);
-  g_clear_object (&hs->guard);
-  g_clear_object (&hs->tls);
-  g_clear_object (&hs->socket_conn);
-  g_clear_object (&hs->identity);
+  g_clear_pointer (&hs->accept, _tether_accept_free);
   g_free (hs);
+}
+
+static TetherIdentity *
+handshake_identity (Handshake *hs)
+{
+  return _tether_accept_get_identity (hs->accept);
 }
 
 /* The connection pool was full and this identity held the most: its
@@ -349,7 +333,7 @@ slot_evicted (TetherPoolEntry *entry)
 
   if (slot->hs != NULL)
     {
-      server_report (self, NULL, slot->hs->identity, TETHER_MISBEHAVIOR_HOGGING, details,
+      server_report (self, NULL, handshake_identity (slot->hs), TETHER_MISBEHAVIOR_HOGGING, details,
                      "closing that connection");
       g_hash_table_remove (self->handshakes, slot->hs);
     }
@@ -378,20 +362,8 @@ tls_slot_evicted (TetherPoolEntry *entry)
                                               "gave way to another address's",
                                               _tether_pool_get_max (hs->server->tls_pool));
 
-  server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_HOGGING, details,
+  server_report (hs->server, NULL, handshake_identity (hs), TETHER_MISBEHAVIOR_HOGGING, details,
                  "closing that connection");
-  g_hash_table_remove (hs->server->handshakes, hs);
-}
-
-static void
-handshake_fail (Handshake  *hs,
-                const char *reason)
-{
-  g_autofree char *who = hs->identity ? tether_identity_to_string (hs->identity) : NULL;
-
-  _tether_log_limited (hs->server->scheduler, G_LOG_LEVEL_MESSAGE, "handshake-failed",
-                       hs->identity != NULL ? _tether_identity_get_pool_key (hs->identity) : NULL,
-                       "Handshake with %s failed: %s", who ? who : "a new connection", reason);
   g_hash_table_remove (hs->server->handshakes, hs);
 }
 
@@ -399,47 +371,121 @@ static void
 handshake_deadline_cb (TetherDeadline *deadline)
 {
   Handshake *hs = (Handshake *) deadline;
-  g_autofree char *reason = NULL;
+  g_autofree char *reason = g_strdup_printf ("%s within %u ms", _tether_accept_get_stage (hs->accept),
+                                             hs->server->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT]);
 
-  reason = g_strdup_printf ("%s within %u ms",
-                            hs->hello_watch != NULL ? "no whole TLS ClientHello"
-                            : hs->tls != NULL && hs->guard == NULL ? "TLS handshake not completed"
-                                                                   : "WebSocket upgrade not completed",
-                            hs->server->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT]);
-
-  server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
+  server_report (hs->server, NULL, handshake_identity (hs), TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
                  reason, "disconnecting");
   g_hash_table_remove (hs->server->handshakes, hs);
 }
 
-/* The upgrade is over: a WebSocket, or a refusal already answered. */
+/* Charges @pool for @hs's identity; FALSE (reported) if refused. */
+static gboolean
+handshake_acquire (Handshake       *hs,
+                   TetherPool      *pool,
+                   TetherPoolEntry *entry,
+                   guint            share,
+                   void           (*evicted) (TetherPoolEntry *entry),
+                   const char      *over_share,
+                   const char      *full)
+{
+  TetherServer *self = hs->server;
+  const char *refusal = NULL;
+
+  switch (_tether_pool_acquire (pool, entry, _tether_identity_get_pool_key (handshake_identity (hs)),
+                                share, evicted))
+    {
+    case TETHER_POOL_GRANTED:
+      return TRUE;
+    case TETHER_POOL_OVER_SHARE:
+      refusal = over_share;
+      break;
+    case TETHER_POOL_FULL:
+    default:
+      refusal = full;
+      break;
+    }
+  self->closed_stats.rejected++;
+  server_report (self, NULL, handshake_identity (hs), TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
+                 refusal, "refusing the connection");
+  return FALSE;
+}
+
+/* The ClientHello is whole: the TLS handshake takes a glib-networking
+ * thread, within the TLS handshake pool. */
+static gboolean
+accept_tls_start_cb (TetherAccept *accept,
+                     gpointer      user_data)
+{
+  Handshake *hs = user_data;
+
+  return handshake_acquire (hs, hs->server->tls_pool, &hs->tls_slot,
+                            hs->server->limits[TETHER_LIMIT_MAX_TLS_HANDSHAKES_PER_ADDRESS],
+                            tls_slot_evicted,
+                            "too many TLS handshakes in progress from this address",
+                            "too many TLS handshakes in progress on the server, and this "
+                            "address has as many as any");
+}
+
+/* TLS is done: a verified certificate is who this is now, so count it,
+ * not the address. */
+static gboolean
+accept_identified_cb (TetherAccept *accept,
+                      gpointer      user_data)
+{
+  Handshake *hs = user_data;
+  guint share = hs->server->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER];
+  g_autofree char *details = NULL;
+
+  _tether_pool_release (&hs->tls_slot);
+  if (g_strcmp0 (_tether_identity_get_pool_key (handshake_identity (hs)),
+                 _tether_pool_entry_get_key (&hs->slot->entry)) == 0)
+    return TRUE;
+
+  _tether_pool_release (&hs->slot->entry);
+  details = g_strdup_printf ("more than %u connections", share);
+  return handshake_acquire (hs, hs->server->connection_pool, &hs->slot->entry, share,
+                            slot_evicted, details, details);
+}
+
 static void
-upgrade_cb (TetherUpgrade       *upgrade,
-            TetherUpgradeResult  result,
-            TetherWebsocket     *ws,
-            const char          *reason,
-            gpointer             user_data)
+accept_done_cb (TetherAccept       *accept,
+                TetherAcceptResult  result,
+                TetherWebsocket    *ws,
+                const char         *reason,
+                gpointer            user_data)
 {
   Handshake *hs = user_data;
   TetherServer *self = hs->server;
   TetherConnection *conn;
   TetherPeer *peer;
   TetherLimits limits;
+  g_autoptr(TetherGuardStream) guard = NULL;
 
   switch (result)
     {
-    case TETHER_UPGRADE_OK:
+    case TETHER_ACCEPT_OK:
       break;
-    case TETHER_UPGRADE_FORBIDDEN:
-      server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION, reason,
-                     "refusing the connection");
+    case TETHER_ACCEPT_FORBIDDEN:
+      server_report (self, NULL, handshake_identity (hs), TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION,
+                     reason, "refusing the connection");
       g_hash_table_remove (self->handshakes, hs);
       return;
-    case TETHER_UPGRADE_REFUSED:
-    case TETHER_UPGRADE_FAILED:
-    default:
-      handshake_fail (hs, reason);
+    case TETHER_ACCEPT_REFUSED:
+      /* The hook reported it. */
+      g_hash_table_remove (self->handshakes, hs);
       return;
+    case TETHER_ACCEPT_FAILED:
+    default:
+      {
+        g_autofree char *who = tether_identity_to_string (handshake_identity (hs));
+
+        _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "handshake-failed",
+                             _tether_identity_get_pool_key (handshake_identity (hs)),
+                             "Handshake with %s failed: %s", who, reason);
+        g_hash_table_remove (self->handshakes, hs);
+        return;
+      }
     }
 
   server_limits (self, &limits);
@@ -456,212 +502,17 @@ upgrade_cb (TetherUpgrade       *upgrade,
   peer = _tether_peer_new (conn);
   g_hash_table_insert (self->connections, conn, peer);
 
-  /* The handshake's hello deadline takes over from here. */
-  _tether_connection_start (conn, ws, hs->guard, hs->identity, hs->deadline.when);
-  /* The guard holds the streams now; the handshake lets go of them. */
-  g_clear_object (&hs->guard);
-  g_clear_object (&hs->tls);
-  g_clear_object (&hs->socket_conn);
+  /* The handshake's deadline bounds the hello from here. */
+  guard = _tether_accept_steal_guard (accept);
+  _tether_connection_start (conn, ws, guard, handshake_identity (hs), hs->deadline.when);
   g_hash_table_remove (self->handshakes, hs);
 }
 
-static void
-start_http (Handshake *hs,
-            GIOStream *base)
-{
-  hs->guard = _tether_guard_stream_new (base, g_socket_connection_get_socket (hs->socket_conn),
-                                        TETHER_MAX_HANDSHAKE_BYTES, hs->server->limits[TETHER_LIMIT_MAX_MESSAGE_SIZE]);
-  hs->upgrade = _tether_upgrade_new (hs->guard, hs->server->scheduler,
-                                     (const char * const *) hs->server->allowed_origins,
-                                     upgrade_cb, hs);
-}
-
-static void
-tls_handshake_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  Handshake *hs = user_data;
-  g_autoptr(GError) error = NULL;
-  GTlsConnection *tls = G_TLS_CONNECTION (source);
-
-  if (!g_tls_connection_handshake_finish (tls, result, &error))
-    {
-      /* Cancelled means the handshake was already dropped. */
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        handshake_fail (hs, error->message);
-      return;
-    }
-
-  handshake_release_tls (hs);
-  g_clear_object (&hs->identity);
-  hs->identity = _tether_identity_new_from_socket (TETHER_TRANSPORT_TLS, hs->socket_conn,
-                                                   g_tls_connection_get_peer_certificate (tls),
-                                                   g_tls_connection_get_peer_certificate_errors (tls) == 0);
-
-  /* A verified certificate is who this is now: count it, not the address. */
-  if (g_strcmp0 (_tether_identity_get_pool_key (hs->identity), _tether_pool_entry_get_key (&hs->slot->entry)) != 0)
-    {
-      _tether_pool_release (&hs->slot->entry);
-      if (_tether_pool_acquire (hs->server->connection_pool, &hs->slot->entry,
-                                _tether_identity_get_pool_key (hs->identity),
-                                hs->server->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER], slot_evicted) != TETHER_POOL_GRANTED)
-        {
-          g_autofree char *details = g_strdup_printf ("more than %u connections",
-                                                      hs->server->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER]);
-
-          hs->server->closed_stats.rejected++;
-          server_report (hs->server, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
-                         details, "refusing the connection");
-          g_hash_table_remove (hs->server->handshakes, hs);
-          return;
-        }
-    }
-  start_http (hs, hs->tls);
-}
-
-/* glib-networking never accepts a client certificate by itself on the
- * server side: accept exactly those that verified against the client
- * database, and nothing else. */
-static gboolean
-accept_client_certificate_cb (GTlsConnection       *tls,
-                              GTlsCertificate      *certificate,
-                              GTlsCertificateFlags  errors,
-                              gpointer              user_data)
-{
-  return errors == 0;
-}
-
-#define TLS_RECORD_HEADER 5
-#define TLS_MAX_RECORD    (16384 + 2048)
-
-/* The kernel wakes the watch only once this many bytes are waiting. */
-static void
-set_rcvlowat (GSocket *socket,
-              int      bytes)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (!g_socket_set_option (socket, SOL_SOCKET, SO_RCVLOWAT, bytes, &error))
-    g_debug ("SO_RCVLOWAT: %s", error->message);
-}
-
-/* The client's first TLS record is here whole: now the handshake may
- * have a thread (glib-networking runs each in one, blocking), within the
- * TLS handshake pool. */
-static void
-start_tls (Handshake *hs)
-{
-  TetherServer *self = hs->server;
-  g_autoptr(GError) error = NULL;
-  const char *refusal = NULL;
-
-  switch (_tether_pool_acquire (self->tls_pool, &hs->tls_slot,
-                                _tether_identity_get_pool_key (hs->identity),
-                                self->limits[TETHER_LIMIT_MAX_TLS_HANDSHAKES_PER_ADDRESS], tls_slot_evicted))
-    {
-    case TETHER_POOL_GRANTED:
-      break;
-    case TETHER_POOL_OVER_SHARE:
-      refusal = "too many TLS handshakes in progress from this address";
-      break;
-    case TETHER_POOL_FULL:
-    default:
-      refusal = "too many TLS handshakes in progress on the server, and this address has "
-                "as many as any";
-      break;
-    }
-  if (refusal != NULL)
-    {
-      self->closed_stats.rejected++;
-      server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
-                     refusal, "refusing the connection");
-      g_hash_table_remove (self->handshakes, hs);
-      return;
-    }
-
-  /* Give the connection its database at construction: glib-networking
-   * otherwise loads the whole system trust store into every server
-   * connection (measured: 3.9 MB per idle wss:// connection), to verify
-   * client certificates it never asked for. */
-  hs->tls = g_initable_new (g_tls_backend_get_server_connection_type (g_tls_backend_get_default ()),
-                            NULL, &error,
-                            "base-io-stream", hs->socket_conn,
-                            "certificate", self->tls_certificate,
-                            "database", self->tls_client_database,
-                            NULL);
-  if (hs->tls == NULL)
-    {
-      handshake_fail (hs, error->message);
-      return;
-    }
-  if (self->tls_client_database != NULL)
-    {
-      g_tls_connection_set_database (G_TLS_CONNECTION (hs->tls), self->tls_client_database);
-      g_object_set (hs->tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUESTED, NULL);
-      g_signal_connect (hs->tls, "accept-certificate",
-                        G_CALLBACK (accept_client_certificate_cb), NULL);
-    }
-  g_tls_connection_handshake_async (G_TLS_CONNECTION (hs->tls), G_PRIORITY_DEFAULT,
-                                    hs->cancellable, tls_handshake_cb, hs);
-}
-
-/* glib-networking would give the handshake a thread at once, and the
- * thread would wait on the client: a TLS slow-loris that dribbles its
- * ClientHello held a thread per connection, and honest handshakes queued
- * behind them in GIO's pool. So the first TLS record is awaited here,
- * with no thread: SO_RCVLOWAT makes the kernel wake the watch only when
- * its header (5 bytes), then the whole record, has arrived — without
- * reading it, so that GnuTLS still reads it all. A client that never
- * sends it whole is cut at the handshake deadline, having cost a socket. */
-static void
-hello_watch_cb (TetherWatch  *watch,
-                GIOCondition  condition,
-                gpointer      user_data)
-{
-  Handshake *hs = user_data;
-  GSocket *socket = g_socket_connection_get_socket (hs->socket_conn);
-  guint8 header[TLS_RECORD_HEADER];
-  gssize n;
-  gsize need;
-
-  /* The kernel wakes us before the low-water mark only for the peer's
-   * end of stream (or an error): then nothing more will come. */
-  n = recv (g_socket_get_fd (socket), header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
-  if (n < (gssize) sizeof header)
-    {
-      handshake_fail (hs, n < 0 ? g_strerror (errno)
-                                : "the client ended the connection before its whole TLS ClientHello");
-      return;
-    }
-
-  /* Anything that is not a handshake record goes to GnuTLS at once,
-   * which answers it with an alert. */
-  need = sizeof header + ((header[3] << 8) | header[4]);
-  if (header[0] == 22 && need <= TLS_RECORD_HEADER + TLS_MAX_RECORD)
-    {
-      g_autofree guint8 *record = g_malloc (need);
-
-      n = recv (g_socket_get_fd (socket), record, need, MSG_PEEK | MSG_DONTWAIT);
-      if (n < (gssize) need)
-        {
-          if (hs->hello_need == need)
-            {
-              handshake_fail (hs, "the client ended the connection before its whole TLS ClientHello");
-              return;
-            }
-          hs->hello_need = need;
-          set_rcvlowat (socket, (int) need);
-          return;
-        }
-    }
-
-  set_rcvlowat (socket, 1);
-  g_clear_pointer (&hs->hello_watch, _tether_watch_free);
-  start_tls (hs);
-}
+static const TetherAcceptFuncs accept_funcs = {
+  .tls_start = accept_tls_start_cb,
+  .identified = accept_identified_cb,
+  .done = accept_done_cb,
+};
 
 static void
 incoming_cb (TetherListener    *tether_listener,
@@ -670,20 +521,22 @@ incoming_cb (TetherListener    *tether_listener,
 {
   Listener *listener = user_data;
   TetherServer *self = listener->server;
+  TetherAcceptOptions options = {
+    .kind = listener->kind,
+    .scheduler = self->scheduler,
+    .tls_certificate = self->tls_certificate,
+    .tls_client_database = self->tls_client_database,
+    .allowed_origins = (const char * const *) self->allowed_origins,
+    .max_message_size = self->limits[TETHER_LIMIT_MAX_MESSAGE_SIZE],
+  };
   Handshake *hs;
-  g_autoptr(GError) error = NULL;
-  const char *refusal = NULL;
 
   if (self->closed)
     return;
 
   hs = g_new0 (Handshake, 1);
   hs->server = self;
-  hs->kind = listener->kind;
-  hs->socket_conn = g_object_ref (connection);
-  hs->cancellable = g_cancellable_new ();
-  _tether_socket_set_nodelay (g_socket_connection_get_socket (connection));
-  hs->identity = _tether_identity_new_from_socket (listener->kind, connection, NULL, FALSE);
+  hs->accept = _tether_accept_new (connection, &options, &accept_funcs, hs);
 
   /* Refused at once, before any work: the server is full and this
    * identity is among those holding the most (otherwise the heaviest
@@ -693,25 +546,12 @@ incoming_cb (TetherListener    *tether_listener,
   hs->slot->server = self;
   hs->slot->hs = hs;
   _tether_pool_set_max (self->connection_pool, effective_max_connections (self));
-  switch (_tether_pool_acquire (self->connection_pool, &hs->slot->entry,
-                                _tether_identity_get_pool_key (hs->identity),
-                                self->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER], slot_evicted))
+  if (!handshake_acquire (hs, self->connection_pool, &hs->slot->entry,
+                          self->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER], slot_evicted,
+                          "too many connections from this peer",
+                          "too many connections on the server, and this peer holds as many "
+                          "as any"))
     {
-    case TETHER_POOL_GRANTED:
-      break;
-    case TETHER_POOL_OVER_SHARE:
-      refusal = "too many connections from this peer";
-      break;
-    case TETHER_POOL_FULL:
-    default:
-      refusal = "too many connections on the server, and this peer holds as many as any";
-      break;
-    }
-  if (refusal != NULL)
-    {
-      self->closed_stats.rejected++;
-      server_report (self, NULL, hs->identity, TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
-                     refusal, "refusing the connection");
       handshake_free (hs);
       return;
     }
@@ -720,19 +560,7 @@ incoming_cb (TetherListener    *tether_listener,
   _tether_scheduler_add (self->scheduler, &hs->deadline,
                          g_get_monotonic_time () + (gint64) self->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT] * 1000,
                          handshake_deadline_cb);
-
-  if (listener->kind != TETHER_TRANSPORT_TLS)
-    {
-      start_http (hs, G_IO_STREAM (connection));
-      return;
-    }
-
-  /* No thread for a client that has not sent its whole ClientHello (see
-   * hello_watch_cb()). */
-  set_rcvlowat (g_socket_connection_get_socket (connection), TLS_RECORD_HEADER);
-  hs->hello_watch = _tether_scheduler_watch (self->scheduler,
-                                             g_socket_get_fd (g_socket_connection_get_socket (connection)),
-                                             G_IO_IN, hello_watch_cb, hs);
+  _tether_accept_start (hs->accept);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -29,9 +29,11 @@ MAY_INCLUDE = {
 }
 
 # Single private headers a lower folder may include from elsewhere: the
-# identity the transport and the handshake make, the invocation the engine
-# makes (both public objects at the top); the protocol's constants.
+# error mapping (the companion of the public error header); the identity
+# the transport and the handshake make, the invocation the engine makes
+# (both public objects at the top); the protocol's constants.
 SHARED = {
+    "tether-error-private.h": {"base", "wire", "security", "transport", "core"},
     "tether-identity-private.h": {"core", "security", "transport"},
     "tether-invocation-private.h": {"core"},
     "tether-protocol-private.h": {"transport"},

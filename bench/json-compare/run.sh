@@ -6,8 +6,10 @@
 #
 #   bench/json-compare/run.sh [CORPUS_DIR]
 #
-# Needs gcc, pkg-config, json-glib-1.0, jansson and valgrind. Each parser
-# is built into its own executable: the libraries share symbol names.
+# Needs gcc, pkg-config, json-glib-1.0, jansson and valgrind, and a
+# configured _build (for Tether's generated headers; BUILD_DIR overrides
+# it). Each parser is built into its own executable: the libraries share
+# symbol names.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,9 +24,11 @@ cflags="-O2 -g -Wall"
 gcc $cflags -o "$tmp/parse-jsonglib" "$here/parse-jsonglib.c" \
   $(pkg-config --cflags --libs json-glib-1.0)
 # shellcheck disable=SC2046,SC2086
-gcc $cflags -DTETHER_COMPILATION -I"$top/lib" -I"$top/lib/wire" -o "$tmp/parse-jansson" \
-  "$here/parse-jansson.c" "$top/lib/wire/tether-json.c" "$top/lib/tether-error.c" \
-  $(pkg-config --cflags --libs jansson glib-2.0) -lm
+gcc $cflags -DTETHER_COMPILATION -I"$top/lib" -I"$top/lib/wire" -I"${BUILD_DIR:-$top/_build}/lib" \
+  -o "$tmp/parse-jansson" \
+  "$here/parse-jansson.c" "$top/lib/wire/tether-json.c" "$top/lib/wire/tether-json-variant.c" \
+  "$top/lib/wire/tether-variant-json.c" "$top/lib/tether-error.c" \
+  $(pkg-config --cflags --libs jansson gio-2.0) -lm
 
 # Inputs too big to commit.
 mkdir "$tmp/extra"

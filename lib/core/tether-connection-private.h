@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "tether-types.h"
+#include "tether-auth-private.h"
 #include "tether-guard-stream-private.h"
 #include "tether-limits-private.h"
 #include "tether-method-table-private.h"
@@ -27,19 +28,6 @@ typedef enum
 } TetherConnectionRole;
 
 
-/* Who may authenticate how (server): shared by the server and its
- * connections, and changed by the server at any time. */
-typedef struct
-{
-  GHashTable *users;            /* name → "SCRAM-SHA-256$…" secrets */
-  char       *fake_salt_key;    /* per server, random */
-  gboolean    allow_plain_scram;
-  gboolean    allow_anonymous;
-} TetherAuthPolicy;
-
-TetherAuthPolicy *_tether_auth_policy_new   (void);
-TetherAuthPolicy *_tether_auth_policy_ref   (TetherAuthPolicy *policy);
-void              _tether_auth_policy_unref (TetherAuthPolicy *policy);
 
 
 #define TETHER_TYPE_CONNECTION (_tether_connection_get_type ())
@@ -188,8 +176,5 @@ gboolean          _tether_connection_send_extend    (TetherConnection        *se
                                                      GError                 **error);
 guint             _tether_connection_get_incoming_max_timeout (TetherConnection *self);
 
-
-/* GError → JSON-RPC code for a reply. */
-int               _tether_error_to_wire_code        (const GError            *error);
 
 G_END_DECLS

@@ -10,7 +10,7 @@
 #include "tether-auth-private.h"
 #include "tether-binary-private.h"
 #include "tether-connection-private.h"
-#include "tether-error.h"
+#include "tether-error-private.h"
 #include "tether-identity-private.h"
 #include "tether-impersonation-private.h"
 #include "tether-invocation-private.h"
@@ -116,52 +116,6 @@ G_DEFINE_FINAL_TYPE (TetherConnection, _tether_connection, G_TYPE_OBJECT)
 static void connection_teardown (TetherConnection *self, const GError *error);
 static void pending_complete    (PendingCall *pc, json_t *result, GError *error);
 static void pending_complete_value (PendingCall *pc, GVariant *value);
-
-/* ---------------------------------------------------------------------- */
-/* Errors                                                                 */
-
-int
-_tether_error_to_wire_code (const GError *error)
-{
-  if (error->domain == TETHER_REMOTE_ERROR)
-    return error->code;
-
-  if (error->domain == TETHER_ERROR)
-    {
-      switch ((TetherError) error->code)
-        {
-        case TETHER_ERROR_INVALID_MESSAGE:
-        case TETHER_ERROR_MESSAGE_TOO_LARGE:
-        case TETHER_ERROR_TOO_DEEP:
-          return TETHER_REMOTE_ERROR_INVALID_REQUEST;
-        case TETHER_ERROR_NO_SUCH_METHOD:
-          return TETHER_REMOTE_ERROR_METHOD_NOT_FOUND;
-        case TETHER_ERROR_INVALID_PARAMS:
-          return TETHER_REMOTE_ERROR_INVALID_PARAMS;
-        case TETHER_ERROR_RESOURCE_EXHAUSTED:
-          return TETHER_REMOTE_ERROR_RESOURCE_EXHAUSTED;
-        case TETHER_ERROR_UNAUTHENTICATED:
-          return TETHER_REMOTE_ERROR_UNAUTHENTICATED;
-        case TETHER_ERROR_PERMISSION_DENIED:
-          return TETHER_REMOTE_ERROR_PERMISSION_DENIED;
-        case TETHER_ERROR_IMPERSONATION_DENIED:
-          return TETHER_REMOTE_ERROR_IMPERSONATION_DENIED;
-        case TETHER_ERROR_CALLBACK_REJECTED:
-          return TETHER_REMOTE_ERROR_CALLBACK_REJECTED;
-        case TETHER_ERROR_CHANNEL_BINDING_FAILED:
-          return TETHER_REMOTE_ERROR_CHANNEL_BINDING_FAILED;
-        default:
-          return TETHER_REMOTE_ERROR_INTERNAL_ERROR;
-        }
-    }
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return TETHER_REMOTE_ERROR_CANCELLED;
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-    return TETHER_REMOTE_ERROR_DEADLINE_EXCEEDED;
-
-  return TETHER_REMOTE_ERROR_INTERNAL_ERROR;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Sending                                                                */
@@ -2650,36 +2604,4 @@ _tether_connection_add_statistics (TetherConnection *self,
   stats->strikes += strikes;
   stats->connections += 1;
   stats->peers_cut_off += self->stats.peers_cut_off;
-}
-
-static void
-auth_policy_clear (TetherAuthPolicy *policy)
-{
-  g_hash_table_unref (policy->users);
-  g_free (policy->fake_salt_key);
-}
-
-TetherAuthPolicy *
-_tether_auth_policy_new (void)
-{
-  TetherAuthPolicy *policy = g_rc_box_new0 (TetherAuthPolicy);
-  guint8 key[32];
-
-  policy->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  for (guint i = 0; i < sizeof key; i++)
-    key[i] = g_random_int_range (0, 256);
-  policy->fake_salt_key = g_base64_encode (key, sizeof key);
-  return policy;
-}
-
-TetherAuthPolicy *
-_tether_auth_policy_ref (TetherAuthPolicy *policy)
-{
-  return g_rc_box_acquire (policy);
-}
-
-void
-_tether_auth_policy_unref (TetherAuthPolicy *policy)
-{
-  g_rc_box_release_full (policy, (GDestroyNotify) auth_policy_clear);
 }

@@ -66,4 +66,18 @@ char              *_tether_scram_secrets_from_password (const char  *password,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TetherAuthSession, _tether_auth_free)
 
+/* Who may authenticate how (server): shared by the server and its
+ * connections, and changed by the server at any time. */
+typedef struct
+{
+  GHashTable *users;            /* name → "SCRAM-SHA-256$…" secrets */
+  char       *fake_salt_key;    /* per server, random */
+  gboolean    allow_plain_scram;
+  gboolean    allow_anonymous;
+} TetherAuthPolicy;
+
+TetherAuthPolicy *_tether_auth_policy_new   (void);
+TetherAuthPolicy *_tether_auth_policy_ref   (TetherAuthPolicy *policy);
+void              _tether_auth_policy_unref (TetherAuthPolicy *policy);
+
 G_END_DECLS

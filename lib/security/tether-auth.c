@@ -479,3 +479,37 @@ _tether_scram_secrets_from_password (const char  *password,
   return g_strdup_printf ("SCRAM-SHA-256$%u:%s$%s:%s", iterations, salt64, stored64, server64);
 }
 
+/* ---------------------------------------------------------------------- */
+/* The server's policy                                                    */
+
+static void
+auth_policy_clear (TetherAuthPolicy *policy)
+{
+  g_hash_table_unref (policy->users);
+  g_free (policy->fake_salt_key);
+}
+
+TetherAuthPolicy *
+_tether_auth_policy_new (void)
+{
+  TetherAuthPolicy *policy = g_rc_box_new0 (TetherAuthPolicy);
+  guint8 key[32];
+
+  policy->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (guint i = 0; i < sizeof key; i++)
+    key[i] = g_random_int_range (0, 256);
+  policy->fake_salt_key = g_base64_encode (key, sizeof key);
+  return policy;
+}
+
+TetherAuthPolicy *
+_tether_auth_policy_ref (TetherAuthPolicy *policy)
+{
+  return g_rc_box_acquire (policy);
+}
+
+void
+_tether_auth_policy_unref (TetherAuthPolicy *policy)
+{
+  g_rc_box_release_full (policy, (GDestroyNotify) auth_policy_clear);
+}

@@ -72,6 +72,10 @@ void       _tether_json_write_string     (GString             *out,
                                           gsize                len);
 void       _tether_json_write_int        (GString             *out,
                                           gint64               value);
+/* Appends a finite @value with 17 significant digits, always as a real
+ * (1.0, not 1); the caller writes null for what is not finite. */
+void       _tether_json_write_real       (GString             *out,
+                                          double               value);
 /* Appends @value by the GVariant → JSON mapping of _tether_variant_to_json().
  * @value may be floating (it is sunk and released). */
 void       _tether_json_write_variant    (GString             *out,

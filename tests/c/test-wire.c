@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tether-test-common.h"
+#include "tether-error-private.h"
 #include "tether-scheduler-private.h"
 
 typedef struct
@@ -402,10 +403,62 @@ test_origin (Fixture       *f,
   g_clear_object (&r.ws);
 }
 
+/* The one mapping between GErrors and wire codes, both ways: every
+ * Tether error a peer can be answered with comes back as itself (or, for
+ * the three kinds of bad message, as the first), and what has no wire
+ * code of its own is -32603 one way and TETHER_ERROR_FAILED the other. */
+static void
+test_error_codes (void)
+{
+  static const struct
+  {
+    TetherError local;
+    int         wire;
+    TetherError back;
+  } cases[] = {
+    { TETHER_ERROR_INVALID_MESSAGE, -32600, TETHER_ERROR_INVALID_MESSAGE },
+    { TETHER_ERROR_MESSAGE_TOO_LARGE, -32600, TETHER_ERROR_INVALID_MESSAGE },
+    { TETHER_ERROR_TOO_DEEP, -32600, TETHER_ERROR_INVALID_MESSAGE },
+    { TETHER_ERROR_NO_SUCH_METHOD, -32601, TETHER_ERROR_NO_SUCH_METHOD },
+    { TETHER_ERROR_INVALID_PARAMS, -32602, TETHER_ERROR_INVALID_PARAMS },
+    { TETHER_ERROR_RESOURCE_EXHAUSTED, -32003, TETHER_ERROR_RESOURCE_EXHAUSTED },
+    { TETHER_ERROR_UNAUTHENTICATED, -32004, TETHER_ERROR_UNAUTHENTICATED },
+    { TETHER_ERROR_PERMISSION_DENIED, -32005, TETHER_ERROR_PERMISSION_DENIED },
+    { TETHER_ERROR_IMPERSONATION_DENIED, -32006, TETHER_ERROR_IMPERSONATION_DENIED },
+    { TETHER_ERROR_CALLBACK_REJECTED, -32007, TETHER_ERROR_CALLBACK_REJECTED },
+    { TETHER_ERROR_CHANNEL_BINDING_FAILED, -32008, TETHER_ERROR_CHANNEL_BINDING_FAILED },
+    { TETHER_ERROR_HANDSHAKE_FAILED, -32603, TETHER_ERROR_FAILED },
+    { TETHER_ERROR_FAILED, -32603, TETHER_ERROR_FAILED },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = g_error_new_literal (TETHER_ERROR, cases[i].local, "x");
+
+      g_assert_cmpint (_tether_error_to_wire_code (error), ==, cases[i].wire);
+      g_assert_cmpint (_tether_error_from_wire_code (cases[i].wire), ==, cases[i].back);
+    }
+
+  {
+    g_autoptr(GError) cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "x");
+    g_autoptr(GError) timed_out = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "x");
+    g_autoptr(GError) remote = g_error_new_literal (TETHER_REMOTE_ERROR, 12345, "x");
+    g_autoptr(GError) other = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "x");
+
+    g_assert_cmpint (_tether_error_to_wire_code (cancelled), ==, -32002);
+    g_assert_cmpint (_tether_error_to_wire_code (timed_out), ==, -32001);
+    g_assert_cmpint (_tether_error_to_wire_code (remote), ==, 12345);
+    g_assert_cmpint (_tether_error_to_wire_code (other), ==, -32603);
+    g_assert_cmpint (_tether_error_from_wire_code (-32700), ==, TETHER_ERROR_FAILED);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/tether/wire/error-codes", test_error_codes);
 
   for (guint i = 0; i < G_N_ELEMENTS (spec_cases); i++)
     {
