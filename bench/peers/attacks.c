@@ -316,18 +316,6 @@ typedef struct
   double        baseline_seconds;
 } Setup;
 
-static int
-proc_threads (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
-  g_autofree char *text = NULL;
-  const char *at;
-
-  if (!g_file_get_contents (path, &text, NULL, NULL) || (at = strstr (text, "Threads:")) == NULL)
-    return -1;
-  return atoi (at + strlen ("Threads:"));
-}
-
 static gboolean
 parse_result (const char *line,
               double     *p50,
@@ -516,7 +504,7 @@ run_attack (const Setup  *s,
     }
 
   o->rss_start_kb = o->rss_peak_kb = harness_proc_rss_kb (server->pid);
-  o->threads_start = o->threads_peak = proc_threads (server->pid);
+  o->threads_start = o->threads_peak = (int) harness_proc_status (server->pid, "Threads");
   o->fds_peak = harness_proc_fd_count (server->pid);
   {
     g_autofree char *limits_path = g_strdup_printf ("/proc/%d/limits", (int) server->pid);
@@ -547,7 +535,7 @@ run_attack (const Setup  *s,
     while (c != NULL && !c->exited && g_get_monotonic_time () < until)
       {
         gint64 rss = harness_proc_rss_kb (server->pid);
-        int threads = proc_threads (server->pid);
+        int threads = (int) harness_proc_status (server->pid, "Threads");
         int fds = harness_proc_fd_count (server->pid);
 
         o->rss_peak_kb = MAX (o->rss_peak_kb, rss);

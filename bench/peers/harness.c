@@ -207,7 +207,8 @@ child_exited_cb (GObject      *source,
 }
 
 /* In the child, before exec: die with the orchestrator; on one CPU (the
- * data) or on every one (-1), whatever the orchestrator's own affinity. */
+ * data) or on every one (HARNESS_CPU_ANY), whatever the orchestrator's
+ * own affinity, or on the orchestrator's (HARNESS_CPU_INHERIT). */
 static void
 child_setup (gpointer user_data)
 {
@@ -216,6 +217,8 @@ child_setup (gpointer user_data)
   cpu_set_t set;
 
   prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (cpu == HARNESS_CPU_INHERIT)
+    return;
   CPU_ZERO (&set);
   if (cpu >= 0)
     CPU_SET (cpu, &set);
@@ -422,15 +425,24 @@ harness_run_cpu_seconds (void)
 }
 
 gint64
-harness_proc_rss_kb (GPid pid)
+harness_proc_status (GPid        pid,
+                     const char *field)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree char *needle = g_strconcat ("\n", field, ":", NULL);
   g_autofree char *text = NULL;
   const char *p;
 
-  if (!g_file_get_contents (path, &text, NULL, NULL) || (p = strstr (text, "\nVmRSS:")) == NULL)
+  /* At the start of a line; the first is the name, not a number. */
+  if (!g_file_get_contents (path, &text, NULL, NULL) || (p = strstr (text, needle)) == NULL)
     return -1;
-  return g_ascii_strtoll (p + 7, NULL, 10);
+  return g_ascii_strtoll (p + strlen (needle), NULL, 10);
+}
+
+gint64
+harness_proc_rss_kb (GPid pid)
+{
+  return harness_proc_status (pid, "VmRSS");
 }
 
 int

@@ -1,24 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* harness: what a benchmark orchestrator needs around its child
- * processes, once, for `peers`, `scale` and (later) `blackhole`
+ * processes, once, for `peers`, `scale`, `attacks` and `blackhole`
  * (issue #10). GLib-based: children are GSubprocesses whose stdout lines
  * are read on the default main context; every wait iterates that context
  * under a give-up timer, so nothing waits forever.
  *
  * - children: spawned with PR_SET_PDEATHSIG (they die with the
  *   orchestrator, whatever kills it), G_SLICE=always-malloc (honest
- *   malloc figures) and pinned to one CPU or spread over all; their
- *   READY / CONNECTED / HOLDING / RESULT / MEM lines waited for by
- *   prefix with a bound; paused and resumed (SIGSTOP/SIGCONT);
- *   SIGKILLed, by pid, at the end;
+ *   malloc figures) and pinned to one CPU, spread over all or left on
+ *   the orchestrator's; their READY / CONNECTED / HOLDING / RESULT /
+ *   MEM lines waited for by prefix with a bound; paused and resumed
+ *   (SIGSTOP/SIGCONT); SIGKILLed, by pid, at the end;
  * - the run: a watchdog (alarm) past the budget, a temporary directory
  *   removed on exit and on a fatal signal, the soft RLIMIT_NOFILE raised
  *   to the hard one;
- * - the machine from /proc: a process's RSS, CPU time and open files,
- *   the CPU time the whole machine spent busy, and the quiet-machine
- *   check built on them (HarnessNoise: what other processes, not this
- *   run's, used meanwhile);
+ * - the machine from /proc: a process's RSS (or another number of its
+ *   status: threads, …), CPU time and open files, the CPU time the
+ *   whole machine spent busy, and the quiet-machine check built on them
+ *   (HarnessNoise: what other processes, not this run's, used
+ *   meanwhile);
  * - the peer programs' protocol (peers-util.h): start a server, read its
  *   address, sample its memory; a throw-away TLS certificate;
  * - JSON writing and the header every result file shares. */
@@ -75,6 +76,8 @@ void     harness_finish              (void);
 /* Children                                                               */
 
 #define HARNESS_CPU_ANY (-1)
+/* The orchestrator's own affinity, whatever it is (taskset). */
+#define HARNESS_CPU_INHERIT (-2)
 
 typedef struct
 {
@@ -91,8 +94,9 @@ typedef struct
 } HarnessChild;
 
 /* Starts @argv with stdin and stdout piped, on CPU @cpu (or any:
- * HARNESS_CPU_ANY). The child is the harness's: freed never, killed by
- * harness_finish() at the latest. */
+ * HARNESS_CPU_ANY; or the orchestrator's: HARNESS_CPU_INHERIT). The
+ * child is the harness's: freed never, killed by harness_finish() at
+ * the latest. */
 HarnessChild *harness_child_spawn    (const char         *name,
                                       const char * const *argv,
                                       int                 cpu,
@@ -133,6 +137,10 @@ double   harness_own_cpu_seconds     (void);
 double   harness_proc_cpu_seconds    (GPid pid);
 /* This run: itself, its reaped children and its live ones. */
 double   harness_run_cpu_seconds     (void);
+/* The number a line of /proc/@pid/status starts with ("VmHWM" in KiB,
+ * "Threads"), -1 if unreadable. */
+gint64   harness_proc_status         (GPid        pid,
+                                      const char *field);
 gint64   harness_proc_rss_kb         (GPid pid);
 int      harness_proc_fd_count       (GPid pid);
 double   harness_load_average        (void);
