@@ -44,24 +44,22 @@
  * (--budget) ends the whole run; children die with the orchestrator
  * (PR_SET_PDEATHSIG). */
 
-#include <errno.h>
-#include <limits.h>
 #include <locale.h>
 #include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <glib-unix.h>
-#include <glib/gstdio.h>
 #include <gio/gunixinputstream.h>
 
 #include <tether.h>
+
+/* The orchestrator's children, /proc, noise and JSON (harness.h); the
+ * roles' RESULT lines and percentiles (peers-util.h). */
+#include "harness.h"
+#include "peers-util.h"
 
 #define N_CALLBACKS_DEFAULT     10000
 #define RSS_TARGET_BYTES        1024.0
@@ -70,76 +68,6 @@
 
 /* ---------------------------------------------------------------------- */
 /* Common                                                                 */
-
-static gboolean
-flag_set_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Iterates the default context until @cond holds or @ms pass; evaluates to
- * whether @cond holds. Nothing sleeps; nothing waits for ever. */
-#define WAIT_UNTIL(cond, ms) \
-  ({ \
-    gboolean _wu_expired = FALSE; \
-    guint _wu_timer = g_timeout_add ((ms), flag_set_cb, &_wu_expired); \
-    while (!(cond) && !_wu_expired) \
-      g_main_context_iteration (NULL, TRUE); \
-    if (!_wu_expired) \
-      g_source_remove (_wu_timer); \
-    (cond) ? TRUE : FALSE; \
-  })
-
-static void
-spin_ms (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_set_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-static gint64
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
-}
-
-/* Hundreds of sockets per process. */
-static void
-raise_fd_limit (void)
-{
-  struct rlimit rl;
-
-  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
-    {
-      rl.rlim_cur = rl.rlim_max;
-      setrlimit (RLIMIT_NOFILE, &rl);
-    }
-}
-
-static void
-emit (const char *format,
-      ...) G_GNUC_PRINTF (1, 2);
-
-/* One line on stdout, at once: the orchestrator reads it through a pipe. */
-static void
-emit (const char *format,
-      ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  vprintf (format, args);
-  va_end (args);
-  putchar ('\n');
-  fflush (stdout);
-}
 
 static GVariant *
 vardict_int (const char *key,
@@ -451,7 +379,7 @@ role_server (int    argc,
       g_printerr ("server: %s\n", error != NULL ? error->message : "--uri is required");
       return 2;
     }
-  raise_fd_limit ();
+  peer_raise_fd_limit ();   /* hundreds of sockets per process */
 
   s.loop = g_main_loop_new (NULL, FALSE);
   s.held = g_ptr_array_new ();
@@ -482,7 +410,7 @@ role_server (int    argc,
   stdin_reader_start (server_stdin_line, &s);
   g_unix_signal_add (SIGTERM, server_quit_cb, &s);
   g_unix_signal_add (SIGINT, server_quit_cb, &s);
-  emit ("READY %s", tether_server_get_uris (s.server)[0]);
+  peer_emit ("READY %s", tether_server_get_uris (s.server)[0]);
 
   g_main_loop_run (s.loop);
 
@@ -612,9 +540,9 @@ attacker_pump (Attacker *a)
     }
   if (a->in_flight == 0 && a->next == a->n_connections)
     {
-      emit ("CONNECTED ok=%u failed=%u retries=%u%s%s", a->clients->len, a->failed, a->retries,
-            a->last_error != NULL ? " last_error=" : "",
-            a->last_error != NULL ? a->last_error : "");
+      peer_emit ("CONNECTED ok=%u failed=%u retries=%u%s%s", a->clients->len, a->failed, a->retries,
+                 a->last_error != NULL ? " last_error=" : "",
+                 a->last_error != NULL ? a->last_error : "");
       a->next++;  /* report once */
     }
 }
@@ -636,7 +564,7 @@ subscribed_cb (GObject      *source,
       g_printerr ("attacker: subscribe failed: %s\n", error->message);
     }
   if (a->subscribed_ok + a->subscribed_err == a->clients->len)
-    emit ("SUBSCRIBED ok=%u err=%u", a->subscribed_ok, a->subscribed_err);
+    peer_emit ("SUBSCRIBED ok=%u err=%u", a->subscribed_ok, a->subscribed_err);
 }
 
 static void
@@ -655,7 +583,7 @@ attacker_stdin_line (const char *line,
                                   vardict_int ("n", a->per_connection), CALLBACK_TIMEOUT_MS, NULL,
                                   subscribed_cb, a);
       if (a->clients->len == 0)
-        emit ("SUBSCRIBED ok=0 err=0");
+        peer_emit ("SUBSCRIBED ok=0 err=0");
     }
   else if (g_str_equal (line, "report"))
     {
@@ -663,7 +591,7 @@ attacker_stdin_line (const char *line,
 
       for (guint i = 0; i < a->clients->len; i++)
         connected += tether_client_is_connected (g_ptr_array_index (a->clients, i));
-      emit ("HELD n=%u connected=%u", a->held->len, connected);
+      peer_emit ("HELD n=%u connected=%u", a->held->len, connected);
     }
 }
 
@@ -692,7 +620,7 @@ role_attacker (int    argc,
       g_printerr ("attacker: %s\n", error != NULL ? error->message : "--uri is required");
       return 2;
     }
-  raise_fd_limit ();
+  peer_raise_fd_limit ();
 
   a.loop = g_main_loop_new (NULL, FALSE);
   a.uri = uri;
@@ -735,7 +663,7 @@ echo_done_cb (GObject      *source,
               gpointer      user_data)
 {
   LatencyRun *r = user_data;
-  gint64 t1 = now_ns ();
+  gint64 t1 = peer_now_ns ();
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) answer = tether_client_call_finish (TETHER_CLIENT (source), result, &error);
 
@@ -759,7 +687,7 @@ echo_next (LatencyRun *r)
 {
   GVariant *params = vardict_int ("seq", r->done);
 
-  r->t0 = now_ns ();
+  r->t0 = peer_now_ns ();
   tether_client_call_async (r->client, "echo", params, 10000, NULL, echo_done_cb, r);
 }
 
@@ -774,27 +702,6 @@ client_connected_cb (GObject      *source,
     g_assert (*error != NULL);
   else
     *error = g_error_new_literal (G_IO_ERROR, 0, "ok");
-}
-
-static int
-compare_gint64 (gconstpointer a,
-                gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted values, in µs. */
-static double
-percentile_us (const gint64 *sorted,
-               guint         n,
-               double        p)
-{
-  guint rank = (guint) ceil (p / 100.0 * n);
-
-  rank = CLAMP (rank, 1, n);
-  return sorted[rank - 1] / 1000.0;
 }
 
 static int
@@ -814,7 +721,7 @@ role_client (int    argc,
   g_autoptr(GError) error = NULL;
   GError *connect_result = NULL;
   LatencyRun r = { 0 };
-  double sum = 0;
+  double sum = 0, p50, p90, p99;
   guint n;
 
   g_option_context_add_main_entries (octx, entries, NULL);
@@ -826,14 +733,14 @@ role_client (int    argc,
 
   r.client = tether_client_new (uri);
   tether_client_connect_async (r.client, NULL, client_connected_cb, &connect_result);
-  if (!WAIT_UNTIL (connect_result != NULL, 20000))
+  if (!HARNESS_WAIT_UNTIL (connect_result != NULL, 20000))
     {
-      emit ("ERROR connect timed out");
+      peer_emit ("ERROR connect timed out");
       return 1;
     }
   if (connect_result->domain != G_IO_ERROR || connect_result->code != 0)
     {
-      emit ("ERROR connect: %s", connect_result->message);
+      peer_emit ("ERROR connect: %s", connect_result->message);
       return 1;
     }
   g_clear_error (&connect_result);
@@ -842,21 +749,22 @@ role_client (int    argc,
   r.warmup = warmup;
   r.latency_ns = g_new0 (gint64, calls);
   echo_next (&r);
-  if (!WAIT_UNTIL (r.finished, 60000))
+  if (!HARNESS_WAIT_UNTIL (r.finished, 60000))
     {
-      emit ("ERROR only %u of %u calls finished in 60 s", r.done, r.total);
+      peer_emit ("ERROR only %u of %u calls finished in 60 s", r.done, r.total);
       return 1;
     }
 
   n = (guint) calls;
   for (guint i = 0; i < n; i++)
     sum += r.latency_ns[i];
-  qsort (r.latency_ns, n, sizeof (gint64), compare_gint64);
-  emit ("RESULT n=%u errors=%u p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f mean_us=%.1f%s%s",
-        n, r.errors,
-        percentile_us (r.latency_ns, n, 50), percentile_us (r.latency_ns, n, 90),
-        percentile_us (r.latency_ns, n, 99), r.latency_ns[n - 1] / 1000.0, sum / n / 1000.0,
-        r.last_error != NULL ? " last_error=" : "", r.last_error != NULL ? r.last_error : "");
+  /* Nearest rank; the first call sorts them, so the last is the slowest. */
+  p50 = peer_percentile_us (r.latency_ns, n, 50);
+  p90 = peer_percentile_us (r.latency_ns, n, 90);
+  p99 = peer_percentile_us (r.latency_ns, n, 99);
+  peer_emit ("RESULT n=%u errors=%u p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f mean_us=%.1f%s%s",
+             n, r.errors, p50, p90, p99, r.latency_ns[n - 1] / 1000.0, sum / n / 1000.0,
+             r.last_error != NULL ? " last_error=" : "", r.last_error != NULL ? r.last_error : "");
   fflush (stdout);
   _exit (0);
 }
@@ -864,83 +772,18 @@ role_client (int    argc,
 /* ---------------------------------------------------------------------- */
 /* Orchestrator: children                                                 */
 
-typedef struct
-{
-  char             *name;
-  GSubprocess      *proc;
-  GPid              pid;
-  GOutputStream    *in;
-  GDataInputStream *out;
-  GQueue            lines;
-  gboolean          eof;
-  gboolean          exited;
-} Child;
-
 static char  **server_wrapper;   /* argv prefix for the server role (profilers) */
 static char   *self_exe;
-static GPtrArray *all_children;  /* every child ever started, for the final kill */
 
-static void child_read_next (Child *c);
-
-static void
-child_line_cb (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
+/* This program in role @args[0], on the orchestrator's CPUs; the server
+ * (@wrapped) under --server-wrapper if there is one. */
+static HarnessChild *
+spawn_role (const char         *name,
+            const char * const *args,
+            gboolean            wrapped,
+            GError            **error)
 {
-  Child *c = user_data;
-  g_autoptr(GError) error = NULL;
-  char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
-                                                          NULL, &error);
-
-  if (line == NULL)
-    {
-      c->eof = TRUE;
-      return;
-    }
-  g_queue_push_tail (&c->lines, line);
-  child_read_next (c);
-}
-
-static void
-child_read_next (Child *c)
-{
-  g_data_input_stream_read_line_async (c->out, G_PRIORITY_DEFAULT, NULL, child_line_cb, c);
-}
-
-static void
-child_exited_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  Child *c = user_data;
-
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  c->exited = TRUE;
-}
-
-/* Children die with the orchestrator, whatever kills it. */
-static void
-child_setup (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static Child *
-child_spawn (const char         *name,
-             const char * const *args,
-             gboolean            wrapped,
-             GError            **error)
-{
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  Child *c;
-  GSubprocess *proc;
-  const char *id;
-
-  /* Honest malloc figures: no slice magazines in front of malloc. */
-  g_subprocess_launcher_setenv (launcher, "G_SLICE", "always-malloc", TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
 
   if (wrapped && server_wrapper != NULL)
     {
@@ -953,95 +796,7 @@ child_spawn (const char         *name,
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
-
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, error);
-  if (proc == NULL)
-    return NULL;
-
-  c = g_new0 (Child, 1);
-  c->name = g_strdup (name);
-  c->proc = proc;
-  id = g_subprocess_get_identifier (proc);
-  c->pid = id != NULL ? atoi (id) : 0;
-  c->in = g_subprocess_get_stdin_pipe (proc);
-  c->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
-  g_queue_init (&c->lines);
-  child_read_next (c);
-  g_subprocess_wait_async (proc, NULL, child_exited_cb, c);
-  g_ptr_array_add (all_children, c);
-  return c;
-}
-
-/* The next line starting with @prefix (other lines are passed to stderr),
- * or NULL after @timeout_ms or at EOF. */
-static char *
-child_wait_line (Child      *c,
-                 const char *prefix,
-                 guint       timeout_ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-
-  for (;;)
-    {
-      gint64 left;
-
-      while (!g_queue_is_empty (&c->lines))
-        {
-          char *line = g_queue_pop_head (&c->lines);
-
-          if (g_str_has_prefix (line, prefix))
-            return line;
-          g_printerr ("%s: %s\n", c->name, line);
-          g_free (line);
-        }
-      left = (end - g_get_monotonic_time ()) / 1000;
-      if (c->eof || left <= 0)
-        return NULL;
-      WAIT_UNTIL (!g_queue_is_empty (&c->lines) || c->eof, (guint) left);
-    }
-}
-
-static void
-child_send (Child      *c,
-            const char *line)
-{
-  g_autofree char *text = g_strconcat (line, "\n", NULL);
-
-  /* A few bytes into a pipe: never blocks. A dead child only gives
-   * EPIPE (SIGPIPE is ignored). */
-  g_output_stream_write_all (c->in, text, strlen (text), NULL, NULL, NULL);
-}
-
-/* Ends a child: SIGKILL at once (or, with @grace_ms, EOF on its stdin
- * first, so a profiler around it can write its output). Bounded. */
-static gboolean
-child_stop (Child *c,
-            guint  grace_ms)
-{
-  if (c->exited)
-    return TRUE;
-  if (grace_ms > 0)
-    {
-      g_output_stream_close (c->in, NULL, NULL);
-      if (WAIT_UNTIL (c->exited, grace_ms))
-        return TRUE;
-    }
-  g_subprocess_force_exit (c->proc);   /* SIGKILL, to this pid only */
-  return WAIT_UNTIL (c->exited, 5000);
-}
-
-static gboolean
-parse_kv_double (const char *line,
-                 const char *key,
-                 double     *value)
-{
-  g_autofree char *needle = g_strconcat (" ", key, "=", NULL);
-  const char *p = strstr (line, needle);
-
-  if (p == NULL)
-    return FALSE;
-  *value = g_ascii_strtod (p + strlen (needle), NULL);
-  return TRUE;
+  return harness_child_spawn (name, (const char * const *) argv->pdata, HARNESS_CPU_INHERIT, error);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1057,38 +812,20 @@ typedef struct
   gint64 heap_held;
 } Sample;
 
+/* FALSE, and @s as it was, once the server is gone. */
 static gboolean
 read_proc_status (GPid    pid,
                   Sample *s)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
-  g_autofree char *fd_path = g_strdup_printf ("/proc/%d/fd", (int) pid);
-  g_autofree char *text = NULL;
-  g_auto(GStrv) lines = NULL;
-  GDir *dir;
+  gint64 rss_kb = harness_proc_rss_kb (pid);
 
-  if (!g_file_get_contents (path, &text, NULL, NULL))
+  if (rss_kb < 0)
     return FALSE;
-  lines = g_strsplit (text, "\n", -1);
-  s->rss_kb = s->hwm_kb = s->threads = -1;
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      if (g_str_has_prefix (lines[i], "VmRSS:"))
-        s->rss_kb = g_ascii_strtoll (lines[i] + 6, NULL, 10);
-      else if (g_str_has_prefix (lines[i], "VmHWM:"))
-        s->hwm_kb = g_ascii_strtoll (lines[i] + 6, NULL, 10);
-      else if (g_str_has_prefix (lines[i], "Threads:"))
-        s->threads = g_ascii_strtoll (lines[i] + 8, NULL, 10);
-    }
-  s->fds = 0;
-  dir = g_dir_open (fd_path, 0, NULL);
-  if (dir != NULL)
-    {
-      while (g_dir_read_name (dir) != NULL)
-        s->fds++;
-      g_dir_close (dir);
-    }
-  return s->rss_kb >= 0 && s->threads >= 0;
+  s->rss_kb = rss_kb;
+  s->hwm_kb = harness_proc_status (pid, "VmHWM");
+  s->threads = harness_proc_status (pid, "Threads");
+  s->fds = MAX (harness_proc_fd_count (pid), 0);
+  return s->threads >= 0;
 }
 
 typedef struct
@@ -1117,7 +854,7 @@ query_stats (TetherClient *client)
   GVariant *value;
 
   tether_client_call_async (client, "stats", NULL, 5000, NULL, call_done_cb, r);
-  if (!WAIT_UNTIL (r->done, 6000))
+  if (!HARNESS_WAIT_UNTIL (r->done, 6000))
     return NULL;   /* r leaks: the call may still finish into it */
   if (r->error != NULL)
     g_printerr ("blackhole: stats: %s\n", r->error->message);
@@ -1213,44 +950,6 @@ mode_fail (ModeResult *r,
   g_printerr ("blackhole: %s: %s\n", r->mode->title, r->error);
 }
 
-static double machine_busy_seconds (void);
-static double own_cpu_seconds (void);
-
-static double
-proc_cpu_seconds (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
-  g_autofree char *text = NULL;
-  g_auto(GStrv) fields = NULL;
-  const char *p;
-  long hz = sysconf (_SC_CLK_TCK);
-
-  if (!g_file_get_contents (path, &text, NULL, NULL) || (p = strrchr (text, ')')) == NULL)
-    return 0;
-  /* After "pid (comm)": state is field 3, utime 14, stime 15. */
-  fields = g_strsplit (p + 2, " ", 0);
-  if (g_strv_length (fields) < 13)
-    return 0;
-  return (g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL)) / (hz > 0 ? hz : 100);
-}
-
-/* CPU seconds used by this run so far: this process, its reaped children
- * and its live ones. */
-static double
-run_cpu_seconds (void)
-{
-  double total = own_cpu_seconds ();
-
-  for (guint i = 0; i < all_children->len; i++)
-    {
-      Child *c = g_ptr_array_index (all_children, i);
-
-      if (!c->exited)
-        total += proc_cpu_seconds (c->pid);
-    }
-  return total;
-}
-
 /* The main thread's time on a CPU and waiting for one, in ns
  * (/proc/PID/schedstat): exact, and blind to other processes. */
 static gboolean
@@ -1272,11 +971,10 @@ read_schedstat (GPid    pid,
 
 typedef struct
 {
-  double p50, p99;
-  double foreign_cpu;   /* CPU seconds other processes used meanwhile */
-  double wall;
-  double cpu_us;        /* server CPU per call */
-  double wait_us;       /* server run-queue wait per call */
+  double       p50, p99;
+  HarnessNoise noise;     /* what other processes used meanwhile */
+  double       cpu_us;    /* server CPU per call */
+  double       wait_us;   /* server run-queue wait per call */
 } Round;
 
 /* One latency run in a fresh client process. */
@@ -1290,36 +988,35 @@ run_latency_client (const Options *opt,
   double *p50 = &round->p50, *p99 = &round->p99;
   gint64 run0, wait0, run1, wait1;
   gboolean sched = read_schedstat (server_pid, &run0, &wait0);
-  double busy0 = machine_busy_seconds ();
-  double own0 = run_cpu_seconds ();
-  gint64 t0 = g_get_monotonic_time ();
   g_autofree char *calls = g_strdup_printf ("%u", opt->calls);
   g_autofree char *warmup = g_strdup_printf ("%u", opt->warmup);
   const char *args[] = { "client", "--uri", uri, "--calls", calls, "--warmup", warmup, NULL };
   g_autoptr(GError) error = NULL;
   g_autofree char *line = NULL;
   double err = 0;
-  Child *c = child_spawn ("client", args, FALSE, &error);
+  HarnessChild *c;
 
+  harness_noise_start (&round->noise);
+  c = spawn_role ("client", args, FALSE, &error);
   if (c == NULL)
     {
       g_printerr ("blackhole: cannot start the client: %s\n", error->message);
       return FALSE;
     }
-  line = child_wait_line (c, "RESULT ", 60000);
-  child_stop (c, 0);   /* reaped: its CPU time is in RUSAGE_CHILDREN now */
-  round->wall = (g_get_monotonic_time () - t0) / 1e6;
-  round->foreign_cpu = (machine_busy_seconds () - busy0) - (run_cpu_seconds () - own0);
+  line = harness_child_wait_line (c, "RESULT ", 60000);
+  harness_child_stop (c, 0);   /* reaped: its CPU time is in RUSAGE_CHILDREN now */
+  harness_noise_stop (&round->noise);
   /* The connection set-up is in there too, spread over every call. */
   sched = read_schedstat (server_pid, &run1, &wait1) && sched;
   round->cpu_us = sched ? (run1 - run0) / 1000.0 / (opt->calls + opt->warmup) : NAN;
   round->wait_us = sched ? (wait1 - wait0) / 1000.0 / (opt->calls + opt->warmup) : NAN;
-  if (line == NULL || !parse_kv_double (line, "p50_us", p50) || !parse_kv_double (line, "p99_us", p99))
+  if (line == NULL || !harness_parse_kv_double (line, "p50_us", p50) ||
+      !harness_parse_kv_double (line, "p99_us", p99))
     {
       g_printerr ("blackhole: the latency client gave no result\n");
       return FALSE;
     }
-  if (parse_kv_double (line, "errors", &err) && err > 0)
+  if (harness_parse_kv_double (line, "errors", &err) && err > 0)
     g_printerr ("blackhole: latency client: %s\n", line);
   *errors += (guint) err;
   return TRUE;
@@ -1355,8 +1052,9 @@ measure_latency (const Options *opt,
       if (!run_latency_client (opt, uri, server_pid, &round, errors))
         return FALSE;
       lat->tried++;
-      /* Tick granularity (10 ms) on both readings: allow some slack. */
-      if (round.foreign_cpu <= MAX (0.03, 0.2 * round.wall))
+      /* Tick granularity (10 ms) on both readings: allow some slack.
+       * Bounds of its own, not harness_noise_stop ()'s verdict. */
+      if (round.noise.foreign <= MAX (0.03, 0.2 * round.noise.wall))
         {
           latency_keep (lat, &round);
           lat->clean++;
@@ -1364,7 +1062,7 @@ measure_latency (const Options *opt,
       else
         {
           dirty[n_dirty] = round;
-          dirty_share[n_dirty] = round.foreign_cpu / round.wall;
+          dirty_share[n_dirty] = round.noise.foreign / round.noise.wall;
           n_dirty++;
           g_printerr ("blackhole:   (a round disturbed: other processes used %.0f%% of a CPU; p99 %.0f µs)\n",
                       100 * dirty_share[n_dirty - 1], round.p99);
@@ -1387,7 +1085,7 @@ measure_latency (const Options *opt,
 }
 
 static gboolean
-sample_server (Child        *server,
+sample_server (HarnessChild *server,
                TetherClient *stats_client,
                Sample       *s,
                GVariant    **stats_out)
@@ -1440,7 +1138,7 @@ run_mode (const Options *opt,
   g_autoptr(GPtrArray) attackers = g_ptr_array_new ();
   TetherClient *stats_client = NULL;
   GError *connect_result = NULL;
-  Child *server = NULL;
+  HarnessChild *server = NULL;
   const char *uri;
   gint64 t_subscribe;
   gboolean all_pending = FALSE;
@@ -1464,13 +1162,13 @@ run_mode (const Options *opt,
   g_ptr_array_add (server_args, NULL);
 
   g_printerr ("blackhole: %s: starting the server\n", mode->title);
-  server = child_spawn ("server", (const char * const *) server_args->pdata, TRUE, &error);
+  server = spawn_role ("server", (const char * const *) server_args->pdata, TRUE, &error);
   if (server == NULL)
     {
       mode_fail (r, "cannot start the server: %s", error->message);
       return;
     }
-  ready = child_wait_line (server, "READY ", server_wrapper != NULL ? 60000 : 10000);
+  ready = harness_child_wait_line (server, "READY ", server_wrapper != NULL ? 60000 : 10000);
   if (ready == NULL)
     {
       mode_fail (r, "the server did not start");
@@ -1483,14 +1181,14 @@ run_mode (const Options *opt,
   stats_client = tether_client_new (uri);
   g_object_set (stats_client, "idle-timeout", 0, NULL);
   tether_client_connect_async (stats_client, NULL, stats_connected_cb, &connect_result);
-  if (!WAIT_UNTIL (connect_result != NULL, 10000) ||
+  if (!HARNESS_WAIT_UNTIL (connect_result != NULL, 10000) ||
       connect_result->domain != G_IO_ERROR || connect_result->code != 0)
     {
       mode_fail (r, "cannot connect to the server: %s",
                  connect_result != NULL ? connect_result->message : "timed out");
       goto out;
     }
-  spin_ms (opt->settle_ms);
+  harness_sleep_ms (opt->settle_ms);
   sample_server (server, stats_client, &r->idle, NULL);
 
   /* For reference: the latency with no attacker connected at all, so what
@@ -1513,7 +1211,7 @@ run_mode (const Options *opt,
       g_autofree char *name = g_strdup_printf ("attacker%u", i);
       const char *args[] = { "attacker", "--uri", uri, "--connections", conns,
                              "--per-connection", per, "--method", mode->method, NULL };
-      Child *a = child_spawn (name, args, FALSE, &error);
+      HarnessChild *a = spawn_role (name, args, FALSE, &error);
 
       if (a == NULL)
         {
@@ -1524,16 +1222,16 @@ run_mode (const Options *opt,
     }
   for (guint i = 0; i < attackers->len; i++)
     {
-      g_autofree char *line = child_wait_line (g_ptr_array_index (attackers, i), "CONNECTED ", 30000);
+      g_autofree char *line = harness_child_wait_line (g_ptr_array_index (attackers, i), "CONNECTED ", 30000);
       double ok = 0, failed = 0, retries = 0;
 
-      if (line == NULL || !parse_kv_double (line, "ok", &ok))
+      if (line == NULL || !harness_parse_kv_double (line, "ok", &ok))
         {
           mode_fail (r, "an attacker did not connect in time");
           goto out;
         }
-      parse_kv_double (line, "failed", &failed);
-      parse_kv_double (line, "retries", &retries);
+      harness_parse_kv_double (line, "failed", &failed);
+      harness_parse_kv_double (line, "retries", &retries);
       if (failed > 0 || retries > 0)
         g_printerr ("blackhole: attacker%u: %s\n", i, line);
       r->connections += (guint) ok;
@@ -1546,7 +1244,7 @@ run_mode (const Options *opt,
     }
 
   /* Baseline: the black holes are connected, nothing is pending. */
-  spin_ms (opt->settle_ms);
+  harness_sleep_ms (opt->settle_ms);
   sample_server (server, stats_client, &r->base, NULL);
   g_printerr ("blackhole: %s: baseline latency (%u rounds)\n", mode->title, opt->rounds);
   if (!measure_latency (opt, uri, server->pid, &r->lat_base, &r->latency_errors))
@@ -1561,7 +1259,7 @@ run_mode (const Options *opt,
   g_printerr ("blackhole: %s: subscribing %u callbacks\n", mode->title, r->target);
   t_subscribe = g_get_monotonic_time ();
   for (guint i = 0; i < attackers->len; i++)
-    child_send (g_ptr_array_index (attackers, i), "subscribe");
+    harness_child_send (g_ptr_array_index (attackers, i), "subscribe");
   for (gint64 end = t_subscribe + 40 * G_USEC_PER_SEC; g_get_monotonic_time () < end;)
     {
       g_autoptr(GVariant) stats = query_stats (stats_client);
@@ -1575,7 +1273,7 @@ run_mode (const Options *opt,
         }
       if (r->rejected > 0)
         break;
-      spin_ms (50);
+      harness_sleep_ms (50);
     }
   r->subscribe_s = (g_get_monotonic_time () - t_subscribe) / (double) G_USEC_PER_SEC;
   if (!all_pending)
@@ -1587,10 +1285,10 @@ run_mode (const Options *opt,
   /* …and the attackers have them (all read, none answered). */
   for (guint i = 0; i < attackers->len; i++)
     {
-      Child *a = g_ptr_array_index (attackers, i);
+      HarnessChild *a = g_ptr_array_index (attackers, i);
       /* subscribe-held is never answered: nothing to wait for. */
       g_autofree char *sub = g_str_equal (mode->method, "subscribe")
-                             ? child_wait_line (a, "SUBSCRIBED ", 10000) : NULL;
+                             ? harness_child_wait_line (a, "SUBSCRIBED ", 10000) : NULL;
       gint64 want = (gint64) mode->connections_per_attacker * mode->callbacks_per_connection;
       double held = 0;
 
@@ -1599,11 +1297,11 @@ run_mode (const Options *opt,
         {
           g_autofree char *line = NULL;
 
-          child_send (a, "report");
-          line = child_wait_line (a, "HELD ", 5000);
-          if (line == NULL || !parse_kv_double (line, "n", &held) || held >= want)
+          harness_child_send (a, "report");
+          line = harness_child_wait_line (a, "HELD ", 5000);
+          if (line == NULL || !harness_parse_kv_double (line, "n", &held) || held >= want)
             break;
-          spin_ms (50);
+          harness_sleep_ms (50);
         }
       r->held += (gint64) held;
     }
@@ -1611,7 +1309,7 @@ run_mode (const Options *opt,
     g_printerr ("blackhole: %s: the attackers hold %" G_GINT64_FORMAT " of %u callbacks\n",
                 mode->title, r->held, r->target);
 
-  spin_ms (opt->settle_ms);
+  harness_sleep_ms (opt->settle_ms);
   sample_server (server, stats_client, &r->attack, NULL);
   g_printerr ("blackhole: %s: latency under attack (%u rounds)\n", mode->title, opt->rounds);
   if (!measure_latency (opt, uri, server->pid, &r->lat_attack, &r->latency_errors))
@@ -1638,33 +1336,14 @@ out:
   g_clear_error (&connect_result);
   /* The server first (a profiler around it gets its grace), then the
    * attackers. */
-  if (server != NULL && !child_stop (server, server_wrapper != NULL ? opt->server_grace_ms : 0))
+  if (server != NULL && !harness_child_stop (server, server_wrapper != NULL ? opt->server_grace_ms : 0))
     g_printerr ("blackhole: the server (pid %d) did not exit\n", (int) server->pid);
   for (guint i = 0; i < attackers->len; i++)
-    child_stop (g_ptr_array_index (attackers, i), 0);
+    harness_child_stop (g_ptr_array_index (attackers, i), 0);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Orchestrator: report                                                   */
-
-static double
-median (const double *values,
-        guint         n)
-{
-  double v[N_ROUNDS_MAX];
-
-  if (n == 0)
-    return NAN;
-  memcpy (v, values, n * sizeof (double));
-  for (guint i = 1; i < n; i++)
-    for (guint j = i; j > 0 && v[j - 1] > v[j]; j--)
-      {
-        double t = v[j];
-        v[j] = v[j - 1];
-        v[j - 1] = t;
-      }
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 typedef struct
 {
@@ -1687,19 +1366,19 @@ compute (const ModeResult *r,
   f->rss_per_cb_after = (r->attack.rss_kb - r->base_after.rss_kb) * 1024.0 / n;
   f->heap_per_cb = (double) (r->attack.heap_in_use - r->base.heap_in_use) / n;
   f->rss_per_conn = r->connections > 0 ? (r->base.rss_kb - r->idle.rss_kb) * 1024.0 / r->connections : NAN;
-  f->p50_idle = median (r->lat_idle.p50, r->lat_idle.n);
-  f->p99_idle = median (r->lat_idle.p99, r->lat_idle.n);
-  f->p50_base = median (r->lat_base.p50, r->lat_base.n);
-  f->p99_base = median (r->lat_base.p99, r->lat_base.n);
-  f->p50_attack = median (r->lat_attack.p50, r->lat_attack.n);
-  f->p99_attack = median (r->lat_attack.p99, r->lat_attack.n);
+  f->p50_idle = harness_median (r->lat_idle.p50, r->lat_idle.n);
+  f->p99_idle = harness_median (r->lat_idle.p99, r->lat_idle.n);
+  f->p50_base = harness_median (r->lat_base.p50, r->lat_base.n);
+  f->p99_base = harness_median (r->lat_base.p99, r->lat_base.n);
+  f->p50_attack = harness_median (r->lat_attack.p50, r->lat_attack.n);
+  f->p99_attack = harness_median (r->lat_attack.p99, r->lat_attack.n);
   f->ratio = f->p99_attack / f->p99_base;
-  f->cpu_idle = median (r->lat_idle.cpu_us, r->lat_idle.n);
-  f->cpu_base = median (r->lat_base.cpu_us, r->lat_base.n);
-  f->cpu_attack = median (r->lat_attack.cpu_us, r->lat_attack.n);
-  f->wait_idle = median (r->lat_idle.wait_us, r->lat_idle.n);
-  f->wait_base = median (r->lat_base.wait_us, r->lat_base.n);
-  f->wait_attack = median (r->lat_attack.wait_us, r->lat_attack.n);
+  f->cpu_idle = harness_median (r->lat_idle.cpu_us, r->lat_idle.n);
+  f->cpu_base = harness_median (r->lat_base.cpu_us, r->lat_base.n);
+  f->cpu_attack = harness_median (r->lat_attack.cpu_us, r->lat_attack.n);
+  f->wait_idle = harness_median (r->lat_idle.wait_us, r->lat_idle.n);
+  f->wait_base = harness_median (r->lat_base.wait_us, r->lat_base.n);
+  f->wait_attack = harness_median (r->lat_attack.wait_us, r->lat_attack.n);
   f->pass_rss = r->ok && f->rss_per_cb <= RSS_TARGET_BYTES;
   f->pass_threads = r->ok && r->attack.threads == r->base.threads;
   f->pass_ratio = r->ok && f->ratio <= P99_RATIO_TARGET;
@@ -1801,56 +1480,22 @@ json_sample (GString      *j,
                           name, s->rss_kb, s->hwm_kb, s->threads, s->fds, s->heap_in_use, s->heap_held);
 }
 
-static void
-json_number (GString    *j,
-             const char *name,
-             double      v)
-{
-  if (isnan (v) || isinf (v))
-    g_string_append_printf (j, "\"%s\": null", name);
-  else
-    {
-      char buf[G_ASCII_DTOSTR_BUF_SIZE];
-
-      g_ascii_formatd (buf, sizeof buf, "%.2f", v);
-      g_string_append_printf (j, "\"%s\": %s", name, buf);
-    }
-}
-
-static void
-json_array (GString      *j,
-            const char   *name,
-            const double *v,
-            guint         n)
-{
-  g_string_append_printf (j, "\"%s\": [", name);
-  for (guint i = 0; i < n; i++)
-    {
-      char buf[G_ASCII_DTOSTR_BUF_SIZE];
-
-      g_ascii_formatd (buf, sizeof buf, "%.1f", v[i]);
-      g_string_append_printf (j, "%s%s", i ? ", " : "", buf);
-    }
-  g_string_append (j, "]");
-}
-
 static char *
-results_json (const Options    *opt,
-              const ModeResult *results,
-              guint             n,
-              double            load_start,
-              double            foreign_cpu_s,
-              double            wall_s)
+results_json (const Options      *opt,
+              const ModeResult   *results,
+              guint               n,
+              double              load_start,
+              const HarnessNoise *run)
 {
   GString *j = g_string_new ("{\n  \"benchmark\": \"blackhole\",\n  ");
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   g_autofree char *stamp = g_date_time_format_iso8601 (now);
 
-  json_number (j, "load_average_start", load_start);
+  harness_json_num (j, "load_average_start", load_start, 2);
   g_string_append (j, ", ");
-  json_number (j, "other_processes_cpu_seconds", foreign_cpu_s);
+  harness_json_num (j, "other_processes_cpu_seconds", run->foreign, 2);
   g_string_append (j, ", ");
-  json_number (j, "wall_seconds", wall_s);
+  harness_json_num (j, "wall_seconds", run->wall, 2);
   g_string_append_printf (j, ",\n  \"cpus\": %u,\n", g_get_num_processors ());
   g_string_append_printf (j, "  \"date\": \"%s\",\n  \"tether_version\": \"%s\",\n", stamp, TETHER_VERSION_S);
   g_string_append_printf (j, "  \"transport\": \"%s\",\n  \"callbacks\": %u,\n  \"calls_per_round\": %u,\n"
@@ -1872,8 +1517,9 @@ results_json (const Options    *opt,
                               r->mode->key, r->mode->title, r->ok ? "true" : "false");
       if (r->error != NULL)
         {
-          g_autofree char *esc = g_strescape (r->error, NULL);
-          g_string_append_printf (j, "     \"error\": \"%s\",\n", esc);
+          g_string_append (j, "     ");
+          harness_json_str (j, "error", r->error);
+          g_string_append (j, ",\n");
         }
       g_string_append_printf (j, "     \"attacker_connections\": %u, \"callbacks_target\": %u, "
                               "\"pending_calls\": %" G_GINT64_FORMAT ", \"pending_calls_after\": %" G_GINT64_FORMAT
@@ -1881,7 +1527,7 @@ results_json (const Options    *opt,
                               ", \"timed_out\": %" G_GINT64_FORMAT ", \"max_pending_callbacks\": %u,\n     ",
                               r->connections, r->target, r->pending, r->pending_after, r->held, r->rejected,
                               r->timed_out, r->mode->max_pending_callbacks);
-      json_number (j, "subscribe_seconds", r->subscribe_s);
+      harness_json_num (j, "subscribe_seconds", r->subscribe_s, 2);
       g_string_append (j, ",\n     ");
       json_sample (j, "idle", &r->idle);
       g_string_append (j, ",\n     ");
@@ -1893,49 +1539,49 @@ results_json (const Options    *opt,
       g_string_append (j, ",\n     ");
       json_sample (j, "attack_after_latency", &r->attack_after);
       g_string_append (j, ",\n     ");
-      json_number (j, "rss_per_callback_bytes", f.rss_per_cb);
+      harness_json_num (j, "rss_per_callback_bytes", f.rss_per_cb, 2);
       g_string_append (j, ", ");
-      json_number (j, "rss_per_callback_bytes_vs_post_latency_baseline", f.rss_per_cb_after);
+      harness_json_num (j, "rss_per_callback_bytes_vs_post_latency_baseline", f.rss_per_cb_after, 2);
       g_string_append (j, ", ");
-      json_number (j, "heap_per_callback_bytes", f.heap_per_cb);
+      harness_json_num (j, "heap_per_callback_bytes", f.heap_per_cb, 2);
       g_string_append (j, ", ");
-      json_number (j, "rss_per_connection_bytes", f.rss_per_conn);
+      harness_json_num (j, "rss_per_connection_bytes", f.rss_per_conn, 2);
       g_string_append (j, ",\n     ");
-      json_number (j, "p50_us_no_attackers", f.p50_idle);
+      harness_json_num (j, "p50_us_no_attackers", f.p50_idle, 2);
       g_string_append (j, ", ");
-      json_number (j, "p99_us_no_attackers", f.p99_idle);
+      harness_json_num (j, "p99_us_no_attackers", f.p99_idle, 2);
       g_string_append (j, ", ");
-      json_number (j, "p50_us_baseline", f.p50_base);
+      harness_json_num (j, "p50_us_baseline", f.p50_base, 2);
       g_string_append (j, ", ");
-      json_number (j, "p99_us_baseline", f.p99_base);
+      harness_json_num (j, "p99_us_baseline", f.p99_base, 2);
       g_string_append (j, ", ");
-      json_number (j, "p50_us_attack", f.p50_attack);
+      harness_json_num (j, "p50_us_attack", f.p50_attack, 2);
       g_string_append (j, ", ");
-      json_number (j, "p99_us_attack", f.p99_attack);
+      harness_json_num (j, "p99_us_attack", f.p99_attack, 2);
       g_string_append (j, ", ");
-      json_number (j, "p99_ratio", f.ratio);
+      harness_json_num (j, "p99_ratio", f.ratio, 2);
       g_string_append (j, ",\n     ");
-      json_number (j, "server_cpu_us_per_call_no_attackers", f.cpu_idle);
+      harness_json_num (j, "server_cpu_us_per_call_no_attackers", f.cpu_idle, 2);
       g_string_append (j, ", ");
-      json_number (j, "server_cpu_us_per_call_baseline", f.cpu_base);
+      harness_json_num (j, "server_cpu_us_per_call_baseline", f.cpu_base, 2);
       g_string_append (j, ", ");
-      json_number (j, "server_cpu_us_per_call_attack", f.cpu_attack);
+      harness_json_num (j, "server_cpu_us_per_call_attack", f.cpu_attack, 2);
       g_string_append (j, ",\n     ");
-      json_number (j, "server_runqueue_wait_us_per_call_no_attackers", f.wait_idle);
+      harness_json_num (j, "server_runqueue_wait_us_per_call_no_attackers", f.wait_idle, 2);
       g_string_append (j, ", ");
-      json_number (j, "server_runqueue_wait_us_per_call_baseline", f.wait_base);
+      harness_json_num (j, "server_runqueue_wait_us_per_call_baseline", f.wait_base, 2);
       g_string_append (j, ", ");
-      json_number (j, "server_runqueue_wait_us_per_call_attack", f.wait_attack);
+      harness_json_num (j, "server_runqueue_wait_us_per_call_attack", f.wait_attack, 2);
       g_string_append (j, ",\n     ");
-      json_array (j, "p99_us_no_attackers_rounds", r->lat_idle.p99, r->lat_idle.n);
+      harness_json_array (j, "p99_us_no_attackers_rounds", r->lat_idle.p99, r->lat_idle.n, 1);
       g_string_append (j, ",\n     ");
-      json_array (j, "p50_us_baseline_rounds", r->lat_base.p50, r->lat_base.n);
+      harness_json_array (j, "p50_us_baseline_rounds", r->lat_base.p50, r->lat_base.n, 1);
       g_string_append (j, ", ");
-      json_array (j, "p99_us_baseline_rounds", r->lat_base.p99, r->lat_base.n);
+      harness_json_array (j, "p99_us_baseline_rounds", r->lat_base.p99, r->lat_base.n, 1);
       g_string_append (j, ",\n     ");
-      json_array (j, "p50_us_attack_rounds", r->lat_attack.p50, r->lat_attack.n);
+      harness_json_array (j, "p50_us_attack_rounds", r->lat_attack.p50, r->lat_attack.n, 1);
       g_string_append (j, ", ");
-      json_array (j, "p99_us_attack_rounds", r->lat_attack.p99, r->lat_attack.n);
+      harness_json_array (j, "p99_us_attack_rounds", r->lat_attack.p99, r->lat_attack.n, 1);
       g_string_append_printf (j, ",\n     \"rounds_clean_of_run\": {\"no_attackers\": [%u, %u], "
                               "\"baseline\": [%u, %u], \"attack\": [%u, %u]}",
                               r->lat_idle.clean, r->lat_idle.tried, r->lat_base.clean, r->lat_base.tried,
@@ -1947,91 +1593,6 @@ results_json (const Options    *opt,
     }
   g_string_append (j, "  ]\n}\n");
   return g_string_free (j, FALSE);
-}
-
-/* The 1-minute load average: another process busy on a 2-CPU machine is
- * the usual reason for a noisy p99. */
-static double
-load_average (void)
-{
-  g_autofree char *text = NULL;
-
-  if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL))
-    return NAN;
-  return g_ascii_strtod (text, NULL);
-}
-
-/* CPU seconds the whole machine spent busy (user, nice, system, irq,
- * softirq, steal), from /proc/stat. */
-static double
-machine_busy_seconds (void)
-{
-  g_autofree char *text = NULL;
-  guint64 v[8] = { 0 };
-  long hz = sysconf (_SC_CLK_TCK);
-
-  if (!g_file_get_contents ("/proc/stat", &text, NULL, NULL) || !g_str_has_prefix (text, "cpu ") ||
-      sscanf (text + 4, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %"
-              G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
-              " %" G_GUINT64_FORMAT, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 8)
-    return NAN;
-  /* user nice system idle iowait irq softirq steal: all but idle and iowait */
-  return (double) (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (hz > 0 ? hz : 100);
-}
-
-/* CPU seconds used by this process and its reaped children. */
-static double
-own_cpu_seconds (void)
-{
-  struct rusage self, children;
-
-  getrusage (RUSAGE_SELF, &self);
-  getrusage (RUSAGE_CHILDREN, &children);
-  return self.ru_utime.tv_sec + self.ru_stime.tv_sec + children.ru_utime.tv_sec + children.ru_stime.tv_sec +
-         (self.ru_utime.tv_usec + self.ru_stime.tv_usec + children.ru_utime.tv_usec +
-          children.ru_stime.tv_usec) / 1e6;
-}
-
-static void
-rmdir_recursive (const char *dir)
-{
-  GDir *d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    {
-      while ((name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *path = g_build_filename (dir, name, NULL);
-          g_unlink (path);
-        }
-      g_dir_close (d);
-    }
-  g_rmdir (dir);
-}
-
-/* Interrupted (^C, kill, the watchdog): remove the temporary directory
- * and go; the children die with us. Only async-signal-safe calls. */
-static char cleanup_paths[4][PATH_MAX];
-
-static void
-fatal_signal_handler (int signum)
-{
-  static const char msg[] = "blackhole: interrupted (or out of time: see --budget)\n";
-
-  for (guint i = 0; i < G_N_ELEMENTS (cleanup_paths); i++)
-    if (cleanup_paths[i][0] != '\0')
-      {
-        if (i + 1 < G_N_ELEMENTS (cleanup_paths))
-          unlink (cleanup_paths[i]);
-        else
-          rmdir (cleanup_paths[i]);
-      }
-  if (write (STDERR_FILENO, msg, sizeof msg - 1) < 0)
-    {
-      /* nothing to do */
-    }
-  _exit (128 + signum);
 }
 
 static int
@@ -2075,10 +1636,9 @@ orchestrate (int    argc,
   ModeResult results[3];
   guint n_modes = 0;
   g_autofree char *json = NULL;
-  g_autofree char *abs_json = NULL;
   guint per_conn_many;
-  double load_start, busy_start, own_start, foreign_cpu, wall;
-  gint64 t_start;
+  HarnessNoise run;
+  double load_start;
 
   g_option_context_set_summary (octx,
     "Roles (started by the orchestrator, usable by hand):\n"
@@ -2105,10 +1665,8 @@ orchestrate (int    argc,
     }
 
   /* The watchdog: whatever happens, the run ends; the children die with us
-   * (the handler, set below, removes the temporary directory). */
-  alarm ((unsigned) budget);
-  signal (SIGPIPE, SIG_IGN);
-  raise_fd_limit ();
+   * and the temporary directory goes. */
+  harness_watchdog ((guint) budget);
 
   opt.n_callbacks = (guint) n_callbacks;
   opt.calls = (guint) calls;
@@ -2122,20 +1680,12 @@ orchestrate (int    argc,
       return 2;
     }
   self_exe = g_file_read_link ("/proc/self/exe", NULL);
-  all_children = g_ptr_array_new ();
-  opt.dir = g_dir_make_tmp ("tether-blackhole-XXXXXX", &error);
+  opt.dir = harness_make_tmpdir ("tether-blackhole-XXXXXX", &error);
   if (opt.dir == NULL)
     {
       g_printerr ("blackhole: %s\n", error->message);
       return 1;
     }
-  g_snprintf (cleanup_paths[0], PATH_MAX, "%s/one.sock", opt.dir);
-  g_snprintf (cleanup_paths[1], PATH_MAX, "%s/many.sock", opt.dir);
-  g_snprintf (cleanup_paths[2], PATH_MAX, "%s/parented.sock", opt.dir);
-  g_snprintf (cleanup_paths[3], PATH_MAX, "%s", opt.dir);
-  signal (SIGINT, fatal_signal_handler);
-  signal (SIGTERM, fatal_signal_handler);
-  signal (SIGALRM, fatal_signal_handler);
 
   /* The default per-peer limit of 16 over as many connections as it
    * takes to reach the total. */
@@ -2149,10 +1699,10 @@ orchestrate (int    argc,
   modes[2] = (Mode) { "parented", "one connection, parented callbacks", 1, 1, opt.n_callbacks,
                       opt.n_callbacks, "subscribe-held" };
 
-  load_start = load_average ();
-  busy_start = machine_busy_seconds ();
-  own_start = own_cpu_seconds ();
-  t_start = g_get_monotonic_time ();
+  /* Another process busy on a 2-CPU machine is the usual reason for a
+   * noisy p99. */
+  load_start = harness_load_average ();
+  harness_noise_start (&run);
   for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
     {
       if (only == NULL ? i >= 2 : (g_strcmp0 (only, "all") != 0 && g_strcmp0 (only, modes[i].key) != 0))
@@ -2163,8 +1713,7 @@ orchestrate (int    argc,
 
   /* Every child has been reaped by now: what the machine did beyond
    * this run was someone else's work, competing for the CPUs. */
-  wall = (g_get_monotonic_time () - t_start) / 1e6;
-  foreign_cpu = (machine_busy_seconds () - busy_start) - (own_cpu_seconds () - own_start);
+  harness_noise_stop (&run);
 
   /* Report. */
   printf ("\nTether black-hole benchmark: what unanswered callbacks cost the server\n");
@@ -2173,29 +1722,19 @@ orchestrate (int    argc,
           g_strcmp0 (opt.uri_kind, "ws") == 0 ? "ws://127.0.0.1" : "a Unix socket",
           opt.calls, opt.warmup, opt.rounds);
   printf ("%u CPUs; load average %.2f at the start; other processes used %.1f CPU-seconds during the\n"
-          "%.1f s run%s\n", g_get_num_processors (), load_start, MAX (foreign_cpu, 0.0), wall,
-          foreign_cpu > 0.1 * wall ? " — the machine was busy: latency figures are noisy" : "");
+          "%.1f s run%s\n", g_get_num_processors (), load_start, MAX (run.foreign, 0.0), run.wall,
+          run.foreign > 0.1 * run.wall ? " — the machine was busy: latency figures are noisy" : "");
   for (guint i = 0; i < n_modes; i++)
     print_mode (&results[i]);
   printf ("\nReference, server memory per unanswered callback (DESIGN.md anchors):\n"
           "  jsonrpc-glib 0.9 KB (no deadline at all) · GDBus 4.2 KB · Cap'n Proto 6.5 KB · gRPC 18.6 KB\n"
           "  Tether target: <= 1 KiB, threads unchanged, others' p99 <= 2x\n");
 
-  json = results_json (&opt, results, n_modes, load_start, foreign_cpu, wall);
-  if (json_path == NULL)
-    json_path = g_strdup ("bench-blackhole.json");
-  if (!g_file_set_contents (json_path, json, -1, &error))
-    g_printerr ("blackhole: cannot write %s: %s\n", json_path, error->message);
-  else
-    {
-      abs_json = g_canonicalize_filename (json_path, NULL);
-      printf ("\nResults written to %s\n", abs_json);
-    }
+  json = results_json (&opt, results, n_modes, load_start, &run);
+  harness_write_results (json_path != NULL ? json_path : "bench-blackhole.json", json);
   fflush (stdout);
 
-  for (guint i = 0; i < all_children->len; i++)
-    child_stop (g_ptr_array_index (all_children, i), 0);
-  rmdir_recursive (opt.dir);
+  harness_finish ();
 
   for (guint i = 0; i < n_modes; i++)
     if (!results[i].ok)
@@ -2215,5 +1754,6 @@ main (int    argc,
     return role_attacker (argc - 1, argv + 1);
   if (argc > 1 && g_str_equal (argv[1], "client"))
     return role_client (argc - 1, argv + 1);
+  harness_init ("blackhole");
   return orchestrate (argc, argv);
 }
