@@ -32,9 +32,12 @@ typedef struct _TetherPoolEntry TetherPoolEntry;
 
 typedef void (*TetherPoolEvictFunc) (TetherPoolEntry *entry);
 
+/* Embedded in what it charges (a pending callback, an invocation, a
+ * connection): small on purpose, as there may be thousands. */
 struct _TetherPoolEntry
 {
-  GList                link;    /* in its holder's list, oldest first */
+  TetherPoolEntry     *prev;    /* in its holder's list, oldest first */
+  TetherPoolEntry     *next;
   gpointer             holder;  /* NULL while it holds nothing */
   TetherPoolEvictFunc  evict;
 };

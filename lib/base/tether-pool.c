@@ -3,9 +3,11 @@
 
 typedef struct
 {
-  TetherPool *pool;     /* unowned: the pool owns its holders */
-  char       *key;
-  GQueue      entries;  /* TetherPoolEntry*, oldest first */
+  TetherPool      *pool;     /* unowned: the pool owns its holders */
+  char            *key;
+  TetherPoolEntry *oldest;   /* the entries, linked through them */
+  TetherPoolEntry *newest;
+  guint            length;
 } Holder;
 
 struct _TetherPool
@@ -80,7 +82,7 @@ _tether_pool_count (TetherPool *self,
 {
   Holder *holder = g_hash_table_lookup (self->holders, key);
 
-  return holder != NULL ? holder->entries.length : 0;
+  return holder != NULL ? holder->length : 0;
 }
 
 const char *
@@ -98,11 +100,11 @@ _tether_pool_get_heaviest (TetherPool *self,
     {
       Holder *holder = value;
 
-      if (heaviest == NULL || holder->entries.length > heaviest->entries.length)
+      if (heaviest == NULL || holder->length > heaviest->length)
         heaviest = holder;
     }
   if (count != NULL)
-    *count = heaviest != NULL ? heaviest->entries.length : 0;
+    *count = heaviest != NULL ? heaviest->length : 0;
   return heaviest != NULL ? heaviest->key : NULL;
 }
 
@@ -115,10 +117,19 @@ _tether_pool_release (TetherPoolEntry *entry)
   if (holder == NULL)
     return;
   self = holder->pool;
-  g_queue_unlink (&holder->entries, &entry->link);
+  if (entry->prev != NULL)
+    entry->prev->next = entry->next;
+  else
+    holder->oldest = entry->next;
+  if (entry->next != NULL)
+    entry->next->prev = entry->prev;
+  else
+    holder->newest = entry->prev;
+  entry->prev = entry->next = NULL;
+  holder->length--;
   entry->holder = NULL;
   self->used--;
-  if (holder->entries.length == 0)
+  if (holder->length == 0)
     g_hash_table_remove (self->holders, holder->key);
 }
 
@@ -136,7 +147,7 @@ _tether_pool_acquire (TetherPool          *self,
                       TetherPoolEvictFunc  evict)
 {
   Holder *holder = g_hash_table_lookup (self->holders, key);
-  guint held = holder != NULL ? holder->entries.length : 0;
+  guint held = holder != NULL ? holder->length : 0;
   TetherPoolEntry *victim = NULL;
 
   g_return_val_if_fail (entry->holder == NULL, TETHER_POOL_FULL);
@@ -155,8 +166,7 @@ _tether_pool_acquire (TetherPool          *self,
       if (heaviest == NULL || heaviest_count < held + 2)
         return TETHER_POOL_FULL;
       giver = g_hash_table_lookup (self->holders, heaviest);
-      victim = self->eviction == TETHER_POOL_EVICT_NEWEST ? g_queue_peek_tail (&giver->entries)
-                                                          : g_queue_peek_head (&giver->entries);
+      victim = self->eviction == TETHER_POOL_EVICT_NEWEST ? giver->newest : giver->oldest;
       _tether_pool_release (victim);
     }
 
@@ -165,12 +175,16 @@ _tether_pool_acquire (TetherPool          *self,
       holder = g_new0 (Holder, 1);
       holder->pool = self;
       holder->key = g_strdup (key);
-      g_queue_init (&holder->entries);
       g_hash_table_insert (self->holders, holder->key, holder);
     }
-  entry->link.data = entry;
-  entry->link.next = entry->link.prev = NULL;
-  g_queue_push_tail_link (&holder->entries, &entry->link);
+  entry->prev = holder->newest;
+  entry->next = NULL;
+  if (holder->newest != NULL)
+    holder->newest->next = entry;
+  else
+    holder->oldest = entry;
+  holder->newest = entry;
+  holder->length++;
   entry->holder = holder;
   entry->evict = evict;
   self->used++;

@@ -39,11 +39,13 @@ typedef struct
   TetherChildCall   child;        /* of the invocation it was made for */
   gint64            hard_deadline; /* leases never extend past this */
   gulong            cancel_id;
-  gboolean          json_reply; /* the hello wants the raw JSON */
+  guint             json_reply : 1; /* the hello wants the raw JSON */
+  guint             leased : 1;     /* the callee asked for more time */
+  /* The time it was given, µs (at most max-callback-timeout, 600 s):
+   * without a lease it started at deadline.when - budget_us. */
+  guint32           budget_us;
   GVariant         *value;      /* a binary frame's result, for pending_complete() */
   TetherPoolEntry   slot;       /* server: its place in the callback pool */
-  gint64            started;
-  gboolean          leased;     /* the callee asked for more time */
 } PendingCall;
 
 /* The responses of one incoming batch, sent together once every request
@@ -827,7 +829,7 @@ _tether_connection_call_async (TetherConnection        *self,
     pc->hard_deadline = MIN (pc->hard_deadline, tether_invocation_get_deadline (parent));
   pc->id = ++self->next_id;
   pc->conn = self;
-  pc->started = now;
+  pc->budget_us = (guint32) (deadline - now);
   pc->task = g_object_ref (task);
   pc->json_reply = options->json_result;
   g_task_set_task_data (task, call_ref_new (self, pc->id), call_ref_free);
@@ -1118,11 +1120,10 @@ handle_response (TetherConnection *self,
   if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->limits.late_answer_percent > 0 &&
       !pc->leased && self->state == STATE_OPEN)
     {
-      gint64 now = g_get_monotonic_time ();
-      gint64 took = now - pc->started;
+      gint64 took = g_get_monotonic_time () - (pc->deadline.when - pc->budget_us);
 
       if (took >= LATE_ANSWER_MIN_US &&
-          took * 100 >= (pc->deadline.when - pc->started) * (gint64) self->limits.late_answer_percent)
+          took * 100 >= (gint64) pc->budget_us * self->limits.late_answer_percent)
         late_method = g_strdup (g_task_get_name (pc->task) ? g_task_get_name (pc->task) : "a callback");
     }
 
