@@ -493,12 +493,16 @@ TetherAuthPolicy *
 _tether_auth_policy_new (void)
 {
   TetherAuthPolicy *policy = g_rc_box_new0 (TetherAuthPolicy);
-  guint8 key[32];
+  char key[32];
 
   policy->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  for (guint i = 0; i < sizeof key; i++)
-    key[i] = g_random_int_range (0, 256);
-  policy->fake_salt_key = g_base64_encode (key, sizeof key);
+  /* The key behind unknown users' fake salts: whoever could predict it
+   * could tell which users exist, so it comes from a strong source
+   * (GLib's g_random is a Mersenne Twister). */
+  if (gsasl_random (key, sizeof key) != GSASL_OK)
+    g_error ("No strong random source for the SASL fake-salt key");
+  policy->fake_salt_key = g_base64_encode ((const guchar *) key, sizeof key);
+  memset (key, 0, sizeof key);
   return policy;
 }
 
