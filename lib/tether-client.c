@@ -32,6 +32,7 @@
 #include "tether-client-private.h"
 #include "tether-detached-private.h"
 #include "tether-connection-private.h"
+#include "tether-handshake-private.h"
 #include "tether-enum-types.h"
 #include "tether-error-private.h"
 #include "tether-impersonation-private.h"
@@ -138,12 +139,7 @@ typedef struct
   TetherConnection  *conn;
   TetherIdentity    *identity;
   gint64             deadline;  /* one window: socket, TLS, upgrade, hello */
-  TetherAuthSession *auth;
-  gboolean           tls;
-  const char        *simple_mechanism; /* EXTERNAL or ANONYMOUS asked for */
-  guint              auth_steps;
   TetherCallbackListener *listener; /* announced in the hello */
-  json_t            *detached;      /* the server's answer to that */
 } ConnectData;
 
 static void
@@ -156,9 +152,7 @@ connect_data_free (ConnectData *data)
     }
   g_clear_object (&data->conn);
   g_clear_object (&data->identity);
-  g_clear_pointer (&data->auth, _tether_auth_free);
   g_clear_object (&data->listener);
-  g_clear_pointer (&data->detached, json_decref);
   g_free (data);
 }
 
@@ -177,207 +171,27 @@ connect_complete (TetherClient *self,
   g_object_unref (task);
 }
 
-static gint64
-remaining_ms (ConnectData *data)
-{
-  return MAX (0, (data->deadline - g_get_monotonic_time ()) / 1000);
-}
-
-/* The server's answers during the hello map to what a caller can match:
- * channel binding, authentication, or the handshake in general. */
-static GError *
-hello_error (TetherClient *self,
-             GError       *error)
-{
-  GError *wrapped;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||
-      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    wrapped = g_error_new (error->domain, error->code,
-                           "Connecting to %s: no answer to the hello in time", self->uri);
-  else if (error->domain == TETHER_REMOTE_ERROR &&
-           _tether_error_from_wire_code (error->code) == TETHER_ERROR_CHANNEL_BINDING_FAILED)
-    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED,
-                           "Channel binding failed: the server saw another TLS channel than "
-                           "ours (a man in the middle?): %s", error->message);
-  else if (error->domain == TETHER_REMOTE_ERROR &&
-           _tether_error_from_wire_code (error->code) == TETHER_ERROR_UNAUTHENTICATED)
-    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
-                           "The server refused the credentials: %s", error->message);
-  else if (error->domain == TETHER_ERROR)
-    wrapped = g_error_copy (error);
-  else
-    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
-                           "The server refused the hello: %s", error->message);
-  g_error_free (error);
-  return wrapped;
-}
-
-static void auth_reply_cb (GObject *source, GAsyncResult *result, gpointer user_data);
-
-/* One answer from the server during the hello: the hello's own reply or
- * an rpc.tether.auth reply. Consumes @reply. */
+/* The hello is over: the server let us in, or said why not. */
 static void
-handle_auth_answer (GTask  *task,
-                    json_t *auth)
-{
-  TetherClient *self = g_task_get_source_object (task);
-  ConnectData *data = g_task_get_task_data (task);
-  json_t *status = json_is_object (auth) ? json_object_get (auth, "status") : NULL;
-  json_t *server_data = json_is_object (auth) ? json_object_get (auth, "data") : NULL;
-  g_autofree char *output = NULL;
-  GError *error = NULL;
-  TetherAuthStatus st;
-
-  if (!json_is_string (status) || ++data->auth_steps > 8)
-    {
-      /* We asked to authenticate and the server ignored it: over TLS that
-       * is a server that will not bind to the channel. No downgrade. */
-      connect_complete (self, task,
-                        g_error_new (TETHER_ERROR,
-                                     data->tls && self->require_channel_binding
-                                       ? TETHER_ERROR_CHANNEL_BINDING_FAILED
-                                       : TETHER_ERROR_UNAUTHENTICATED,
-                                     "The server did not take part in authentication%s",
-                                     data->tls ? " bound to the TLS channel" : ""));
-      return;
-    }
-
-  st = _tether_auth_step (data->auth, json_is_string (server_data) ? json_string_value (server_data) : "",
-                          &output, &error);
-  if (st == TETHER_AUTH_FAILED)
-    {
-      connect_complete (self, task, error);
-      return;
-    }
-
-  if (strcmp (json_string_value (status), "ok") == 0)
-    {
-      /* Mutual: the server's final proof verified on our side too. */
-      if (st != TETHER_AUTH_OK)
-        {
-          connect_complete (self, task,
-                            g_error_new_literal (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
-                                                 "The server claimed success without proving "
-                                                 "that it knows the credentials"));
-          return;
-        }
-      if (data->listener != NULL)
-        _tether_callback_listener_take_session (data->listener, data->conn, data->identity,
-                                                self->uri, data->detached);
-      g_set_object (&self->server_identity, data->identity);
-      self->conn = g_steal_pointer (&data->conn);
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
-      connect_complete (self, task, NULL);
-      return;
-    }
-
-  {
-    g_autoptr(GVariant) params = NULL;
-    GVariantDict dict;
-    TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
-
-    g_variant_dict_init (&dict, NULL);
-    g_variant_dict_insert (&dict, "data", "s", output != NULL ? output : "");
-    params = g_variant_ref_sink (g_variant_dict_end (&dict));
-    options.method = "rpc.tether.auth";
-    options.params = params;
-    options.timeout_msec = remaining_ms (data);
-    options.json_result = TRUE;
-    _tether_connection_call_async (data->conn, &options, NULL, auth_reply_cb,
-                                   g_task_get_cancellable (task), auth_reply_cb, task);
-  }
-}
-
-static void
-auth_reply_cb (GObject      *source,
+hello_done_cb (GObject      *source,
                GAsyncResult *result,
                gpointer      user_data)
 {
   GTask *task = user_data;
   TetherClient *self = g_task_get_source_object (task);
-  GError *error = NULL;
-  json_t *reply = _tether_connection_call_json_finish (result, auth_reply_cb, &error);
-
-  if (reply == NULL)
-    {
-      connect_complete (self, task, hello_error (self, error));
-      return;
-    }
-  handle_auth_answer (task, reply);
-  json_decref (reply);
-}
-
-static void
-hello_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  GTask *task = user_data;
-  TetherClient *self = g_task_get_source_object (task);
   ConnectData *data = g_task_get_task_data (task);
+  json_t *answers = NULL;
   GError *error = NULL;
-  json_t *reply = _tether_connection_call_json_finish (result, hello_cb, &error);
-  json_t *version = json_is_object (reply) ? json_object_get (reply, "version") : NULL;
 
-  if (reply == NULL)
+  if (!_tether_hello_client_finish (result, &answers, &error))
     {
-      connect_complete (self, task, hello_error (self, error));
+      connect_complete (self, task, error);
       return;
     }
-
-  if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
-    {
-      json_decref (reply);
-      connect_complete (self, task,
-                        g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
-                                     "The server speaks another protocol version"));
-      return;
-    }
-
-  /* Binary frames once open, if the server took them up. */
-  {
-    json_t *features = json_object_get (reply, "features");
-    json_t *feature;
-    gsize i;
-
-    json_array_foreach (features, i, feature)
-      if (self->binary_frames && json_is_string (feature) &&
-          strcmp (json_string_value (feature), TETHER_FEATURE_BINARY) == 0)
-        _tether_connection_set_binary (data->conn);
-  }
-
-  /* The answer to our detached-callback address, if we announced one. */
-  if (data->listener != NULL && json_object_get (reply, "detached") != NULL)
-    data->detached = json_incref (json_object_get (reply, "detached"));
-
-  if (data->auth != NULL)
-    {
-      handle_auth_answer (task, json_object_get (reply, "auth"));
-      json_decref (reply);
-      return;
-    }
-
-  /* EXTERNAL or ANONYMOUS: one step, which the server must accept. */
-  if (data->simple_mechanism != NULL)
-    {
-      json_t *auth = json_object_get (reply, "auth");
-      json_t *status = json_is_object (auth) ? json_object_get (auth, "status") : NULL;
-
-      if (!json_is_string (status) || strcmp (json_string_value (status), "ok") != 0)
-        {
-          json_decref (reply);
-          connect_complete (self, task,
-                            g_error_new (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
-                                         "The server did not accept %s", data->simple_mechanism));
-          return;
-        }
-    }
-  json_decref (reply);
-
   if (data->listener != NULL)
     _tether_callback_listener_take_session (data->listener, data->conn, data->identity,
-                                            self->uri, data->detached);
+                                            self->uri, json_object_get (answers, "detached"));
+  json_decref (answers);
   g_set_object (&self->server_identity, data->identity);
   self->conn = g_steal_pointer (&data->conn);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
@@ -394,11 +208,10 @@ transport_cb (GObject      *source,
   ConnectData *data = g_task_get_task_data (task);
   g_autoptr(TetherWebsocket) ws = NULL;
   g_autoptr(TetherGuardStream) guard = NULL;
-  g_autoptr(GVariant) params = NULL;
   GError *error = NULL;
   TetherLimits limits;
-  GVariantDict dict;
-  TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+  TetherHelloClientOptions hello = { 0 };
+  TetherHelloOffer offer = { 0 };
 
   if (!_tether_transport_connect_finish (result, &ws, &guard, &data->identity, &error))
     {
@@ -424,15 +237,13 @@ transport_cb (GObject      *source,
                                        NULL, NULL, self->methods, &client_owner_funcs, self);
   _tether_connection_set_imp_policy (data->conn, self->imp_policy);
   _tether_connection_start (data->conn, ws, guard, data->identity, data->deadline);
-  data->tls = G_IS_TLS_CONNECTION (_tether_guard_stream_get_base (guard));
-
-  g_variant_dict_init (&dict, NULL);
-  g_variant_dict_insert (&dict, "version", "x", (gint64) TETHER_PROTOCOL_VERSION);
-  g_variant_dict_insert (&dict, "implementation", "s", "tether/" TETHER_VERSION_S);
-  g_variant_dict_insert_value (&dict, "features",
-                               g_variant_new_strv ((const char *[]) { "cancel", "deadline", "lease",
-                                                                      TETHER_FEATURE_BINARY },
-                                                   self->binary_frames ? 4 : 3));
+  hello.uri = self->uri;
+  hello.username = self->username;
+  hello.password = self->password;
+  hello.mechanism = self->auth_mechanism;
+  hello.require_channel_binding = self->require_channel_binding;
+  hello.binary_frames = self->binary_frames;
+  hello.deadline = data->deadline;
 
   /* Where the server may call us back after this connection closed. */
   if (self->callback_listener != NULL)
@@ -445,7 +256,10 @@ transport_cb (GObject      *source,
 
           g_variant_dict_init (&detached, NULL);
           g_variant_dict_insert (&detached, "uri", "s", uris[0]);
-          g_variant_dict_insert_value (&dict, "detached", g_variant_dict_end (&detached));
+          offer.member = "detached";
+          offer.value = g_variant_dict_end (&detached);
+          hello.offers = &offer;
+          hello.n_offers = 1;
           data->listener = g_object_ref (self->callback_listener);
         }
       else
@@ -453,48 +267,8 @@ transport_cb (GObject      *source,
                    self->uri);
     }
 
-  /* With credentials, the first SASL step rides in the hello. Over TLS
-   * only the channel-bound mechanism is used. */
-  if (self->username != NULL)
-    {
-      g_autoptr(GBytes) binding = _tether_connection_get_channel_binding (data->conn, &error);
-      const char *mechanism = data->tls ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256";
-      g_autofree char *first = NULL;
-      GVariantDict auth;
-
-      if (error == NULL)
-        data->auth = _tether_auth_client_new (mechanism, self->username, self->password,
-                                              binding, &error);
-      if (data->auth == NULL ||
-          _tether_auth_step (data->auth, "", &first, &error) == TETHER_AUTH_FAILED)
-        {
-          connect_complete (self, task, error);
-          return;
-        }
-      g_variant_dict_init (&auth, NULL);
-      g_variant_dict_insert (&auth, "mechanism", "s", mechanism);
-      g_variant_dict_insert (&auth, "data", "s", first != NULL ? first : "");
-      g_variant_dict_insert_value (&dict, "auth", g_variant_dict_end (&auth));
-    }
-  else if (g_strcmp0 (self->auth_mechanism, "EXTERNAL") == 0 ||
-           g_strcmp0 (self->auth_mechanism, "ANONYMOUS") == 0)
-    {
-      GVariantDict auth;
-
-      /* Assert the transport's proof (EXTERNAL) or nothing (ANONYMOUS). */
-      data->simple_mechanism = g_intern_string (self->auth_mechanism);
-      g_variant_dict_init (&auth, NULL);
-      g_variant_dict_insert (&auth, "mechanism", "s", self->auth_mechanism);
-      g_variant_dict_insert_value (&dict, "auth", g_variant_dict_end (&auth));
-    }
-  params = g_variant_ref_sink (g_variant_dict_end (&dict));
-
-  options.method = "rpc.tether.hello";
-  options.params = params;
-  options.timeout_msec = remaining_ms (data);
-  options.json_result = TRUE;
-  _tether_connection_call_async (data->conn, &options, NULL, hello_cb,
-                                 g_task_get_cancellable (task), hello_cb, task);
+  _tether_hello_client_async (data->conn, &hello, g_task_get_cancellable (task),
+                              hello_done_cb, task);
 }
 
 /**

@@ -40,6 +40,7 @@
 
 #include "tether-auth-private.h"
 #include "tether-connection-private.h"
+#include "tether-handshake-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
 #include "tether-impersonation-private.h"
@@ -116,6 +117,7 @@ struct _TetherServer
   guint              limits[TETHER_N_LIMITS]; /* the limit properties (tether-limits.c);
                                                * max-connections 0: from RLIMIT_NOFILE */
   TetherMisbehaviorAction misbehavior_action;
+  TetherHelloExtension detached_extension; /* the hello's "detached" member */
   TetherImpPolicy   *imp_policy;
 };
 
@@ -243,12 +245,14 @@ connection_misbehaved (gpointer           owner,
 }
 
 /* A client announced a callback listener in its hello. */
+/* The hello's "detached" member: a session for detached callbacks, if
+ * this server allows them (see tether-detached-callback.c). */
 static json_t *
-connection_hello_detached (gpointer          owner,
-                           TetherConnection *conn,
-                           json_t           *request)
+hello_detached_answer (TetherConnection *conn,
+                       json_t           *request,
+                       gpointer          user_data)
 {
-  TetherServer *self = owner;
+  TetherServer *self = user_data;
   TetherPeer *peer = g_hash_table_lookup (self->connections, conn);
   g_autoptr(TetherDetachedCallback) detached = NULL;
   TetherDetachedPolicy policy = {
@@ -273,7 +277,6 @@ static const TetherConnectionOwnerFuncs server_owner_funcs = {
   .ready = connection_ready,
   .closed = connection_closed,
   .misbehaved = connection_misbehaved,
-  .hello_detached = connection_hello_detached,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -499,6 +502,7 @@ accept_done_cb (TetherAccept       *accept,
                           (GDestroyNotify) slot_free);
   _tether_connection_set_imp_policy (conn, self->imp_policy);
   _tether_connection_set_invocation_pool (conn, self->invocation_pool);
+  _tether_connection_add_hello_extension (conn, &self->detached_extension);
   peer = _tether_peer_new (conn);
   g_hash_table_insert (self->connections, conn, peer);
 
@@ -1632,6 +1636,9 @@ tether_server_init (TetherServer *self)
   self->context = g_main_context_ref_thread_default ();
   self->scheduler = _tether_scheduler_new (self->context);
   _tether_limits_init_values (TETHER_LIMITS_SERVER, self->limits);
+  self->detached_extension.member = "detached";
+  self->detached_extension.answer = hello_detached_answer;
+  self->detached_extension.user_data = self;
   self->methods = _tether_method_table_new ();
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->uris = g_ptr_array_new_with_free_func (g_free);

@@ -53,6 +53,8 @@ LIBRARIES = {
 DEBT = {
     ("core/tether-connection-private.h", "jansson"): "message model",
     ("core/tether-connection.c", "jansson"): "message model",
+    ("core/tether-handshake-private.h", "jansson"): "message model",
+    ("core/tether-handshake.c", "jansson"): "message model",
     ("security/tether-impersonation-private.h", "jansson"): "message model",
     ("security/tether-impersonation.c", "jansson"): "message model",
     ("tether-client.c", "jansson"): "message model",

@@ -46,9 +46,6 @@ typedef struct
    * means the connection logs itself. */
   void     (*misbehaved) (gpointer owner, TetherConnection *conn, TetherMisbehavior reason,
                           const char *details, const char *action);
-  /* Server: the hello carried a "detached" member (@request); returns the
-   * "detached" member of the hello's reply (a new reference), or NULL. */
-  json_t  *(*hello_detached) (gpointer owner, TetherConnection *conn, json_t *request);
 } TetherConnectionOwnerFuncs;
 
 TetherConnection *_tether_connection_new            (TetherConnectionRole               role,
@@ -159,6 +156,14 @@ void              _tether_connection_close          (TetherConnection        *se
  * is NULL the error. */
 /* Client: the server's hello accepted binary frames. */
 void              _tether_connection_set_binary     (TetherConnection        *self);
+/* Server: answers the member of the hello @extension names
+ * (tether-handshake-private.h), in the order added; the owner's, borrowed
+ * until _tether_connection_detach_owner(). Before the hello arrives. */
+typedef struct _TetherHelloExtension TetherHelloExtension;
+void              _tether_connection_add_hello_extension (TetherConnection           *self,
+                                                          const TetherHelloExtension *extension);
+/* Whether the connection runs over TLS. */
+gboolean          _tether_connection_is_tls         (TetherConnection        *self);
 void              _tether_connection_send_reply     (TetherConnection        *self,
                                                      gpointer                 batch,
                                                      json_t                  *id,

@@ -10,6 +10,7 @@
 #include "tether-auth-private.h"
 #include "tether-binary-private.h"
 #include "tether-connection-private.h"
+#include "tether-handshake-private.h"
 #include "tether-error-private.h"
 #include "tether-identity-private.h"
 #include "tether-impersonation-private.h"
@@ -89,7 +90,8 @@ struct _TetherConnection
   TetherPool                        *invocation_pool; /* server: all its peers' incoming work */
   TetherDeadline                     flood_deadline; /* not reading for lack of room since */
   TetherAuthPolicy                  *auth_policy; /* server */
-  TetherAuthSession                 *auth;        /* server: SASL in progress */
+  TetherHelloServer                 *hello;       /* server: until the peer is in */
+  GPtrArray                         *hello_extensions; /* TetherHelloExtension*, borrowed */
   TetherDeadline                     handshake_deadline;
   TetherDeadline                     idle_deadline; /* keepalive and idle check */
   guint64                            idle_bytes;  /* bytes read at the last check */
@@ -1244,35 +1246,6 @@ _tether_connection_get_incoming_max_timeout (TetherConnection *self)
   return self->limits.incoming_max_timeout_ms;
 }
 
-static json_t *
-hello_reply (TetherConnection *self)
-{
-  json_t *reply = json_pack ("{s:i, s:s, s:[sss], s:{s:I, s:i}}",
-                             "version", TETHER_PROTOCOL_VERSION,
-                             "implementation", "tether/" TETHER_VERSION_S,
-                             "features", "cancel", "deadline", "lease",
-                             "limits",
-                               "max_message_size", (json_int_t) self->limits.max_message_size,
-                               "max_depth", (int) self->limits.max_depth);
-  json_t *mechanisms = json_array ();
-  gboolean tls = G_IS_TLS_CONNECTION (_tether_guard_stream_get_base (self->guard));
-  gboolean users = self->auth_policy != NULL && g_hash_table_size (self->auth_policy->users) > 0;
-
-  /* What this side can do, so that a client notices a downgrade. */
-  if (tls && users)
-    json_array_append_new (mechanisms, json_string ("SCRAM-SHA-256-PLUS"));
-  if (!tls && users && self->auth_policy->allow_plain_scram)
-    json_array_append_new (mechanisms, json_string ("SCRAM-SHA-256"));
-  if (tether_identity_is_authenticated (self->identity))
-    json_array_append_new (mechanisms, json_string ("EXTERNAL"));
-  if (self->auth_policy != NULL && self->auth_policy->allow_anonymous)
-    json_array_append_new (mechanisms, json_string ("ANONYMOUS"));
-  json_object_set_new (reply, "mechanisms", mechanisms);
-  json_object_set_new (reply, "channel_binding",
-                       tls ? json_pack ("[s]", "tls-exporter") : json_array ());
-  return reply;
-}
-
 GBytes *
 _tether_connection_get_channel_binding (TetherConnection  *self,
                                         GError           **error)
@@ -1293,37 +1266,32 @@ _tether_connection_get_channel_binding (TetherConnection  *self,
   return g_byte_array_free_to_bytes (g_steal_pointer (&data));
 }
 
-static const char *
-policy_lookup (const char *username,
-               gpointer    user_data)
-{
-  TetherAuthPolicy *policy = user_data;
-
-  return g_hash_table_lookup (policy->users, username);
-}
-
-/* Authentication failed: the peer is told why (-32004, or -32008 naming
- * channel binding), the server logs it, and the connection closes once the
- * answer is out. */
+/* The hello failed: the peer is told why. A failed authentication is
+ * logged and the connection closes once the answer is out; anything else
+ * (an unknown version) cuts it at once. */
 static void
-auth_fail (TetherConnection *self,
-           Batch            *batch,
-           json_t           *id,
-           const GError     *error)
+hello_fail (TetherConnection   *self,
+            Batch              *batch,
+            json_t             *id,
+            TetherHelloOutcome *out)
 {
-  g_autofree char *who = tether_identity_to_string (self->identity);
+  reply_error (self, batch, id, out->code, out->error->message);
+  if (out->close_at_once)
+    {
+      connection_teardown (self, out->error);
+      return;
+    }
 
-  _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "authentication-failed",
-                       _tether_identity_get_pool_key (self->identity),
-                       "Authentication of %s failed: %s", who, error->message);
-  reply_error (self, batch, id,
-               g_error_matches (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED)
-                 ? TETHER_REMOTE_ERROR_CHANNEL_BINDING_FAILED
-                 : TETHER_REMOTE_ERROR_UNAUTHENTICATED,
-               error->message);
-  g_clear_pointer (&self->auth, _tether_auth_free);
+  {
+    g_autofree char *who = tether_identity_to_string (self->identity);
+
+    _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "authentication-failed",
+                         _tether_identity_get_pool_key (self->identity),
+                         "Authentication of %s failed: %s", who, out->error->message);
+  }
+  g_clear_pointer (&self->hello, _tether_hello_server_free);
   if (self->close_error == NULL)
-    self->close_error = g_error_copy (error);
+    self->close_error = g_error_copy (out->error);
   connection_teardown (self, NULL);
 }
 
@@ -1341,41 +1309,36 @@ hello_complete (TetherConnection *self,
       g_object_unref (self->identity);
       self->identity = identity;
     }
-  g_clear_pointer (&self->auth, _tether_auth_free);
+  g_clear_pointer (&self->hello, _tether_hello_server_free);
   _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
   self->state = STATE_OPEN;
   if (self->owner_funcs != NULL)
     self->owner_funcs->ready (self->owner, self);
 }
 
-/* One SASL step on the server. Returns the "auth" member of the answer,
- * or NULL after failing the connection. */
-static json_t *
-server_auth_step (TetherConnection *self,
-                  Batch            *batch,
-                  json_t           *id,
-                  const char       *data,
-                  const char      **done_mechanism)
+/* Sends what the handshake decided, and opens the connection when the
+ * peer is in. */
+static void
+hello_answer (TetherConnection   *self,
+              Batch              *batch,
+              json_t             *id,
+              TetherHelloOutcome *out)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *output = NULL;
-  TetherAuthStatus status = _tether_auth_step (self->auth, data, &output, &error);
-  json_t *auth;
+  if (out->status == TETHER_HELLO_FAILED)
+    {
+      hello_fail (self, batch, id, out);
+      return;
+    }
+  if (out->binary)
+    self->binary = TRUE;
 
-  if (status == TETHER_AUTH_FAILED)
-    {
-      auth_fail (self, batch, id, error);
-      return NULL;
-    }
-  auth = json_pack ("{s:s}", "status", status == TETHER_AUTH_OK ? "ok" : "continue");
-  if (output != NULL)
-    json_object_set_new (auth, "data", json_string (output));
-  if (status == TETHER_AUTH_OK)
-    {
-      json_object_set_new (auth, "username", json_string (_tether_auth_get_username (self->auth)));
-      *done_mechanism = _tether_auth_get_mechanism (self->auth);
-    }
-  return auth;
+  if (batch != NULL)
+    batch->refs++;
+  send_reply_json (self, batch, id, g_steal_pointer (&out->reply));
+  if (out->status == TETHER_HELLO_DONE)
+    hello_complete (self, out->username, out->mechanism);
+  else
+    self->state = STATE_AUTH;
 }
 
 static void
@@ -1384,14 +1347,7 @@ handle_hello (TetherConnection *self,
               json_t           *id,
               json_t           *params)
 {
-  json_t *version = json_is_object (params) ? json_object_get (params, "version") : NULL;
-  json_t *auth = json_is_object (params) ? json_object_get (params, "auth") : NULL;
-  json_t *mechanism = json_is_object (auth) ? json_object_get (auth, "mechanism") : NULL;
-  json_t *data = json_is_object (auth) ? json_object_get (auth, "data") : NULL;
-  json_t *reply;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *username = NULL;
-  const char *done = NULL;
+  TetherHelloOutcome out;
 
   if (self->role != TETHER_CONNECTION_ROLE_SERVER || self->state != STATE_HELLO)
     {
@@ -1400,109 +1356,11 @@ handle_hello (TetherConnection *self,
       return;
     }
 
-  if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
-    {
-      error = g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
-                           "Unsupported protocol version (this server speaks %d)",
-                           TETHER_PROTOCOL_VERSION);
-      reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST, error->message);
-      connection_teardown (self, error);
-      return;
-    }
-
-  reply = hello_reply (self);
-
-  /* Binary frames if the client offers them; from the open state on. */
-  {
-    json_t *features = json_is_object (params) ? json_object_get (params, "features") : NULL;
-    json_t *feature;
-    gsize i;
-
-    json_array_foreach (features, i, feature)
-      if (json_is_string (feature) && strcmp (json_string_value (feature), TETHER_FEATURE_BINARY) == 0)
-        self->binary = TRUE;
-    if (self->binary)
-      json_array_append_new (json_object_get (reply, "features"), json_string (TETHER_FEATURE_BINARY));
-  }
-
-  if (auth != NULL)
-    {
-      const char *mech = json_is_string (mechanism) ? json_string_value (mechanism) : "";
-      gboolean offered = FALSE;
-      json_t *m;
-      gsize i;
-
-      json_array_foreach (json_object_get (reply, "mechanisms"), i, m)
-        offered = offered || strcmp (json_string_value (m), mech) == 0;
-
-      if (!offered)
-        {
-          error = g_error_new (TETHER_ERROR,
-                               g_str_has_suffix (mech, "-PLUS") ? TETHER_ERROR_CHANNEL_BINDING_FAILED
-                                                                : TETHER_ERROR_UNAUTHENTICATED,
-                               "SASL mechanism “%s” is not offered here", mech);
-          json_decref (reply);
-          auth_fail (self, batch, id, error);
-          return;
-        }
-
-      if (strcmp (mech, "EXTERNAL") == 0 || strcmp (mech, "ANONYMOUS") == 0)
-        {
-          /* EXTERNAL asserts the transport's proof (kernel uid or verified
-           * certificate); ANONYMOUS asserts nothing. */
-          json_object_set_new (reply, "auth", json_pack ("{s:s}", "status", "ok"));
-          done = mech;
-          if (strcmp (mech, "EXTERNAL") == 0)
-            username = tether_identity_get_uid (self->identity) >= 0
-              ? g_strdup_printf ("uid:%" G_GINT64_FORMAT, tether_identity_get_uid (self->identity))
-              : g_strdup_printf ("cert:%s", tether_identity_get_certificate_sha256 (self->identity));
-        }
-      else
-        {
-          g_autoptr(GBytes) binding = _tether_connection_get_channel_binding (self, &error);
-          json_t *step;
-
-          if (error == NULL)
-            self->auth = _tether_auth_server_new (mech, binding, policy_lookup, self->auth_policy,
-                                                  self->auth_policy->fake_salt_key, &error);
-          if (self->auth == NULL)
-            {
-              json_decref (reply);
-              auth_fail (self, batch, id, error);
-              return;
-            }
-          step = server_auth_step (self, batch, id, json_is_string (data) ? json_string_value (data) : "",
-                                   &done);
-          if (step == NULL)
-            {
-              json_decref (reply);
-              return;
-            }
-          json_object_set_new (reply, "auth", step);
-          if (done != NULL)
-            username = g_strdup (_tether_auth_get_username (self->auth));
-        }
-    }
-
-  /* Detached callbacks: the owner decides, and answers in the reply. */
-  if (json_is_object (params) && json_object_get (params, "detached") != NULL &&
-      self->owner_funcs != NULL && self->owner_funcs->hello_detached != NULL)
-    {
-      json_t *answer = self->owner_funcs->hello_detached (self->owner, self,
-                                                          json_object_get (params, "detached"));
-
-      if (answer != NULL)
-        json_object_set_new (reply, "detached", answer);
-    }
-
-  if (batch != NULL)
-    batch->refs++;
-  send_reply_json (self, batch, id, reply);
-
-  if (auth == NULL || done != NULL)
-    hello_complete (self, username, done);
-  else
-    self->state = STATE_AUTH;
+  self->hello = _tether_hello_server_new (self, self->auth_policy, self->limits.max_message_size,
+                                          self->limits.max_depth);
+  _tether_hello_server_hello (self->hello, params, self->hello_extensions, &out);
+  hello_answer (self, batch, id, &out);
+  _tether_hello_outcome_clear (&out);
 }
 
 static void
@@ -1511,34 +1369,17 @@ handle_auth (TetherConnection *self,
              json_t           *id,
              json_t           *params)
 {
-  json_t *data = json_is_object (params) ? json_object_get (params, "data") : NULL;
-  g_autofree char *username = NULL;
-  const char *done = NULL;
-  json_t *step;
+  TetherHelloOutcome out;
 
-  if (self->state != STATE_AUTH || self->auth == NULL)
+  if (self->state != STATE_AUTH || self->hello == NULL ||
+      !_tether_hello_server_auth (self->hello, params, &out))
     {
       reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
                    "rpc.tether.auth only continues a SASL exchange begun in the hello");
       return;
     }
-
-  step = server_auth_step (self, batch, id, json_is_string (data) ? json_string_value (data) : "",
-                           &done);
-  if (step == NULL)
-    return;
-  if (done != NULL)
-    username = g_strdup (_tether_auth_get_username (self->auth));
-
-  if (batch != NULL)
-    batch->refs++;
-  send_reply_json (self, batch, id, step);
-  if (done != NULL)
-    {
-      g_autofree char *mechanism = g_strdup (done);
-
-      hello_complete (self, username, mechanism);
-    }
+  hello_answer (self, batch, id, &out);
+  _tether_hello_outcome_clear (&out);
 }
 
 static gboolean
@@ -2396,6 +2237,8 @@ _tether_connection_detach_owner (TetherConnection *self)
   self->owner_funcs = NULL;
   self->methods = NULL;
   self->public = NULL;
+  /* The owner's too. */
+  g_clear_pointer (&self->hello_extensions, g_ptr_array_unref);
 }
 
 void
@@ -2435,6 +2278,21 @@ void
 _tether_connection_set_binary (TetherConnection *self)
 {
   self->binary = TRUE;
+}
+
+void
+_tether_connection_add_hello_extension (TetherConnection           *self,
+                                        const TetherHelloExtension *extension)
+{
+  if (self->hello_extensions == NULL)
+    self->hello_extensions = g_ptr_array_new ();
+  g_ptr_array_add (self->hello_extensions, (gpointer) extension);
+}
+
+gboolean
+_tether_connection_is_tls (TetherConnection *self)
+{
+  return self->guard != NULL && G_IS_TLS_CONNECTION (_tether_guard_stream_get_base (self->guard));
 }
 
 gboolean
@@ -2527,7 +2385,8 @@ _tether_connection_finalize (GObject *object)
   g_clear_pointer (&self->invocation_pool, _tether_pool_unref);
   g_clear_pointer (&self->auth_policy, _tether_auth_policy_unref);
   g_clear_pointer (&self->imp_policy, _tether_imp_policy_unref);
-  g_clear_pointer (&self->auth, _tether_auth_free);
+  g_clear_pointer (&self->hello, _tether_hello_server_free);
+  g_clear_pointer (&self->hello_extensions, g_ptr_array_unref);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);
 

@@ -9,9 +9,9 @@
 
 #include <glib.h>
 
-G_BEGIN_DECLS
+#include "tether-protocol-private.h"
 
-#define TETHER_FEATURE_BINARY "binary"
+G_BEGIN_DECLS
 
 typedef enum
 {

@@ -9,3 +9,5 @@
 #define TETHER_SUBPROTOCOL      "tether.v1"
 /* The largest HTTP head (upgrade request or answer) either side reads. */
 #define TETHER_MAX_HANDSHAKE_BYTES (16 * 1024)
+/* The hello's feature that turns binary frames on (tether-binary-private.h). */
+#define TETHER_FEATURE_BINARY   "binary"

@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <string.h>
+
+#include "tether-auth-private.h"
+#include "tether-error-private.h"
+#include "tether-handshake-private.h"
+#include "tether-identity-private.h"
+#include "tether-version.h"
+
+typedef struct
+{
+  TetherConnection  *conn;
+  char              *uri;
+  gint64             deadline;
+  gboolean           require_channel_binding;
+  gboolean           binary_frames;
+  GPtrArray         *offered;          /* members we offered (char*) */
+  gboolean           tls;
+  TetherAuthSession *auth;
+  const char        *simple_mechanism; /* EXTERNAL or ANONYMOUS asked for */
+  guint              auth_steps;
+  json_t            *answers;          /* the server's answers to them */
+} HelloData;
+
+static void
+hello_data_free (HelloData *data)
+{
+  g_clear_object (&data->conn);
+  g_free (data->uri);
+  g_clear_pointer (&data->auth, _tether_auth_free);
+  g_ptr_array_unref (data->offered);
+  g_clear_pointer (&data->answers, json_decref);
+  g_free (data);
+}
+
+static int
+remaining_ms (HelloData *data)
+{
+  return (int) MAX (0, (data->deadline - g_get_monotonic_time ()) / 1000);
+}
+
+/* The server's answers during the hello map to what a caller can match:
+ * channel binding, authentication, or the handshake in general. */
+static GError *
+hello_error (HelloData *data,
+             GError    *error)
+{
+  GError *wrapped;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    wrapped = g_error_new (error->domain, error->code,
+                           "Connecting to %s: no answer to the hello in time", data->uri);
+  else if (error->domain == TETHER_REMOTE_ERROR &&
+           _tether_error_from_wire_code (error->code) == TETHER_ERROR_CHANNEL_BINDING_FAILED)
+    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED,
+                           "Channel binding failed: the server saw another TLS channel than "
+                           "ours (a man in the middle?): %s", error->message);
+  else if (error->domain == TETHER_REMOTE_ERROR &&
+           _tether_error_from_wire_code (error->code) == TETHER_ERROR_UNAUTHENTICATED)
+    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
+                           "The server refused the credentials: %s", error->message);
+  else if (error->domain == TETHER_ERROR)
+    wrapped = g_error_copy (error);
+  else
+    wrapped = g_error_new (TETHER_ERROR, TETHER_ERROR_HANDSHAKE_FAILED,
+                           "The server refused the hello: %s", error->message);
+  g_error_free (error);
+  return wrapped;
+}
+
+/* The one way the hello ends. Steals @error. */
+static void
+hello_complete (GTask  *task,
+                GError *error)
+{
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void auth_reply_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+/* One answer from the server during the hello: the hello's own "auth"
+ * member or an rpc.tether.auth reply. */
+static void
+handle_auth_answer (GTask  *task,
+                    json_t *auth)
+{
+  HelloData *data = g_task_get_task_data (task);
+  json_t *status = json_is_object (auth) ? json_object_get (auth, "status") : NULL;
+  json_t *server_data = json_is_object (auth) ? json_object_get (auth, "data") : NULL;
+  g_autofree char *output = NULL;
+  GError *error = NULL;
+  TetherAuthStatus st;
+
+  if (!json_is_string (status) || ++data->auth_steps > 8)
+    {
+      /* We asked to authenticate and the server ignored it: over TLS that
+       * is a server that will not bind to the channel. No downgrade. */
+      hello_complete (task, g_error_new (TETHER_ERROR,
+                                         data->tls && data->require_channel_binding
+                                           ? TETHER_ERROR_CHANNEL_BINDING_FAILED
+                                           : TETHER_ERROR_UNAUTHENTICATED,
+                                         "The server did not take part in authentication%s",
+                                         data->tls ? " bound to the TLS channel" : ""));
+      return;
+    }
+
+  st = _tether_auth_step (data->auth, json_is_string (server_data) ? json_string_value (server_data) : "",
+                          &output, &error);
+  if (st == TETHER_AUTH_FAILED)
+    {
+      hello_complete (task, error);
+      return;
+    }
+
+  if (strcmp (json_string_value (status), "ok") == 0)
+    {
+      /* Mutual: the server's final proof verified on our side too. */
+      if (st != TETHER_AUTH_OK)
+        {
+          hello_complete (task, g_error_new_literal (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
+                                                     "The server claimed success without proving "
+                                                     "that it knows the credentials"));
+          return;
+        }
+      hello_complete (task, NULL);
+      return;
+    }
+
+  {
+    g_autoptr(GVariant) params = NULL;
+    GVariantDict dict;
+    TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+
+    g_variant_dict_init (&dict, NULL);
+    g_variant_dict_insert (&dict, "data", "s", output != NULL ? output : "");
+    params = g_variant_ref_sink (g_variant_dict_end (&dict));
+    options.method = "rpc.tether.auth";
+    options.params = params;
+    options.timeout_msec = remaining_ms (data);
+    options.json_result = TRUE;
+    _tether_connection_call_async (data->conn, &options, NULL, auth_reply_cb,
+                                   g_task_get_cancellable (task), auth_reply_cb, task);
+  }
+}
+
+static void
+auth_reply_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GTask *task = user_data;
+  HelloData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  json_t *reply = _tether_connection_call_json_finish (result, auth_reply_cb, &error);
+
+  if (reply == NULL)
+    {
+      hello_complete (task, hello_error (data, error));
+      return;
+    }
+  handle_auth_answer (task, reply);
+  json_decref (reply);
+}
+
+/* The hello's reply (the call itself succeeded). */
+static void
+handle_hello_reply (GTask  *task,
+                    json_t *reply)
+{
+  HelloData *data = g_task_get_task_data (task);
+  json_t *version = json_is_object (reply) ? json_object_get (reply, "version") : NULL;
+
+  if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
+    {
+      hello_complete (task, g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
+                                         "The server speaks another protocol version"));
+      return;
+    }
+
+  /* Binary frames once open, if the server took them up. */
+  {
+    json_t *features = json_object_get (reply, "features");
+    json_t *feature;
+    gsize i;
+
+    json_array_foreach (features, i, feature)
+      if (data->binary_frames && json_is_string (feature) &&
+          strcmp (json_string_value (feature), TETHER_FEATURE_BINARY) == 0)
+        _tether_connection_set_binary (data->conn);
+  }
+
+  /* The answers to what we offered. */
+  for (guint i = 0; i < data->offered->len; i++)
+    {
+      json_t *answer = json_object_get (reply, data->offered->pdata[i]);
+
+      if (answer != NULL)
+        json_object_set (data->answers, data->offered->pdata[i], answer);
+    }
+
+  if (data->auth != NULL)
+    {
+      handle_auth_answer (task, json_object_get (reply, "auth"));
+      return;
+    }
+
+  /* EXTERNAL or ANONYMOUS: one step, which the server must accept. */
+  if (data->simple_mechanism != NULL)
+    {
+      json_t *auth = json_object_get (reply, "auth");
+      json_t *status = json_is_object (auth) ? json_object_get (auth, "status") : NULL;
+
+      if (!json_is_string (status) || strcmp (json_string_value (status), "ok") != 0)
+        {
+          hello_complete (task, g_error_new (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
+                                             "The server did not accept %s",
+                                             data->simple_mechanism));
+          return;
+        }
+    }
+  hello_complete (task, NULL);
+}
+
+static void
+hello_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  GTask *task = user_data;
+  HelloData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+  json_t *reply = _tether_connection_call_json_finish (result, hello_cb, &error);
+
+  if (reply == NULL)
+    {
+      hello_complete (task, hello_error (data, error));
+      return;
+    }
+  handle_hello_reply (task, reply);
+  json_decref (reply);
+}
+
+void
+_tether_hello_client_async (TetherConnection               *conn,
+                            const TetherHelloClientOptions *options,
+                            GCancellable                   *cancellable,
+                            GAsyncReadyCallback             callback,
+                            gpointer                        user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  HelloData *data = g_new0 (HelloData, 1);
+  g_autoptr(GVariant) params = NULL;
+  TetherCallOptions call = TETHER_CALL_OPTIONS_INIT;
+  GVariantDict dict;
+
+  g_task_set_source_tag (task, _tether_hello_client_async);
+  g_task_set_task_data (task, data, (GDestroyNotify) hello_data_free);
+  data->conn = g_object_ref (conn);
+  data->uri = g_strdup (options->uri);
+  data->deadline = options->deadline;
+  data->require_channel_binding = options->require_channel_binding;
+  data->binary_frames = options->binary_frames;
+  data->tls = _tether_connection_is_tls (conn);
+  data->offered = g_ptr_array_new_with_free_func (g_free);
+  data->answers = json_object ();
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "version", "x", (gint64) TETHER_PROTOCOL_VERSION);
+  g_variant_dict_insert (&dict, "implementation", "s", "tether/" TETHER_VERSION_S);
+  g_variant_dict_insert_value (&dict, "features",
+                               g_variant_new_strv ((const char *[]) { "cancel", "deadline", "lease",
+                                                                      TETHER_FEATURE_BINARY },
+                                                   options->binary_frames ? 4 : 3));
+
+  for (guint i = 0; i < options->n_offers; i++)
+    {
+      g_variant_dict_insert_value (&dict, options->offers[i].member, options->offers[i].value);
+      g_ptr_array_add (data->offered, g_strdup (options->offers[i].member));
+    }
+
+  /* With credentials, the first SASL step rides in the hello. Over TLS
+   * only the channel-bound mechanism is used. */
+  if (options->username != NULL)
+    {
+      GError *error = NULL;
+      g_autoptr(GBytes) binding = _tether_connection_get_channel_binding (conn, &error);
+      const char *mechanism = data->tls ? "SCRAM-SHA-256-PLUS" : "SCRAM-SHA-256";
+      g_autofree char *first = NULL;
+      GVariantDict auth;
+
+      if (error == NULL)
+        data->auth = _tether_auth_client_new (mechanism, options->username, options->password,
+                                              binding, &error);
+      if (data->auth == NULL ||
+          _tether_auth_step (data->auth, "", &first, &error) == TETHER_AUTH_FAILED)
+        {
+          g_variant_dict_clear (&dict);
+          hello_complete (task, error);
+          return;
+        }
+      g_variant_dict_init (&auth, NULL);
+      g_variant_dict_insert (&auth, "mechanism", "s", mechanism);
+      g_variant_dict_insert (&auth, "data", "s", first != NULL ? first : "");
+      g_variant_dict_insert_value (&dict, "auth", g_variant_dict_end (&auth));
+    }
+  else if (g_strcmp0 (options->mechanism, "EXTERNAL") == 0 ||
+           g_strcmp0 (options->mechanism, "ANONYMOUS") == 0)
+    {
+      GVariantDict auth;
+
+      /* Assert the transport's proof (EXTERNAL) or nothing (ANONYMOUS). */
+      data->simple_mechanism = g_intern_string (options->mechanism);
+      g_variant_dict_init (&auth, NULL);
+      g_variant_dict_insert (&auth, "mechanism", "s", options->mechanism);
+      g_variant_dict_insert_value (&dict, "auth", g_variant_dict_end (&auth));
+    }
+  params = g_variant_ref_sink (g_variant_dict_end (&dict));
+
+  call.method = "rpc.tether.hello";
+  call.params = params;
+  call.timeout_msec = remaining_ms (data);
+  call.json_result = TRUE;
+  _tether_connection_call_async (conn, &call, NULL, hello_cb, cancellable, hello_cb, task);
+}
+
+gboolean
+_tether_hello_client_finish (GAsyncResult  *result,
+                             json_t       **answers,
+                             GError       **error)
+{
+  HelloData *data;
+
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == _tether_hello_client_async, FALSE);
+
+  data = g_task_get_task_data (G_TASK (result));
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  if (answers != NULL)
+    *answers = g_steal_pointer (&data->answers);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The server's side                                                      */
+
+struct _TetherHelloServer
+{
+  TetherConnection  *conn;       /* unowned: it owns us */
+  TetherAuthPolicy  *policy;     /* NULL: no users, nothing allowed */
+  guint              max_message_size;
+  guint              max_depth;
+  TetherAuthSession *auth;       /* SASL under way */
+};
+
+TetherHelloServer *
+_tether_hello_server_new (TetherConnection *conn,
+                          TetherAuthPolicy *policy,
+                          guint             max_message_size,
+                          guint             max_depth)
+{
+  TetherHelloServer *self = g_new0 (TetherHelloServer, 1);
+
+  self->conn = conn;
+  self->policy = policy != NULL ? _tether_auth_policy_ref (policy) : NULL;
+  self->max_message_size = max_message_size;
+  self->max_depth = max_depth;
+  return self;
+}
+
+void
+_tether_hello_server_free (TetherHelloServer *self)
+{
+  g_clear_pointer (&self->policy, _tether_auth_policy_unref);
+  g_clear_pointer (&self->auth, _tether_auth_free);
+  g_free (self);
+}
+
+void
+_tether_hello_outcome_clear (TetherHelloOutcome *out)
+{
+  g_clear_pointer (&out->reply, json_decref);
+  g_clear_pointer (&out->username, g_free);
+  g_clear_error (&out->error);
+}
+
+/* Authentication failed: -32004, or -32008 naming channel binding. The
+ * engine logs it and closes once the answer is out. Steals @error. */
+static void
+fail_auth (TetherHelloServer  *self,
+           TetherHelloOutcome *out,
+           GError             *error)
+{
+  g_clear_pointer (&out->reply, json_decref);
+  g_clear_pointer (&self->auth, _tether_auth_free);
+  out->status = TETHER_HELLO_FAILED;
+  out->code = g_error_matches (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED)
+                ? TETHER_REMOTE_ERROR_CHANNEL_BINDING_FAILED
+                : TETHER_REMOTE_ERROR_UNAUTHENTICATED;
+  out->error = error;
+}
+
+static json_t *
+hello_reply (TetherHelloServer *self)
+{
+  json_t *reply = json_pack ("{s:i, s:s, s:[sss], s:{s:I, s:i}}",
+                             "version", TETHER_PROTOCOL_VERSION,
+                             "implementation", "tether/" TETHER_VERSION_S,
+                             "features", "cancel", "deadline", "lease",
+                             "limits",
+                               "max_message_size", (json_int_t) self->max_message_size,
+                               "max_depth", (int) self->max_depth);
+  json_t *mechanisms = json_array ();
+  gboolean tls = _tether_connection_is_tls (self->conn);
+  gboolean users = self->policy != NULL && g_hash_table_size (self->policy->users) > 0;
+
+  /* What this side can do, so that a client notices a downgrade. */
+  if (tls && users)
+    json_array_append_new (mechanisms, json_string ("SCRAM-SHA-256-PLUS"));
+  if (!tls && users && self->policy->allow_plain_scram)
+    json_array_append_new (mechanisms, json_string ("SCRAM-SHA-256"));
+  if (tether_identity_is_authenticated (_tether_connection_get_identity (self->conn)))
+    json_array_append_new (mechanisms, json_string ("EXTERNAL"));
+  if (self->policy != NULL && self->policy->allow_anonymous)
+    json_array_append_new (mechanisms, json_string ("ANONYMOUS"));
+  json_object_set_new (reply, "mechanisms", mechanisms);
+  json_object_set_new (reply, "channel_binding",
+                       tls ? json_pack ("[s]", "tls-exporter") : json_array ());
+  return reply;
+}
+
+static const char *
+policy_lookup (const char *username,
+               gpointer    user_data)
+{
+  TetherAuthPolicy *policy = user_data;
+
+  return g_hash_table_lookup (policy->users, username);
+}
+
+/* One SASL step: the "auth" member of the answer in @out->reply's place
+ * (CONTINUE or DONE), or FAILED. */
+static json_t *
+auth_step (TetherHelloServer  *self,
+           const char         *data,
+           TetherHelloOutcome *out)
+{
+  GError *error = NULL;
+  g_autofree char *output = NULL;
+  TetherAuthStatus status = _tether_auth_step (self->auth, data, &output, &error);
+  json_t *auth;
+
+  if (status == TETHER_AUTH_FAILED)
+    {
+      fail_auth (self, out, error);
+      return NULL;
+    }
+  auth = json_pack ("{s:s}", "status", status == TETHER_AUTH_OK ? "ok" : "continue");
+  if (output != NULL)
+    json_object_set_new (auth, "data", json_string (output));
+  if (status == TETHER_AUTH_OK)
+    {
+      json_object_set_new (auth, "username", json_string (_tether_auth_get_username (self->auth)));
+      out->status = TETHER_HELLO_DONE;
+      out->username = g_strdup (_tether_auth_get_username (self->auth));
+      out->mechanism = g_intern_string (_tether_auth_get_mechanism (self->auth));
+      g_clear_pointer (&self->auth, _tether_auth_free);
+    }
+  else
+    out->status = TETHER_HELLO_CONTINUE;
+  return auth;
+}
+
+static gboolean hello_auth (TetherHelloServer *self, json_t *auth, TetherHelloOutcome *out);
+
+void
+_tether_hello_server_hello (TetherHelloServer  *self,
+                            json_t             *params,
+                            GPtrArray          *extensions,
+                            TetherHelloOutcome *out)
+{
+  json_t *version = json_is_object (params) ? json_object_get (params, "version") : NULL;
+  json_t *auth = json_is_object (params) ? json_object_get (params, "auth") : NULL;
+
+  memset (out, 0, sizeof *out);
+  if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
+    {
+      out->status = TETHER_HELLO_FAILED;
+      out->code = TETHER_REMOTE_ERROR_INVALID_REQUEST;
+      out->close_at_once = TRUE;
+      out->error = g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
+                                "Unsupported protocol version (this server speaks %d)",
+                                TETHER_PROTOCOL_VERSION);
+      return;
+    }
+
+  out->reply = hello_reply (self);
+  out->status = TETHER_HELLO_DONE;
+
+  /* Binary frames if the client offers them; from the open state on. */
+  {
+    json_t *features = json_is_object (params) ? json_object_get (params, "features") : NULL;
+    json_t *feature;
+    gsize i;
+
+    json_array_foreach (features, i, feature)
+      if (json_is_string (feature) && strcmp (json_string_value (feature), TETHER_FEATURE_BINARY) == 0)
+        out->binary = TRUE;
+    if (out->binary)
+      json_array_append_new (json_object_get (out->reply, "features"),
+                             json_string (TETHER_FEATURE_BINARY));
+  }
+
+  if (auth != NULL && !hello_auth (self, auth, out))
+    return;
+
+  /* Extensions answer what the client offered, once nothing failed. */
+  for (guint i = 0; extensions != NULL && i < extensions->len; i++)
+    {
+      const TetherHelloExtension *ext = extensions->pdata[i];
+      json_t *offer = json_is_object (params) ? json_object_get (params, ext->member) : NULL;
+      json_t *answer = offer != NULL ? ext->answer (self->conn, offer, ext->user_data) : NULL;
+
+      if (answer != NULL)
+        json_object_set_new (out->reply, ext->member, answer);
+    }
+}
+
+/* The hello's "auth" member: the first (or only) step. FALSE if it
+ * failed (@out says so). */
+static gboolean
+hello_auth (TetherHelloServer  *self,
+            json_t             *auth,
+            TetherHelloOutcome *out)
+{
+  json_t *mechanism = json_is_object (auth) ? json_object_get (auth, "mechanism") : NULL;
+  json_t *data = json_is_object (auth) ? json_object_get (auth, "data") : NULL;
+  TetherIdentity *identity = _tether_connection_get_identity (self->conn);
+
+  {
+    const char *mech = json_is_string (mechanism) ? json_string_value (mechanism) : "";
+    gboolean offered = FALSE;
+    json_t *m;
+    gsize i;
+
+    json_array_foreach (json_object_get (out->reply, "mechanisms"), i, m)
+      offered = offered || strcmp (json_string_value (m), mech) == 0;
+
+    if (!offered)
+      {
+        fail_auth (self, out,
+                   g_error_new (TETHER_ERROR,
+                                g_str_has_suffix (mech, "-PLUS") ? TETHER_ERROR_CHANNEL_BINDING_FAILED
+                                                                 : TETHER_ERROR_UNAUTHENTICATED,
+                                "SASL mechanism “%s” is not offered here", mech));
+        return FALSE;
+      }
+
+    if (strcmp (mech, "EXTERNAL") == 0 || strcmp (mech, "ANONYMOUS") == 0)
+      {
+        /* EXTERNAL asserts the transport's proof (kernel uid or verified
+         * certificate); ANONYMOUS asserts nothing. */
+        json_object_set_new (out->reply, "auth", json_pack ("{s:s}", "status", "ok"));
+        out->mechanism = g_intern_string (mech);
+        if (strcmp (mech, "EXTERNAL") == 0)
+          out->username = tether_identity_get_uid (identity) >= 0
+            ? g_strdup_printf ("uid:%" G_GINT64_FORMAT, tether_identity_get_uid (identity))
+            : g_strdup_printf ("cert:%s", tether_identity_get_certificate_sha256 (identity));
+      }
+    else
+      {
+        GError *error = NULL;
+        g_autoptr(GBytes) binding = _tether_connection_get_channel_binding (self->conn, &error);
+        json_t *step;
+
+        if (error == NULL)
+          self->auth = _tether_auth_server_new (mech, binding, policy_lookup, self->policy,
+                                                self->policy->fake_salt_key, &error);
+        if (self->auth == NULL)
+          {
+            fail_auth (self, out, error);
+            return FALSE;
+          }
+        step = auth_step (self, json_is_string (data) ? json_string_value (data) : "", out);
+        if (step == NULL)
+          return FALSE;
+        json_object_set_new (out->reply, "auth", step);
+      }
+  }
+  return TRUE;
+}
+
+gboolean
+_tether_hello_server_auth (TetherHelloServer  *self,
+                           json_t             *params,
+                           TetherHelloOutcome *out)
+{
+  json_t *data = json_is_object (params) ? json_object_get (params, "data") : NULL;
+
+  if (self->auth == NULL)
+    return FALSE;
+
+  memset (out, 0, sizeof *out);
+  out->reply = auth_step (self, json_is_string (data) ? json_string_value (data) : "", out);
+  return TRUE;
+}
