@@ -11,6 +11,7 @@
 #include "tether-binary-private.h"
 #include "tether-connection-private.h"
 #include "tether-handshake-private.h"
+#include "tether-policing-private.h"
 #include "tether-error-private.h"
 #include "tether-identity-private.h"
 #include "tether-impersonation-private.h"
@@ -97,13 +98,8 @@ struct _TetherConnection
   guint64                            idle_bytes;  /* bytes read at the last check */
   gint64                             last_heard;  /* when a check last found new bytes */
   guint64                            idle_frames; /* frames heard (pongs aside) then */
-  GArray                            *strikes;     /* gint64 times of timed-out callbacks */
-  gint64                             quarantined_until;
+  TetherPolicing                     policing;    /* strikes, quarantine, abandoned ids */
   gboolean                           warned_unsolicited;
-  /* Ids we stopped waiting for (deadline, cancel): an answer for one of
-   * them is late, not unsolicited. A small ring: late answers come soon. */
-  guint64                            abandoned[32];
-  guint                              abandoned_next;
   TetherStatistics                   stats;       /* counters kept here; bytes from the guard */
   TetherDeadline                     close_deadline;
   gboolean                           closing;     /* polite close in progress */
@@ -112,10 +108,6 @@ struct _TetherConnection
 };
 
 G_DEFINE_FINAL_TYPE (TetherConnection, _tether_connection, G_TYPE_OBJECT)
-
-/* An answer that came within this is never late, whatever its share of
- * a short deadline: scheduling noise is not an attack. */
-#define LATE_ANSWER_MIN_US (1000 * 1000)
 
 static void connection_teardown (TetherConnection *self, const GError *error);
 static void pending_complete    (PendingCall *pc, json_t *result, GError *error);
@@ -488,7 +480,7 @@ pending_complete_value (PendingCall *pc,
 static gboolean
 connection_quarantined (TetherConnection *self)
 {
-  return self->quarantined_until > g_get_monotonic_time ();
+  return _tether_policing_is_quarantined (&self->policing);
 }
 
 gboolean
@@ -497,72 +489,38 @@ _tether_connection_is_quarantined (TetherConnection *self)
   return connection_quarantined (self);
 }
 
-/* A callback this peer let time out. Enough of them within the window and
- * the peer is cut off or quarantined: a black hole costs a bounded number
- * of timeouts, not the server's patience. */
+/* A callback this peer let time out, or answered late: the policing
+ * decides, the connection reports and acts. */
 static void
 connection_strike (TetherConnection *self,
                    const char       *method,
                    gboolean          late)
 {
-  gint64 now = g_get_monotonic_time ();
-  gint64 window = (gint64) self->limits.strike_window_ms * 1000;
   TetherMisbehavior reason = late ? TETHER_MISBEHAVIOR_LATE_ANSWERS : TETHER_MISBEHAVIOR_CALLBACK_TIMEOUTS;
   g_autofree char *details = NULL;
 
-  if (self->limits.max_strikes == 0 || connection_quarantined (self))
-    return;
-
-  while (self->strikes->len > 0 && g_array_index (self->strikes, gint64, 0) < now - window)
-    g_array_remove_index (self->strikes, 0);
-  g_array_append_val (self->strikes, now);
-  if (self->strikes->len < self->limits.max_strikes)
-    return;
-
-  details = late
-    ? g_strdup_printf ("%u callbacks timed out or were answered late (after %u%% of their time, "
-                       "without a lease) within %u ms (the last: %s, late)",
-                       self->strikes->len, self->limits.late_answer_percent,
-                       self->limits.strike_window_ms, method)
-    : g_strdup_printf ("%u callbacks timed out within %u ms (the last: %s)",
-                       self->strikes->len, self->limits.strike_window_ms, method);
-  g_array_set_size (self->strikes, 0);
-
-  if (self->limits.misbehavior_action == TETHER_MISBEHAVIOR_ACTION_QUARANTINE)
+  switch (_tether_policing_strike (&self->policing, method, late, &details))
     {
-      g_autofree char *action = g_strdup_printf ("quarantined for %u ms", self->limits.quarantine_ms);
-
-      self->quarantined_until = now + (gint64) self->limits.quarantine_ms * 1000;
-      connection_report (self, reason, details, action);
-    }
-  else
-    {
-      g_autoptr(GError) error = g_error_new (TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
-                                             "Disconnected: %s", details);
-
-      connection_report (self, reason, details, "disconnecting");
-      connection_teardown (self, error);
-    }
-}
-
-static void
-remember_abandoned (TetherConnection *self,
-                    guint64           id)
-{
-  self->abandoned[self->abandoned_next++ % G_N_ELEMENTS (self->abandoned)] = id;
-}
-
-static gboolean
-was_abandoned (TetherConnection *self,
-               guint64           id)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (self->abandoned); i++)
-    if (self->abandoned[i] == id)
+    case TETHER_VERDICT_NONE:
+      break;
+    case TETHER_VERDICT_QUARANTINE:
       {
-        self->abandoned[i] = 0;
-        return TRUE;
+        g_autofree char *action = g_strdup_printf ("quarantined for %u ms", self->limits.quarantine_ms);
+
+        connection_report (self, reason, details, action);
       }
-  return FALSE;
+      break;
+    case TETHER_VERDICT_DISCONNECT:
+    default:
+      {
+        g_autoptr(GError) error = g_error_new (TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                                               "Disconnected: %s", details);
+
+        connection_report (self, reason, details, "disconnecting");
+        connection_teardown (self, error);
+      }
+      break;
+    }
 }
 
 static void
@@ -574,7 +532,7 @@ pending_deadline_cb (TetherDeadline *deadline)
 
   g_object_ref (self);
   self->stats.timed_out++;
-  remember_abandoned (self, pc->id);
+  _tether_policing_abandon (&self->policing, pc->id);
   pending_complete (pc, NULL,
                     g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                                  "No answer to %s within its deadline", method));
@@ -620,7 +578,7 @@ pending_abandon (PendingCall *pc,
   TetherConnection *self = pc->conn;
   guint64 id = pc->id;
 
-  remember_abandoned (self, id);
+  _tether_policing_abandon (&self->policing, id);
   pending_complete (pc, NULL, error);
   if (self->tether && connection_can_send (self))
     connection_send_json (self,
@@ -1087,7 +1045,8 @@ handle_response (TetherConnection *self,
       pc = g_hash_table_lookup (self->pending, &key);
     }
 
-  if (pc == NULL && json_is_integer (id) && was_abandoned (self, (guint64) json_integer_value (id)))
+  if (pc == NULL && json_is_integer (id) &&
+      _tether_policing_take_abandoned (&self->policing, (guint64) json_integer_value (id)))
     {
       g_debug ("Ignoring a late answer to call %" G_GINT64_FORMAT, (gint64) json_integer_value (id));
       return;
@@ -1119,15 +1078,11 @@ handle_response (TetherConnection *self,
   /* Answered in the last part of its time without asking for a lease
    * (an honest client whose user takes time asks for one): a late
    * answer holds the server's slot as surely as none, so it strikes. */
-  if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->limits.late_answer_percent > 0 &&
-      !pc->leased && self->state == STATE_OPEN)
-    {
-      gint64 took = g_get_monotonic_time () - (pc->deadline.when - pc->budget_us);
-
-      if (took >= LATE_ANSWER_MIN_US &&
-          took * 100 >= (gint64) pc->budget_us * self->limits.late_answer_percent)
-        late_method = g_strdup (g_task_get_name (pc->task) ? g_task_get_name (pc->task) : "a callback");
-    }
+  if (self->role == TETHER_CONNECTION_ROLE_SERVER && !pc->leased && self->state == STATE_OPEN &&
+      _tether_policing_is_late (&self->policing,
+                                g_get_monotonic_time () - (pc->deadline.when - pc->budget_us),
+                                pc->budget_us))
+    late_method = g_strdup (g_task_get_name (pc->task) ? g_task_get_name (pc->task) : "a callback");
 
   if (e->value != NULL)
     pending_complete_value (pc, e->value);
@@ -2380,7 +2335,7 @@ _tether_connection_finalize (GObject *object)
   g_hash_table_unref (self->notifications);
   g_clear_object (&self->identity);
   g_clear_error (&self->close_error);
-  g_array_unref (self->strikes);
+  _tether_policing_clear (&self->policing);
   g_clear_pointer (&self->callback_pool, _tether_pool_unref);
   g_clear_pointer (&self->invocation_pool, _tether_pool_unref);
   g_clear_pointer (&self->auth_policy, _tether_auth_policy_unref);
@@ -2408,7 +2363,7 @@ _tether_connection_init (TetherConnection *self)
   self->pending = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->incoming = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->notifications = g_hash_table_new (NULL, NULL);
-  self->strikes = g_array_new (FALSE, FALSE, sizeof (gint64));
+  _tether_policing_init (&self->policing, &self->limits);
 }
 
 TetherConnection *
@@ -2442,12 +2397,7 @@ _tether_connection_add_statistics (TetherConnection *self,
 {
   guint64 read = self->guard != NULL ? _tether_guard_stream_get_bytes_read (self->guard) : 0;
   guint64 written = self->guard != NULL ? _tether_guard_stream_get_bytes_written (self->guard) : 0;
-  gint64 window_start = g_get_monotonic_time () - (gint64) self->limits.strike_window_ms * 1000;
-  guint strikes = 0;
-
-  for (guint i = 0; i < self->strikes->len; i++)
-    if (g_array_index (self->strikes, gint64, i) >= window_start)
-      strikes++;
+  guint strikes = _tether_policing_count_strikes (&self->policing);
 
   stats->calls_received += self->stats.calls_received;
   stats->calls_sent += self->stats.calls_sent;
