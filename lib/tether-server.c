@@ -36,7 +36,6 @@
 #include <sys/resource.h>
 #include "tether-enum-types.h"
 #include <sys/stat.h>
-#include <gio/gunixsocketaddress.h>
 
 #include "tether-auth-private.h"
 #include "tether-connection-private.h"
@@ -58,9 +57,6 @@ typedef struct
 {
   TetherServer        *server;  /* unowned */
   TetherListener      *listener;
-  TetherTransportKind  kind;
-  char                *uri;
-  char                *unix_path;
 } Listener;
 
 typedef struct _Handshake Handshake;
@@ -526,7 +522,7 @@ incoming_cb (TetherListener    *tether_listener,
   Listener *listener = user_data;
   TetherServer *self = listener->server;
   TetherAcceptOptions options = {
-    .kind = listener->kind,
+    .kind = _tether_listener_get_kind (tether_listener),
     .scheduler = self->scheduler,
     .tls_certificate = self->tls_certificate,
     .tls_client_database = self->tls_client_database,
@@ -574,27 +570,7 @@ static void
 listener_free (Listener *listener)
 {
   _tether_listener_free (listener->listener);
-  if (listener->unix_path != NULL)
-    unlink (listener->unix_path);
-  g_free (listener->unix_path);
-  g_free (listener->uri);
   g_free (listener);
-}
-
-static GInetAddress *
-resolve_listen_host (const char  *host,
-                     GError     **error)
-{
-  GInetAddress *address;
-
-  if (g_ascii_strcasecmp (host, "localhost") == 0)
-    return g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-
-  address = g_inet_address_new_from_string (host);
-  if (address == NULL)
-    g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI,
-                 "“%s”: listen on an IP address (or localhost), not a host name", host);
-  return address;
 }
 
 /**
@@ -618,70 +594,27 @@ tether_server_listen (TetherServer  *self,
                       const char    *uri,
                       GError       **error)
 {
-  TetherUri parsed;
-  g_autoptr(GSocketAddress) address = NULL;
-  g_autoptr(GSocketAddress) effective = NULL;
   Listener *listener;
-  gboolean ok = FALSE;
 
   g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
   g_return_val_if_fail (uri != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_return_val_if_fail (!self->closed, FALSE);
 
-  if (!_tether_uri_parse (uri, &parsed, error))
-    return FALSE;
-
-  if (parsed.kind == TETHER_TRANSPORT_UNIX)
-    address = g_unix_socket_address_new (parsed.path);
-  else
-    {
-      g_autoptr(GInetAddress) inet = resolve_listen_host (parsed.host, error);
-
-      if (inet == NULL)
-        goto out;
-      if (parsed.kind == TETHER_TRANSPORT_TCP && !g_inet_address_get_is_loopback (inet) &&
-          !self->allow_insecure_remote)
-        {
-          g_set_error (error, TETHER_ERROR, TETHER_ERROR_INSECURE_TRANSPORT,
-                       "Refusing to serve plaintext ws:// beyond loopback (%s): use wss://, "
-                       "or set allow-insecure-remote (and lose every verification guarantee)",
-                       uri);
-          goto out;
-        }
-      if (parsed.kind == TETHER_TRANSPORT_TLS && self->tls_certificate == NULL)
-        {
-          g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-                       "wss:// needs a TLS certificate (the tls-certificate property)");
-          goto out;
-        }
-      address = g_inet_socket_address_new (inet, parsed.port);
-    }
-
   listener = g_new0 (Listener, 1);
   listener->server = self;
-  listener->kind = parsed.kind;
-  listener->listener = _tether_listener_new (address, self->scheduler, incoming_cb, listener, error);
+  listener->listener = _tether_listener_new_for_uri (uri, self->allow_insecure_remote,
+                                                     self->tls_certificate != NULL,
+                                                     self->scheduler, incoming_cb, listener, error);
   if (listener->listener == NULL)
     {
       g_free (listener);
-      goto out;
+      return FALSE;
     }
-  ok = TRUE;
-  effective = g_object_ref (_tether_listener_get_address (listener->listener));
-
-  if (parsed.kind == TETHER_TRANSPORT_UNIX)
-    listener->unix_path = g_strdup (parsed.path);
-  else
-    parsed.port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
-  listener->uri = _tether_uri_to_string (&parsed);
-
   g_ptr_array_add (self->listeners, listener);
-  g_ptr_array_insert (self->uris, self->uris->len - 1, g_strdup (listener->uri));
-
-out:
-  _tether_uri_clear (&parsed);
-  return ok;
+  g_ptr_array_insert (self->uris, self->uris->len - 1,
+                      g_strdup (_tether_listener_get_uri (listener->listener)));
+  return TRUE;
 }
 
 /**

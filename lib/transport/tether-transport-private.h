@@ -68,14 +68,21 @@ typedef void (*TetherAcceptFunc) (TetherListener    *listener,
                                   GSocketConnection *connection,
                                   gpointer           user_data);
 
-/* Binds @address (port 0 picks one) and listens. */
-TetherListener *_tether_listener_new         (GSocketAddress    *address,
+/* Listens on @uri: `unix:/PATH` (the socket file is removed with the
+ * listener), `ws://` or `wss://` on an IP address or localhost, port 0
+ * picking one. Plaintext `ws://` beyond loopback only with
+ * @allow_insecure; `wss://` only when @tls_ready (the caller has a
+ * certificate). */
+TetherListener *_tether_listener_new_for_uri (const char        *uri,
+                                              gboolean           allow_insecure,
+                                              gboolean           tls_ready,
                                               TetherScheduler   *scheduler,
                                               TetherAcceptFunc   func,
                                               gpointer           user_data,
                                               GError           **error);
-/* The address really bound. */
-GSocketAddress *_tether_listener_get_address (TetherListener    *listener);
+TetherTransportKind _tether_listener_get_kind (TetherListener   *listener);
+/* @uri with the port really bound. */
+const char     *_tether_listener_get_uri     (TetherListener    *listener);
 void            _tether_listener_free        (TetherListener    *listener);
 
 /* The server's side of the upgrade: reads the HTTP head through the guard

@@ -992,6 +992,9 @@ struct _TetherListener
   TetherAcceptFunc  func;
   gpointer          user_data;
   guint             backoff_ms;  /* 0 unless paused for lack of descriptors */
+  TetherTransportKind kind;
+  char             *uri;         /* with the port really bound */
+  char             *unix_path;   /* removed with the listener */
 };
 
 static void
@@ -1051,12 +1054,12 @@ listener_watch_cb (TetherWatch  *watch,
   /* More may be waiting: the watch is level-triggered, it comes back. */
 }
 
-TetherListener *
-_tether_listener_new (GSocketAddress   *address,
-                      TetherScheduler  *scheduler,
-                      TetherAcceptFunc  func,
-                      gpointer          user_data,
-                      GError          **error)
+static TetherListener *
+listener_new (GSocketAddress   *address,
+              TetherScheduler  *scheduler,
+              TetherAcceptFunc  func,
+              gpointer          user_data,
+              GError          **error)
 {
   g_autoptr(GSocket) socket = NULL;
   TetherListener *self;
@@ -1089,10 +1092,89 @@ _tether_listener_new (GSocketAddress   *address,
   return self;
 }
 
-GSocketAddress *
-_tether_listener_get_address (TetherListener *self)
+static GInetAddress *
+resolve_listen_host (const char  *host,
+                     GError     **error)
 {
-  return self->address;
+  GInetAddress *address;
+
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    return g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+
+  address = g_inet_address_new_from_string (host);
+  if (address == NULL)
+    g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_URI,
+                 "“%s”: listen on an IP address (or localhost), not a host name", host);
+  return address;
+}
+
+TetherListener *
+_tether_listener_new_for_uri (const char        *uri,
+                              gboolean           allow_insecure,
+                              gboolean           tls_ready,
+                              TetherScheduler   *scheduler,
+                              TetherAcceptFunc   func,
+                              gpointer           user_data,
+                              GError           **error)
+{
+  TetherUri parsed;
+  g_autoptr(GSocketAddress) address = NULL;
+  TetherListener *self = NULL;
+
+  if (!_tether_uri_parse (uri, &parsed, error))
+    return NULL;
+
+  if (parsed.kind == TETHER_TRANSPORT_UNIX)
+    address = g_unix_socket_address_new (parsed.path);
+  else
+    {
+      g_autoptr(GInetAddress) inet = resolve_listen_host (parsed.host, error);
+
+      if (inet == NULL)
+        goto out;
+      if (parsed.kind == TETHER_TRANSPORT_TCP && !g_inet_address_get_is_loopback (inet) &&
+          !allow_insecure)
+        {
+          g_set_error (error, TETHER_ERROR, TETHER_ERROR_INSECURE_TRANSPORT,
+                       "Refusing to serve plaintext ws:// beyond loopback (%s): use wss://, "
+                       "or set allow-insecure-remote (and lose every verification guarantee)",
+                       uri);
+          goto out;
+        }
+      if (parsed.kind == TETHER_TRANSPORT_TLS && !tls_ready)
+        {
+          g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
+                       "wss:// needs a TLS certificate (the tls-certificate property)");
+          goto out;
+        }
+      address = g_inet_socket_address_new (inet, parsed.port);
+    }
+
+  self = listener_new (address, scheduler, func, user_data, error);
+  if (self == NULL)
+    goto out;
+  self->kind = parsed.kind;
+  if (parsed.kind == TETHER_TRANSPORT_UNIX)
+    self->unix_path = g_strdup (parsed.path);
+  else
+    parsed.port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (self->address));
+  self->uri = _tether_uri_to_string (&parsed);
+
+out:
+  _tether_uri_clear (&parsed);
+  return self;
+}
+
+TetherTransportKind
+_tether_listener_get_kind (TetherListener *self)
+{
+  return self->kind;
+}
+
+const char *
+_tether_listener_get_uri (TetherListener *self)
+{
+  return self->uri;
 }
 
 void
@@ -1105,6 +1187,10 @@ _tether_listener_free (TetherListener *self)
   g_socket_close (self->socket, NULL);
   g_clear_object (&self->socket);
   g_clear_object (&self->address);
+  if (self->unix_path != NULL)
+    unlink (self->unix_path);
+  g_free (self->unix_path);
+  g_free (self->uri);
   _tether_scheduler_unref (self->scheduler);
   g_free (self);
 }
