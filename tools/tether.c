@@ -19,9 +19,9 @@
 static GMainLoop *loop;
 
 static void
-usage (void)
+usage (FILE *out)
 {
-  g_printerr ("Usage:\n"
+  fprintf (out, "Usage:\n"
               "  tether serve URI... [--cert FILE --key FILE] [--client-ca FILE]\n"
               "                      [--users FILE] [--limit NAME=VALUE]...\n"
               "  tether call URI METHOD [JSON-PARAMS] [--timeout MS] [--cacert FILE]\n"
@@ -232,7 +232,7 @@ cmd_serve (int argc, char **argv)
     }
   if (uris == NULL || uris[0] == NULL)
     {
-      usage ();
+      usage (stderr);
       return 2;
     }
 
@@ -415,7 +415,7 @@ cmd_call (int argc, char **argv)
     }
   if (args == NULL || g_strv_length (args) < 2 || g_strv_length (args) > 3)
     {
-      usage ();
+      usage (stderr);
       return 2;
     }
 
@@ -782,8 +782,16 @@ main (int argc, char **argv)
 
   if (argc < 2)
     {
-      usage ();
+      usage (stderr);
       return 2;
+    }
+  /* Asked for: the usage on stdout, and success. */
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 ||
+      strcmp (argv[1], "help") == 0)
+    {
+      usage (stdout);
+      g_main_loop_unref (loop);
+      return 0;
     }
 
   if (strcmp (argv[1], "serve") == 0)
@@ -796,7 +804,7 @@ main (int argc, char **argv)
     ret = cmd_demo (argv[0]);
   else
     {
-      usage ();
+      usage (stderr);
       ret = 2;
     }
 
