@@ -44,6 +44,7 @@
 #include <tether.h>
 
 #include "harness.h"
+#include "peers-util.h"
 
 #define P99_RATIO_TARGET   2.0
 #define RSS_TARGET_KB      (32 * 1024)
@@ -193,26 +194,12 @@ honest_next (Honest *h)
                               call_done_cb, h);
 }
 
-static int
-compare_ns (gconstpointer a,
-            gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
+/* The tally's nearest-rank percentile (peers-util's, as every peer uses). */
 static double
 percentile_us (GArray *ns,
                double  p)
 {
-  guint at;
-
-  if (ns->len == 0)
-    return NAN;
-  g_array_sort (ns, compare_ns);
-  at = (guint) MIN (ceil (p * ns->len), ns->len) - (p * ns->len > 0 ? 1 : 0);
-  return g_array_index (ns, gint64, MIN (at, ns->len - 1)) / 1000.0;
+  return peer_percentile_us ((int64_t *) (void *) ns->data, ns->len, p * 100.0);
 }
 
 static int
