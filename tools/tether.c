@@ -625,6 +625,7 @@ cmd_demo (const char *self)
   if (!tether_server_listen (server, uri, &error))
     {
       g_printerr ("tether demo: %s\n", error->message);
+      g_rmdir (dir);
       return 1;
     }
   g_print ("  The service listens on %s\n", uri);
@@ -637,6 +638,9 @@ cmd_demo (const char *self)
   if (outcome.error != NULL)
     {
       g_printerr ("tether demo: cannot connect: %s\n", outcome.error->message);
+      /* Closing the server removes its socket file; then the directory. */
+      tether_server_close (server);
+      g_rmdir (dir);
       return 1;
     }
   {
@@ -700,7 +704,6 @@ cmd_demo (const char *self)
   tether_client_close (client);
   settle (20);
   tether_server_close (server);
-  g_unlink (path);
   g_rmdir (dir);
   return 0;
 }
