@@ -114,6 +114,7 @@ struct _TetherServer
                                                * max-connections 0: from RLIMIT_NOFILE */
   TetherMisbehaviorAction misbehavior_action;
   TetherHelloExtension detached_extension; /* the hello's "detached" member */
+  GPtrArray         *hello_extensions;   /* TetherHelloExtension*, shared by the connections */
   TetherImpPolicy   *imp_policy;
 };
 
@@ -498,7 +499,7 @@ accept_done_cb (TetherAccept       *accept,
                           (GDestroyNotify) slot_free);
   _tether_connection_set_imp_policy (conn, self->imp_policy);
   _tether_connection_set_invocation_pool (conn, self->invocation_pool);
-  _tether_connection_add_hello_extension (conn, &self->detached_extension);
+  _tether_connection_set_hello_extensions (conn, self->hello_extensions);
   peer = _tether_peer_new (conn);
   g_hash_table_insert (self->connections, conn, peer);
 
@@ -881,6 +882,7 @@ tether_server_finalize (GObject *object)
   TetherServer *self = TETHER_SERVER (object);
 
   g_ptr_array_unref (self->listeners);
+  g_ptr_array_unref (self->hello_extensions);
   g_ptr_array_unref (self->uris);
   g_hash_table_unref (self->handshakes);
   g_hash_table_unref (self->connections);
@@ -1572,6 +1574,8 @@ tether_server_init (TetherServer *self)
   self->detached_extension.member = "detached";
   self->detached_extension.answer = hello_detached_answer;
   self->detached_extension.user_data = self;
+  self->hello_extensions = g_ptr_array_new ();
+  g_ptr_array_add (self->hello_extensions, &self->detached_extension);
   self->methods = _tether_method_table_new ();
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->uris = g_ptr_array_new_with_free_func (g_free);

@@ -156,12 +156,13 @@ void              _tether_connection_close          (TetherConnection        *se
  * is NULL the error. */
 /* Client: the server's hello accepted binary frames. */
 void              _tether_connection_set_binary     (TetherConnection        *self);
-/* Server: answers the member of the hello @extension names
- * (tether-handshake-private.h), in the order added; the owner's, borrowed
- * until _tether_connection_detach_owner(). Before the hello arrives. */
+/* Server: @extensions (TetherHelloExtension*, tether-handshake-private.h;
+ * the owner's, shared: a reference is taken and dropped once the hello
+ * was handled) answer the members of the hello they name. Before the
+ * hello arrives. */
 typedef struct _TetherHelloExtension TetherHelloExtension;
-void              _tether_connection_add_hello_extension (TetherConnection           *self,
-                                                          const TetherHelloExtension *extension);
+void              _tether_connection_set_hello_extensions (TetherConnection *self,
+                                                           GPtrArray        *extensions);
 /* Whether the connection runs over TLS. */
 gboolean          _tether_connection_is_tls         (TetherConnection        *self);
 void              _tether_connection_send_reply     (TetherConnection        *self,

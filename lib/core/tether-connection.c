@@ -92,7 +92,7 @@ struct _TetherConnection
   TetherDeadline                     flood_deadline; /* not reading for lack of room since */
   TetherAuthPolicy                  *auth_policy; /* server */
   TetherHelloServer                 *hello;       /* server: until the peer is in */
-  GPtrArray                         *hello_extensions; /* TetherHelloExtension*, borrowed */
+  GPtrArray                         *hello_extensions; /* the owner's, until the hello */
   TetherDeadline                     handshake_deadline;
   TetherDeadline                     idle_deadline; /* keepalive and idle check */
   guint64                            idle_bytes;  /* bytes read at the last check */
@@ -1314,6 +1314,8 @@ handle_hello (TetherConnection *self,
   self->hello = _tether_hello_server_new (self, self->auth_policy, self->limits.max_message_size,
                                           self->limits.max_depth);
   _tether_hello_server_hello (self->hello, params, self->hello_extensions, &out);
+  /* The hello comes once: the owner's extensions are not needed again. */
+  g_clear_pointer (&self->hello_extensions, g_ptr_array_unref);
   hello_answer (self, batch, id, &out);
   _tether_hello_outcome_clear (&out);
 }
@@ -2236,12 +2238,11 @@ _tether_connection_set_binary (TetherConnection *self)
 }
 
 void
-_tether_connection_add_hello_extension (TetherConnection           *self,
-                                        const TetherHelloExtension *extension)
+_tether_connection_set_hello_extensions (TetherConnection *self,
+                                         GPtrArray        *extensions)
 {
-  if (self->hello_extensions == NULL)
-    self->hello_extensions = g_ptr_array_new ();
-  g_ptr_array_add (self->hello_extensions, (gpointer) extension);
+  g_clear_pointer (&self->hello_extensions, g_ptr_array_unref);
+  self->hello_extensions = extensions != NULL ? g_ptr_array_ref (extensions) : NULL;
 }
 
 gboolean
