@@ -133,12 +133,15 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
                                         TetherConnection       *conn,
                                         TetherIdentity         *server_identity,
                                         const char             *server_uri,
-                                        json_t                 *answer)
+                                        GVariant               *answer)
 {
-  json_t *refused = json_is_object (answer) ? json_object_get (answer, "refused") : NULL;
-  json_t *id = json_is_object (answer) ? json_object_get (answer, "session") : NULL;
-  json_t *validity = json_is_object (answer) ? json_object_get (answer, "validity_ms") : NULL;
-  json_t *secret = json_is_object (answer) ? json_object_get (answer, "secret") : NULL;
+  const char *refused = _tether_vardict_get_string (answer, "refused");
+  const char *id = _tether_vardict_get_string (answer, "session");
+  gint64 validity = 0;
+  gboolean has_validity = _tether_vardict_get_int (answer, "validity_ms", &validity);
+  g_autoptr(GVariant) secret_value = answer != NULL && g_variant_is_of_type (answer, G_VARIANT_TYPE_VARDICT)
+                                       ? g_variant_lookup_value (answer, "secret", NULL) : NULL;
+  const char *secret = _tether_vardict_get_string (answer, "secret");
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) binding = NULL;
   g_autofree guint8 *session_bytes = NULL;
@@ -147,16 +150,15 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
   gsize session_len = 0;
   Session *session;
 
-  if (json_is_string (refused))
+  if (refused != NULL)
     {
-      g_autofree char *shown = _tether_log_escape (json_string_value (refused), -1);
+      g_autofree char *shown = _tether_log_escape (refused, -1);
 
       _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
                            "detached-session", NULL, "%s refused detached callbacks: %s", server_uri, shown);
       return;
     }
-  if (!json_is_string (id) || !json_is_integer (validity) || json_integer_value (validity) <= 0 ||
-      (secret != NULL && !json_is_string (secret)))
+  if (id == NULL || !has_validity || validity <= 0 || (secret_value != NULL && secret == NULL))
     {
       _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
                            "detached-session", NULL, "%s gave no valid detached-callback session in "
@@ -164,10 +166,10 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
       return;
     }
 
-  session_bytes = g_base64_decode (json_string_value (id), &session_len);
+  session_bytes = g_base64_decode (id, &session_len);
   canonical = g_base64_encode (session_bytes, session_len);
   if (session_len != TETHER_DETACHED_SESSION_SIZE ||
-      strcmp (canonical, json_string_value (id)) != 0)
+      strcmp (canonical, id) != 0)
     {
       _tether_log_limited (_tether_connection_get_scheduler (conn), G_LOG_LEVEL_WARNING,
                            "detached-session", NULL, "%s gave a malformed detached-callback session "
@@ -184,8 +186,8 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
     }
 
   session = g_new0 (Session, 1);
-  session->id = g_strdup (json_string_value (id));
-  session->expires_ms = now_ms () + MIN (json_integer_value (validity), MAX_VALIDITY_MS);
+  session->id = g_strdup (id);
+  session->expires_ms = now_ms () + MIN (validity, MAX_VALIDITY_MS);
   session->expected_uid = tether_identity_get_uid (server_identity);
   session->origin = g_strdup_printf ("%s (%s)", server_uri, who);
 
@@ -209,7 +211,7 @@ _tether_callback_listener_take_session (TetherCallbackListener *self,
       gsize key_len = 0;
 
       if (secret != NULL)
-        key = g_base64_decode (json_string_value (secret), &key_len);
+        key = g_base64_decode (secret, &key_len);
       if (key_len != TETHER_DETACHED_KEY_SIZE)
         {
           g_warning ("No detached callbacks from %s: without TLS the server must send a "
@@ -273,9 +275,7 @@ verify (TetherCallbackListener  *self,
         TetherInvocation        *invocation,
         const char             **claimed)
 {
-  json_t *meta = _tether_invocation_get_request_meta (invocation);
-  json_t *detached = json_is_object (meta) ? json_object_get (meta, "detached") : NULL;
-  json_t *id, *seq, *expires, *sig;
+  const TetherDetachedClaim *claim = _tether_invocation_get_claim (invocation);
   g_autofree char *params_json = NULL;
   g_autofree guint8 *sent_mac = NULL;
   gsize sent_len = 0;
@@ -285,29 +285,22 @@ verify (TetherCallbackListener  *self,
   gint64 uid;
 
   *claimed = NULL;
-  if (!json_is_object (detached))
+  if (claim == NULL)
     return g_strdup ("unsigned: no \"detached\" signature in its \"tether\" member");
 
-  id = json_object_get (detached, "session");
-  seq = json_object_get (detached, "seq");
-  expires = json_object_get (detached, "expires");
-  sig = json_object_get (detached, "sig");
-  if (json_is_string (id))
-    *claimed = json_string_value (id);
-  if (!json_is_string (id) || !json_is_integer (seq) || json_integer_value (seq) < 1 ||
-      !json_is_integer (expires) || !json_is_string (sig))
+  *claimed = claim->session;
+  if (!claim->valid)
     return g_strdup ("malformed signature: \"detached\" needs \"session\", \"seq\" (from 1), "
                      "\"expires\" and \"sig\"");
 
-  session = g_hash_table_lookup (self->sessions, json_string_value (id));
+  session = g_hash_table_lookup (self->sessions, claim->session);
   if (session == NULL)
     return g_strdup ("unknown session");
 
   params_json = _tether_invocation_dup_params_json (invocation);
-  sent_mac = g_base64_decode (json_string_value (sig), &sent_len);
+  sent_mac = g_base64_decode (claim->sig, &sent_len);
   if (params_json == NULL ||
-      !_tether_detached_mac (session->key, session->id, (guint64) json_integer_value (seq),
-                             json_integer_value (expires),
+      !_tether_detached_mac (session->key, session->id, (guint64) claim->seq, claim->expires,
                              tether_invocation_get_method_name (invocation), params_json, mac) ||
       sent_len != sizeof mac || !mac_equal (sent_mac, mac, sizeof mac))
     return g_strdup ("wrong signature");
@@ -320,16 +313,15 @@ verify (TetherCallbackListener  *self,
                             uid, session->origin, session->expected_uid);
   if (now >= session->expires_ms)
     return g_strdup ("expired: the session's validity ended");
-  if (json_integer_value (expires) < now)
-    return g_strdup_printf ("expired %" G_GINT64_FORMAT " ms ago",
-                            now - (gint64) json_integer_value (expires));
-  if (json_integer_value (expires) > now + TETHER_DETACHED_MAX_AHEAD_MS + CLOCK_SLACK_MS)
+  if (claim->expires < now)
+    return g_strdup_printf ("expired %" G_GINT64_FORMAT " ms ago", now - claim->expires);
+  if (claim->expires > now + TETHER_DETACHED_MAX_AHEAD_MS + CLOCK_SLACK_MS)
     return g_strdup ("expires too far ahead (at most a minute)");
-  if ((guint64) json_integer_value (seq) <= session->last_seq)
+  if ((guint64) claim->seq <= session->last_seq)
     return g_strdup_printf ("replayed: seq %" G_GINT64_FORMAT " after %" G_GUINT64_FORMAT,
-                            (gint64) json_integer_value (seq), session->last_seq);
+                            claim->seq, session->last_seq);
 
-  session->last_seq = (guint64) json_integer_value (seq);
+  session->last_seq = (guint64) claim->seq;
   return NULL;
 }
 

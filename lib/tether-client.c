@@ -28,7 +28,6 @@
  */
 
 #include "tether-auth-private.h"
-#include "tether-binary-private.h"
 #include "tether-client-private.h"
 #include "tether-detached-private.h"
 #include "tether-connection-private.h"
@@ -37,7 +36,7 @@
 #include "tether-error-private.h"
 #include "tether-impersonation-private.h"
 #include "tether-identity.h"
-#include "tether-json-private.h"
+#include "tether-message-private.h"
 #include "tether-method-table-private.h"
 #include "tether-transport-private.h"
 #include "tether-version.h"
@@ -180,7 +179,8 @@ hello_done_cb (GObject      *source,
   GTask *task = user_data;
   TetherClient *self = g_task_get_source_object (task);
   ConnectData *data = g_task_get_task_data (task);
-  json_t *answers = NULL;
+  g_autoptr(GVariant) answers = NULL;
+  g_autoptr(GVariant) detached = NULL;
   GError *error = NULL;
 
   if (!_tether_hello_client_finish (result, &answers, &error))
@@ -188,10 +188,10 @@ hello_done_cb (GObject      *source,
       connect_complete (self, task, error);
       return;
     }
+  detached = g_variant_lookup_value (answers, "detached", NULL);
   if (data->listener != NULL)
     _tether_callback_listener_take_session (data->listener, data->conn, data->identity,
-                                            self->uri, json_object_get (answers, "detached"));
-  json_decref (answers);
+                                            self->uri, detached);
   g_set_object (&self->server_identity, data->identity);
   self->conn = g_steal_pointer (&data->conn);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);

@@ -117,8 +117,8 @@ base64url_decode (const char *in,
  * references). */
 gboolean
 _tether_jws_split (const char  *token,
-                   json_t     **header,
-                   json_t     **claims,
+                   GVariant   **header,
+                   GVariant   **claims,
                    GError     **error)
 {
   const char *dot1, *dot2;
@@ -135,12 +135,12 @@ _tether_jws_split (const char  *token,
   c = base64url_decode (dot1 + 1, dot2 - dot1 - 1, &clen);
   if (h == NULL || c == NULL)
     goto bad;
-  *header = json_loadb ((const char *) h, hlen, JSON_REJECT_DUPLICATES, NULL);
-  *claims = json_loadb ((const char *) c, clen, JSON_REJECT_DUPLICATES, NULL);
-  if (json_is_object (*header) && json_is_object (*claims))
+  *header = _tether_json_decode_object ((const char *) h, hlen, NULL);
+  *claims = _tether_json_decode_object ((const char *) c, clen, NULL);
+  if (*header != NULL && *claims != NULL)
     return TRUE;
-  g_clear_pointer (header, json_decref);
-  g_clear_pointer (claims, json_decref);
+  g_clear_pointer (header, g_variant_unref);
+  g_clear_pointer (claims, g_variant_unref);
 bad:
   g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
                        "The impersonation token is not a compact JWS");
@@ -152,51 +152,46 @@ _tether_credentials_new_from_token (const char  *token,
                                     GError     **error)
 {
   g_autoptr(TetherCredentials) self = NULL;
-  json_t *header, *claims;
-  json_t *chain;
-  const char *lvl;
-  gsize i;
+  g_autoptr(GVariant) header = NULL;
+  g_autoptr(GVariant) claims = NULL;
+  g_autoptr(GVariant) chain = NULL;
+  const char *lvl = NULL;
 
   if (!_tether_jws_split (token, &header, &claims, error))
     return NULL;
 
   self = g_object_new (TETHER_TYPE_CREDENTIALS, NULL);
-  lvl = json_string_value (json_object_get (claims, "lvl"));
+  g_variant_lookup (claims, "lvl", "&s", &lvl);
   if (lvl == NULL || !_tether_imp_level_from_string (lvl, &self->level) ||
       self->level < TETHER_IMPERSONATION_LEVEL_IMPERSONATE ||
-      !json_is_string (json_object_get (claims, "iss")) ||
-      !json_is_string (json_object_get (claims, "sub")) ||
-      !json_is_string (json_object_get (claims, "holder")) ||
-      !json_is_string (json_object_get (claims, "aud")) ||
-      !json_is_integer (json_object_get (claims, "exp")))
+      !g_variant_lookup (claims, "iss", "s", &self->issuer) ||
+      !g_variant_lookup (claims, "sub", "s", &self->subject) ||
+      !g_variant_lookup (claims, "holder", "s", &self->holder) ||
+      !g_variant_lookup (claims, "aud", "s", &self->audience) ||
+      !g_variant_lookup (claims, "exp", "x", &self->expiry))
     {
-      json_decref (header);
-      json_decref (claims);
       g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
                            "The impersonation token lacks a required claim");
       return NULL;
     }
-  self->issuer = g_strdup (json_string_value (json_object_get (claims, "iss")));
-  self->subject = g_strdup (json_string_value (json_object_get (claims, "sub")));
-  self->holder = g_strdup (json_string_value (json_object_get (claims, "holder")));
-  self->audience = g_strdup (json_string_value (json_object_get (claims, "aud")));
-  self->expiry = json_integer_value (json_object_get (claims, "exp"));
-  chain = json_object_get (claims, "chain");
+  chain = g_variant_lookup_value (claims, "chain", G_VARIANT_TYPE ("av"));
   {
     GPtrArray *hops = g_ptr_array_new ();
 
-    if (json_is_array (chain))
-      for (i = 0; i < json_array_size (chain); i++)
-        if (json_is_string (json_array_get (chain, i)))
-          g_ptr_array_add (hops, g_strdup (json_string_value (json_array_get (chain, i))));
+    for (gsize i = 0; chain != NULL && i < g_variant_n_children (chain); i++)
+      {
+        g_autoptr(GVariant) hop = g_variant_get_child_value (chain, i);
+        g_autoptr(GVariant) inner = g_variant_get_variant (hop);
+
+        if (g_variant_is_of_type (inner, G_VARIANT_TYPE_STRING))
+          g_ptr_array_add (hops, g_variant_dup_string (inner, NULL));
+      }
     /* The chain ends with the holder: every hop the authority took. */
     g_ptr_array_add (hops, g_strdup (self->holder));
     g_ptr_array_add (hops, NULL);
     self->chain = (char **) g_ptr_array_free (hops, FALSE);
   }
   self->token = g_strdup (token);
-  json_decref (header);
-  json_decref (claims);
   return g_steal_pointer (&self);
 }
 

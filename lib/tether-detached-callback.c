@@ -50,7 +50,7 @@
 #include "tether-detached-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
-#include "tether-json-private.h"
+#include "tether-message-private.h"
 #include "tether-log-private.h"
 #include "tether-scheduler-private.h"
 #include "tether-transport-private.h"
@@ -155,7 +155,17 @@ _tether_detached_sign (const guint8 *key,
 /* ---------------------------------------------------------------------- */
 /* The hello (server)                                                     */
 
-static json_t *
+static GVariant *
+refused (const char *reason)
+{
+  GVariantBuilder answer;
+
+  g_variant_builder_init (&answer, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&answer, "{sv}", "refused", g_variant_new_string (reason));
+  return g_variant_builder_end (&answer);
+}
+
+static GVariant *
 refuse (TetherConnection *conn,
         const char       *uri,
         const char       *reason,
@@ -171,12 +181,12 @@ refuse (TetherConnection *conn,
                        "detached-refused", _tether_identity_get_pool_key (_tether_connection_get_identity (conn)),
                        "Refusing detached callbacks to %s, announced by %s: %s%s%s",
                        shown, who, reason, details != NULL ? ": " : "", details != NULL ? details : "");
-  return json_pack ("{s:s}", "refused", reason);
+  return refused (reason);
 }
 
 /* The address must be the peer's own: a socket owned by its uid, or the
  * IP address it connected from. */
-static json_t *
+static GVariant *
 check_address (TetherConnection *conn,
                const char       *uri,
                const TetherUri  *parsed)
@@ -242,21 +252,21 @@ check_address (TetherConnection *conn,
     }
 }
 
-json_t *
+GVariant *
 _tether_detached_callback_hello (TetherConnection            *conn,
-                                 json_t                      *request,
+                                 GVariant                    *request,
                                  const TetherDetachedPolicy  *policy,
                                  TetherDetachedCallback     **out)
 {
-  json_t *uri_json = json_is_object (request) ? json_object_get (request, "uri") : NULL;
-  const char *uri = json_is_string (uri_json) ? json_string_value (uri_json) : NULL;
+  const char *uri = _tether_vardict_get_string (request, "uri");
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) binding = NULL;
   TetherUri parsed;
   TetherDetachedCallback *self;
   guint8 session[TETHER_DETACHED_SESSION_SIZE];
   guint8 secret[TETHER_DETACHED_KEY_SIZE];
-  json_t *answer;
+  GVariant *answer;
+  GVariantBuilder granted;
   int ret;
 
   *out = NULL;
@@ -264,7 +274,7 @@ _tether_detached_callback_hello (TetherConnection            *conn,
   if (!policy->allow)
     {
       g_debug ("Detached callbacks are disabled: refusing %s", uri != NULL ? uri : "(no address)");
-      return json_pack ("{s:s}", "refused", "detached callbacks are disabled on this server");
+      return refused ("detached callbacks are disabled on this server");
     }
   if (uri == NULL || strlen (uri) > 4096)
     return refuse (conn, NULL, "the \"detached\" member needs a \"uri\" string", NULL);
@@ -306,14 +316,15 @@ _tether_detached_callback_hello (TetherConnection            *conn,
   self->max_timeout_ms = policy->max_timeout_ms;
   _tether_uri_clear (&parsed);
 
-  answer = json_pack ("{s:s, s:I}", "session", self->session,
-                      "validity_ms", (json_int_t) policy->validity_ms);
+  g_variant_builder_init (&granted, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&granted, "{sv}", "session", g_variant_new_string (self->session));
+  g_variant_builder_add (&granted, "{sv}", "validity_ms", g_variant_new_int64 (policy->validity_ms));
   if (binding != NULL)
     {
       /* TLS: both sides derive the key from this channel; it is never sent. */
       if (!_tether_detached_derive_key (binding, session, sizeof session, self->key, &error))
         {
-          json_decref (answer);
+          g_variant_builder_clear (&granted);
           g_object_unref (self);
           gnutls_memset (secret, 0, sizeof secret);
           return refuse (conn, uri, "the server could not derive a key", error->message);
@@ -325,14 +336,14 @@ _tether_detached_callback_hello (TetherConnection            *conn,
       g_autofree char *encoded = g_base64_encode (secret, sizeof secret);
 
       memcpy (self->key, secret, sizeof secret);
-      json_object_set_new (answer, "secret", json_string (encoded));
+      g_variant_builder_add (&granted, "{sv}", "secret", g_variant_new_string (encoded));
       gnutls_memset (encoded, 0, strlen (encoded));
     }
   gnutls_memset (secret, 0, sizeof secret);
 
   g_debug ("Detached-callback session %s for %s at %s", self->session, self->peer, self->uri);
   *out = self;
-  return answer;
+  return g_variant_builder_end (&granted);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -401,7 +412,7 @@ remaining_ms (CallData *data)
 }
 
 /* Signs the request as it is sent (see TetherRequestSigner). */
-static json_t *
+static TetherDetachedClaim *
 sign_cb (const char  *method,
          const char  *params_json,
          gint64       timeout_ms,
@@ -413,6 +424,7 @@ sign_cb (const char  *method,
   gint64 end_ms = self->expires / 1000;
   gint64 expires_ms;
   g_autofree char *sig = NULL;
+  TetherDetachedClaim *claim;
 
   if (now_ms >= end_ms)
     {
@@ -433,11 +445,13 @@ sign_cb (const char  *method,
                            "Could not sign the detached callback");
       return NULL;
     }
-  return json_pack ("{s:{s:s, s:I, s:I, s:s}}", "detached",
-                    "session", self->session,
-                    "seq", (json_int_t) self->seq,
-                    "expires", (json_int_t) expires_ms,
-                    "sig", sig);
+  claim = g_new0 (TetherDetachedClaim, 1);
+  claim->session = g_strdup (self->session);
+  claim->seq = (gint64) self->seq;
+  claim->expires = expires_ms;
+  claim->sig = g_steal_pointer (&sig);
+  claim->valid = TRUE;
+  return claim;
 }
 
 static void

@@ -6,8 +6,6 @@
  * random secret without TLS) and the signature every delivery carries.
  * See docs/security-detached.md. */
 
-#include <jansson.h>
-
 #include "tether-callback-listener.h"
 #include "tether-connection-private.h"
 #include "tether-detached-callback.h"
@@ -29,12 +27,12 @@ typedef struct
   GTlsDatabase *tls_database;        /* verifies a wss:// listener; NULL: the system's */
 } TetherDetachedPolicy;
 
-/* Server: the hello of @conn announced @request ({"uri": U}). Decides,
- * logs a refusal, and returns the reply's "detached" member (a new
- * reference): {"session", "validity_ms"[, "secret"]} or {"refused"}. On
- * success *@out gets the new callback object. */
-json_t   *_tether_detached_callback_hello (TetherConnection            *conn,
-                                           json_t                      *request,
+/* Server: the hello of @conn announced @request ({"uri": U}, as a{sv}).
+ * Decides, logs a refusal, and returns the reply's "detached" member (a
+ * floating a{sv}): {"session", "validity_ms"[, "secret"]} or {"refused"}.
+ * On success *@out gets the new callback object. */
+GVariant *_tether_detached_callback_hello (TetherConnection            *conn,
+                                           GVariant                    *request,
                                            const TetherDetachedPolicy  *policy,
                                            TetherDetachedCallback     **out);
 
@@ -62,14 +60,14 @@ char     *_tether_detached_sign            (const guint8                *key,
                                             const char                  *method,
                                             const char                  *params_json);
 
-/* Client: the hello's answer (@answer, may be NULL) to the announcement of
+/* Client: the hello's answer (@answer, an a{sv}, may be NULL) to the announcement of
  * @self's address on @conn, whose server is @server_identity at
  * @server_uri. Registers the session, or logs why there is none. */
 void      _tether_callback_listener_take_session (TetherCallbackListener *self,
                                                   TetherConnection       *conn,
                                                   TetherIdentity         *server_identity,
                                                   const char             *server_uri,
-                                                  json_t                 *answer);
+                                                  GVariant               *answer);
 
 /* For the tests. */
 const char   *_tether_detached_callback_get_session (TetherDetachedCallback *self);

@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <jansson.h>
-
 #include "tether-invocation.h"
 #include "tether-connection-private.h"
+#include "tether-message-private.h"
 
 G_BEGIN_DECLS
 
-/* Takes over @params (a full reference) and steals @id (a jansson reference). */
+/* Takes over @params (a full reference), @id's contents (ABSENT for a
+ * notification) and @id_key. */
 TetherInvocation *_tether_invocation_new          (TetherConnection *conn,
                                                    const char       *method,
                                                    GVariant         *params,
-                                                   json_t           *id,
+                                                   TetherMessageId  *id,
                                                    char             *id_key,
                                                    gint64            deadline,
                                                    gpointer          batch);
@@ -38,28 +38,29 @@ void              _tether_invocation_cancel       (TetherInvocation *self,
                                                    gboolean          suppress_reply);
 void              _tether_invocation_set_peer     (TetherInvocation *self,
                                                    TetherPeer       *peer);
-/* A signed request (detached callbacks) keeps its "tether" object and its
- * params (@params may be NULL) as they arrived, for the listener to
- * verify. Takes new references. */
-void              _tether_invocation_set_request_json (TetherInvocation *self,
-                                                   json_t           *meta,
-                                                   json_t           *params);
-/* The request's "tether" object, if it was kept (borrowed), else NULL. */
-json_t           *_tether_invocation_get_request_meta (TetherInvocation *self);
+/* A signed request (detached callbacks) keeps its signature and the
+ * compact JSON of its params as they arrived (NULL: they came in a
+ * binary frame), for the listener to verify. Takes both. */
+void              _tether_invocation_set_signed   (TetherInvocation    *self,
+                                                   TetherDetachedClaim *claim,
+                                                   char                *params_json);
+/* The request's signature, if it had one, else NULL. */
+const TetherDetachedClaim *_tether_invocation_get_claim (TetherInvocation *self);
 /* Its place in the server's pool of incoming work; released when it is
  * answered. */
 TetherPoolEntry  *_tether_invocation_get_pool_entry  (TetherInvocation *self);
 TetherInvocation *_tether_invocation_from_pool_entry (TetherPoolEntry  *entry);
 /* The connection the call came on (NULL once it is gone). */
 TetherConnection *_tether_invocation_get_connection   (TetherInvocation *self);
-/* The compact JSON of the params as they arrived ("null" without). */
+/* The compact JSON of a signed request's params as they arrived ("null"
+ * without), or NULL. */
 char             *_tether_invocation_dup_params_json (TetherInvocation *self);
 
-/* What the caller granted: @token is the request's "token" member (may be
- * NULL), @acting_as its verified "act_as" credentials (may be NULL). */
+/* What the caller granted: @token is the request's token (may be NULL),
+ * @acting_as its verified "act_as" credentials (may be NULL). */
 void              _tether_invocation_set_impersonation (TetherInvocation         *self,
                                                         TetherImpersonationLevel  level,
-                                                        json_t                   *token,
+                                                        const char               *token,
                                                         TetherCredentials        *acting_as);
 
 G_END_DECLS

@@ -29,12 +29,13 @@
  * Since: 0.1
  */
 
+#include <string.h>
+
 #include "tether-connection-private.h"
 #include "tether-error-private.h"
 #include "tether-identity-private.h"
 #include "tether-impersonation-private.h"
 #include "tether-invocation-private.h"
-#include "tether-json-private.h"
 #include "tether-log-private.h"
 #include "tether-peer.h"
 
@@ -47,7 +48,7 @@ struct _TetherInvocation
   TetherPeer       *peer;
   char             *method;
   GVariant         *params;
-  json_t           *id;       /* NULL for a notification */
+  TetherMessageId   id;       /* ABSENT for a notification */
   char             *id_key;
   gint64            deadline;
   gint64            hard_deadline; /* leases stop here */
@@ -56,8 +57,8 @@ struct _TetherInvocation
   gboolean          cancelled;
   gpointer          batch;
   gboolean          replied;
-  json_t           *request_meta;   /* signed requests only */
-  json_t           *request_params;
+  TetherDetachedClaim *claim;      /* signed requests only */
+  char             *signed_params;
   TetherImpersonationLevel imp_level;  /* what the caller granted */
   char             *token;          /* IMPERSONATE and up */
   TetherCredentials *acting_as;     /* verified "act_as", or NULL */
@@ -95,14 +96,14 @@ invocation_reply (TetherInvocation *self,
 
   invocation_finish_reply (self);
 
-  if (self->id == NULL)
+  if (self->id.kind == TETHER_ID_ABSENT)
     {
       if (result != NULL)
         g_variant_unref (g_variant_ref_sink (result));
       return FALSE;
     }
 
-  _tether_connection_send_reply (self->conn, batch, self->id, result, code, message);
+  _tether_connection_send_reply (self->conn, batch, &self->id, result, code, message);
   return TRUE;
 }
 
@@ -196,7 +197,7 @@ tether_invocation_dispose (GObject *object)
 
   if (!self->replied && self->conn != NULL)
     {
-      if (self->id != NULL)
+      if (self->id.kind != TETHER_ID_ABSENT)
         _tether_log_limited (_tether_connection_get_scheduler (self->conn), G_LOG_LEVEL_WARNING,
                              "handler-dropped", NULL, "Handler for %s dropped its invocation without "
                              "answering; answering -32603", self->method);
@@ -218,11 +219,11 @@ tether_invocation_finalize (GObject *object)
   g_clear_object (&self->conn);
   g_clear_pointer (&self->method, g_free);
   g_clear_pointer (&self->params, g_variant_unref);
-  g_clear_pointer (&self->id, json_decref);
+  _tether_message_id_clear (&self->id);
   g_clear_pointer (&self->id_key, g_free);
   g_clear_object (&self->cancellable);
-  g_clear_pointer (&self->request_meta, json_decref);
-  g_clear_pointer (&self->request_params, json_decref);
+  g_clear_pointer (&self->claim, _tether_detached_claim_free);
+  g_clear_pointer (&self->signed_params, g_free);
   g_clear_pointer (&self->token, g_free);
   g_clear_object (&self->acting_as);
   g_clear_object (&self->anonymous);
@@ -248,13 +249,13 @@ tether_invocation_init (TetherInvocation *self)
 void
 _tether_invocation_set_impersonation (TetherInvocation         *self,
                                       TetherImpersonationLevel  level,
-                                      json_t                   *token,
+                                      const char               *token,
                                       TetherCredentials        *acting_as)
 {
   self->imp_level = level;
   g_clear_pointer (&self->token, g_free);
-  if (level >= TETHER_IMPERSONATION_LEVEL_IMPERSONATE && json_is_string (token))
-    self->token = g_strdup (json_string_value (token));
+  if (level >= TETHER_IMPERSONATION_LEVEL_IMPERSONATE)
+    self->token = g_strdup (token);
   g_set_object (&self->acting_as, acting_as);
   if (level == TETHER_IMPERSONATION_LEVEL_ANONYMOUS && self->anonymous == NULL)
     self->anonymous = _tether_identity_new_anonymous (
@@ -265,7 +266,7 @@ TetherInvocation *
 _tether_invocation_new (TetherConnection *conn,
                         const char       *method,
                         GVariant         *params,
-                        json_t           *id,
+                        TetherMessageId  *id,
                         char             *id_key,
                         gint64            deadline,
                         gpointer          batch)
@@ -275,14 +276,15 @@ _tether_invocation_new (TetherConnection *conn,
   self->conn = g_object_ref (conn);
   self->method = g_strdup (method);
   self->params = params;
-  self->id = id;
+  self->id = *id;
+  memset (id, 0, sizeof *id);
   self->id_key = id_key;
   self->deadline = deadline;
   self->hard_deadline = g_get_monotonic_time () +
                         (gint64) _tether_connection_get_incoming_max_timeout (conn) * 1000;
   self->batch = batch;
 
-  if (id != NULL)
+  if (self->id.kind != TETHER_ID_ABSENT)
     _tether_scheduler_add (_tether_connection_get_scheduler (conn), &self->deadline_entry,
                            deadline, invocation_deadline_cb);
   return self;
@@ -300,7 +302,7 @@ _tether_invocation_cancel (TetherInvocation *self,
       invocation_finish_reply (self);
       /* A batch still needs its slot released to be sent. */
       if (batch != NULL)
-        _tether_connection_send_reply (self->conn, batch, self->id, NULL,
+        _tether_connection_send_reply (self->conn, batch, &self->id, NULL,
                                        TETHER_REMOTE_ERROR_CANCELLED, "Cancelled");
     }
   invocation_cancel (self);
@@ -315,28 +317,26 @@ _tether_invocation_set_peer (TetherInvocation *self,
 }
 
 void
-_tether_invocation_set_request_json (TetherInvocation *self,
-                                     json_t           *meta,
-                                     json_t           *params)
+_tether_invocation_set_signed (TetherInvocation    *self,
+                               TetherDetachedClaim *claim,
+                               char                *params_json)
 {
-  g_clear_pointer (&self->request_meta, json_decref);
-  g_clear_pointer (&self->request_params, json_decref);
-  self->request_meta = meta != NULL ? json_incref (meta) : NULL;
-  self->request_params = params != NULL ? json_incref (params) : NULL;
+  g_clear_pointer (&self->claim, _tether_detached_claim_free);
+  g_clear_pointer (&self->signed_params, g_free);
+  self->claim = claim;
+  self->signed_params = params_json;
 }
 
-json_t *
-_tether_invocation_get_request_meta (TetherInvocation *self)
+const TetherDetachedClaim *
+_tether_invocation_get_claim (TetherInvocation *self)
 {
-  return self->request_meta;
+  return self->claim;
 }
 
 char *
 _tether_invocation_dup_params_json (TetherInvocation *self)
 {
-  if (self->request_params == NULL)
-    return g_strdup ("null");
-  return _tether_json_dump (self->request_params, NULL);
+  return g_strdup (self->signed_params);
 }
 
 /**
@@ -391,7 +391,7 @@ gboolean
 tether_invocation_is_notification (TetherInvocation *self)
 {
   g_return_val_if_fail (TETHER_IS_INVOCATION (self), FALSE);
-  return self->id == NULL;
+  return self->id.kind == TETHER_ID_ABSENT;
 }
 
 /**
@@ -883,15 +883,15 @@ tether_invocation_extend_deadline (TetherInvocation  *self,
   g_return_val_if_fail (TETHER_IS_INVOCATION (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (self->replied || self->id == NULL)
+  if (self->replied || self->id.kind == TETHER_ID_ABSENT)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
-                           self->id == NULL ? "A notification has no deadline to extend"
+                           self->id.kind == TETHER_ID_ABSENT ? "A notification has no deadline to extend"
                                             : "The call was already answered or cancelled");
       return FALSE;
     }
 
-  if (!_tether_connection_send_extend (self->conn, self->id, timeout_msec, error))
+  if (!_tether_connection_send_extend (self->conn, &self->id, timeout_msec, error))
     return FALSE;
 
   deadline = MIN (g_get_monotonic_time () + (gint64) timeout_msec * 1000, self->hard_deadline);

@@ -244,9 +244,9 @@ connection_misbehaved (gpointer           owner,
 /* A client announced a callback listener in its hello. */
 /* The hello's "detached" member: a session for detached callbacks, if
  * this server allows them (see tether-detached-callback.c). */
-static json_t *
+static GVariant *
 hello_detached_answer (TetherConnection *conn,
-                       json_t           *request,
+                       GVariant         *request,
                        gpointer          user_data)
 {
   TetherServer *self = user_data;
@@ -260,7 +260,7 @@ hello_detached_answer (TetherConnection *conn,
     .tls_database = self->detached_callback_tls_database != NULL
                       ? self->detached_callback_tls_database : self->tls_client_database,
   };
-  json_t *answer;
+  GVariant *answer;
 
   if (peer == NULL)
     return NULL;

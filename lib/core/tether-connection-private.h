@@ -7,12 +7,11 @@
  * dispatches incoming requests to the owner's method table, and tears
  * everything down in one place when the WebSocket closes. */
 
-#include <jansson.h>
-
 #include "tether-types.h"
 #include "tether-auth-private.h"
 #include "tether-guard-stream-private.h"
 #include "tether-limits-private.h"
+#include "tether-message-private.h"
 #include "tether-method-table-private.h"
 #include "tether-pool-private.h"
 #include "tether-protocol-private.h"
@@ -95,9 +94,9 @@ GBytes           *_tether_connection_get_channel_binding (TetherConnection  *sel
 
 /* Signs an outgoing request (detached callbacks): given exactly what is
  * sent — the method, the compact JSON of its params ("null" without) and
- * the budget it carries — returns members to add to the request's "tether"
- * object (a new reference), or NULL with @error set to fail the call. */
-typedef json_t   *(*TetherRequestSigner)               (const char              *method,
+ * the budget it carries — returns the signature it carries, or NULL with
+ * @error set to fail the call. */
+typedef TetherDetachedClaim *(*TetherRequestSigner)    (const char              *method,
                                                      const char              *params_json,
                                                      gint64                   timeout_ms,
                                                      gpointer                 user_data,
@@ -118,9 +117,6 @@ typedef struct
   TetherCredentials       *act_as;       /* credentials to present, or NULL */
   TetherRequestSigner      signer;       /* signs the request (detached callbacks) */
   gpointer                 signer_data;
-  /* The result as jansson's json_t (the hello's own calls), for
-   * _tether_connection_call_json_finish(), instead of a GVariant. */
-  gboolean                 json_result;
 } TetherCallOptions;
 
 #define TETHER_CALL_OPTIONS_INIT \
@@ -129,7 +125,8 @@ typedef struct
 /* The one entry point for every outgoing call: client calls, server
  * callbacks, callbacks made under an invocation, detached callbacks and
  * the client's hello. The task's source object is @source_object and its
- * tag @source_tag, which the finish function checks. */
+ * tag @source_tag, which the finish function checks. The result is the
+ * GVariant the answer maps to (the undeclared mapping). */
 void              _tether_connection_call_async     (TetherConnection        *self,
                                                      const TetherCallOptions *options,
                                                      gpointer                 source_object,
@@ -138,9 +135,6 @@ void              _tether_connection_call_async     (TetherConnection        *se
                                                      GAsyncReadyCallback      callback,
                                                      gpointer                 user_data);
 GVariant         *_tether_connection_call_finish    (GAsyncResult            *result,
-                                                     gpointer                 source_tag,
-                                                     GError                 **error);
-json_t           *_tether_connection_call_json_finish (GAsyncResult          *result,
                                                      gpointer                 source_tag,
                                                      GError                 **error);
 gboolean          _tether_connection_send_notification (TetherConnection     *self,
@@ -167,7 +161,7 @@ void              _tether_connection_set_hello_extensions (TetherConnection *sel
 gboolean          _tether_connection_is_tls         (TetherConnection        *self);
 void              _tether_connection_send_reply     (TetherConnection        *self,
                                                      gpointer                 batch,
-                                                     json_t                  *id,
+                                                     const TetherMessageId   *id,
                                                      GVariant                *result,
                                                      int                      error_code,
                                                      const char              *error_message);
@@ -177,7 +171,7 @@ void              _tether_connection_forget_invocation (TetherConnection     *se
 
 /* For tether_invocation_extend_deadline(): tells the caller. */
 gboolean          _tether_connection_send_extend    (TetherConnection        *self,
-                                                     json_t                  *id,
+                                                     const TetherMessageId   *id,
                                                      guint                    timeout_ms,
                                                      GError                 **error);
 guint             _tether_connection_get_incoming_max_timeout (TetherConnection *self);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "tether-auth-private.h"
-#include "tether-binary-private.h"
 #include "tether-connection-private.h"
 #include "tether-handshake-private.h"
 #include "tether-policing-private.h"
@@ -16,7 +15,6 @@
 #include "tether-identity-private.h"
 #include "tether-impersonation-private.h"
 #include "tether-invocation-private.h"
-#include "tether-json-private.h"
 #include "tether-log-private.h"
 #include "tether-version.h"
 
@@ -41,12 +39,10 @@ typedef struct
   TetherChildCall   child;        /* of the invocation it was made for */
   gint64            hard_deadline; /* leases never extend past this */
   gulong            cancel_id;
-  guint             json_reply : 1; /* the hello wants the raw JSON */
   guint             leased : 1;     /* the callee asked for more time */
   /* The time it was given, µs (at most max-callback-timeout, 600 s):
    * without a lease it started at deadline.when - budget_us. */
   guint32           budget_us;
-  GVariant         *value;      /* a binary frame's result, for pending_complete() */
   TetherPoolEntry   slot;       /* server: its place in the callback pool */
 } PendingCall;
 
@@ -110,8 +106,7 @@ struct _TetherConnection
 G_DEFINE_FINAL_TYPE (TetherConnection, _tether_connection, G_TYPE_OBJECT)
 
 static void connection_teardown (TetherConnection *self, const GError *error);
-static void pending_complete    (PendingCall *pc, json_t *result, GError *error);
-static void pending_complete_value (PendingCall *pc, GVariant *value);
+static void pending_complete    (PendingCall *pc, GVariant *result, GError *error);
 
 /* ---------------------------------------------------------------------- */
 /* Sending                                                                */
@@ -173,8 +168,8 @@ connection_check_backlog (TetherConnection *self)
     }
 }
 
-/* Every message Tether sends is written by hand into one GString (JSON
- * text by tether-json.c's writer, or a binary frame) and goes out here.
+/* Every message Tether sends is encoded into one GString (JSON-RPC text
+ * or a binary frame; connection_encode() picks) and goes out here.
  * Consumes @text. */
 static gboolean
 connection_send (TetherConnection  *self,
@@ -209,14 +204,6 @@ connection_send (TetherConnection  *self,
   return TRUE;
 }
 
-static gboolean
-connection_send_text (TetherConnection  *self,
-                      GString           *text,
-                      GError           **error)
-{
-  return connection_send (self, text, FALSE, error);
-}
-
 /* Binary frames go only to a peer that asked for them, once open. */
 static gboolean
 connection_binary (TetherConnection *self)
@@ -224,67 +211,65 @@ connection_binary (TetherConnection *self)
   return self->binary && self->state == STATE_OPEN;
 }
 
-/* Consumes @message. */
-static gboolean
-connection_send_json (TetherConnection  *self,
-                      json_t            *message,
-                      GError           **error)
-{
-  GString *text = g_string_sized_new (128);
-  gboolean written = _tether_json_write (text, message);
-
-  json_decref (message);
-  if (!written)
-    {
-      g_string_free (text, TRUE);
-      g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
-                           "The message cannot be written as JSON");
-      return FALSE;
-    }
-  return connection_send_text (self, text, error);
-}
-
+/* The one place a format is chosen: a binary frame for what fits one,
+ * when the peer asked for them; JSON-RPC text for the rest. */
 static GString *
-message_begin (void)
+connection_encode (TetherConnection    *self,
+                   const TetherMessage *message,
+                   gboolean            *binary)
 {
-  GString *text = g_string_sized_new (128);
+  GString *text;
 
-  TETHER_APPEND_LITERAL (text, "{\"jsonrpc\":\"2.0\"");
+  *binary = connection_binary (self) && _tether_frame_fits (message);
+  if (*binary)
+    return _tether_frame_encode (message);
+  text = g_string_sized_new (128);
+  _tether_json_encode (text, message);
   return text;
 }
 
-/* `,"id":ID`; a missing id is written null. */
-static void
-write_id (GString *text,
-          json_t  *id)
+static gboolean
+connection_send_message (TetherConnection     *self,
+                         const TetherMessage  *message,
+                         GError              **error)
 {
-  TETHER_APPEND_LITERAL (text, ",\"id\":");
-  if (id == NULL || !_tether_json_write (text, id))
-    TETHER_APPEND_LITERAL (text, "null");
+  gboolean binary;
+  GString *out = connection_encode (self, message, &binary);
+
+  return connection_send (self, out, binary, error);
 }
 
+/* A response: @result (a floating reference is sunk), or if it is NULL
+ * the error. */
 static void
-write_error_response (GString    *text,
-                      json_t     *id,
-                      int         code,
-                      const char *message)
+response_init (TetherMessage         *message,
+               const TetherMessageId *id,
+               GVariant              *result,
+               int                    error_code,
+               const char            *error_message)
 {
-  TETHER_APPEND_LITERAL (text, "{\"jsonrpc\":\"2.0\"");
-  write_id (text, id);
-  TETHER_APPEND_LITERAL (text, ",\"error\":{\"code\":");
-  _tether_json_write_int (text, code);
-  TETHER_APPEND_LITERAL (text, ",\"message\":");
-  _tether_json_write_string (text, message, strlen (message));
-  TETHER_APPEND_LITERAL (text, "}}");
+  _tether_message_init (message);
+  _tether_message_id_copy (&message->id, id);
+  if (result != NULL)
+    {
+      message->kind = TETHER_MESSAGE_RESULT;
+      message->value = g_variant_ref_sink (result);
+    }
+  else
+    {
+      message->kind = TETHER_MESSAGE_ERROR;
+      message->code = error_code;
+      message->text = g_strdup (error_message);
+    }
 }
 
 /* Sends a response, or on a failure to fit, the error the caller is
  * still owed. @text holds one response. */
 static void
-send_response (TetherConnection *self,
-               json_t           *id,
-               GString          *text,
-               gboolean          binary)
+send_response (TetherConnection      *self,
+               const TetherMessageId *id,
+               GString               *text,
+               gboolean               binary)
 {
   g_autoptr(GError) error = NULL;
 
@@ -295,10 +280,11 @@ send_response (TetherConnection *self,
       /* An answer that does not fit still owes the caller an answer. */
       if (g_error_matches (error, TETHER_ERROR, TETHER_ERROR_MESSAGE_TOO_LARGE))
         {
-          GString *fallback = g_string_sized_new (128);
+          TetherMessage fallback;
 
-          write_error_response (fallback, id, TETHER_REMOTE_ERROR_INTERNAL_ERROR, error->message);
-          connection_send_text (self, fallback, NULL);
+          response_init (&fallback, id, NULL, TETHER_REMOTE_ERROR_INTERNAL_ERROR, error->message);
+          connection_send_message (self, &fallback, NULL);
+          _tether_message_clear (&fallback);
         }
     }
 }
@@ -306,13 +292,15 @@ send_response (TetherConnection *self,
 static void
 batch_unref (Batch *batch)
 {
+  static const TetherMessageId none = { TETHER_ID_ABSENT, 0, NULL };
+
   if (--batch->refs > 0)
     return;
 
   if (batch->responses != NULL)
     {
       g_string_append_c (batch->responses, ']');
-      send_response (batch->conn, NULL, g_steal_pointer (&batch->responses), FALSE);
+      send_response (batch->conn, &none, g_steal_pointer (&batch->responses), FALSE);
     }
   g_object_unref (batch->conn);
   g_free (batch);
@@ -321,80 +309,67 @@ batch_unref (Batch *batch)
 /* Every answer to an incoming request goes through here, batched or not:
  * @result (a floating reference is sunk) or, if it is NULL, the error. */
 void
-_tether_connection_send_reply (TetherConnection *self,
-                               gpointer          batch_ptr,
-                               json_t           *id,
-                               GVariant         *result,
-                               int               error_code,
-                               const char       *error_message)
+_tether_connection_send_reply (TetherConnection      *self,
+                               gpointer               batch_ptr,
+                               const TetherMessageId *id,
+                               GVariant              *result,
+                               int                    error_code,
+                               const char            *error_message)
 {
   Batch *batch = batch_ptr;
-  GString *text;
+  TetherMessage response;
 
-  /* The common answer, a result to one of a Tether peer's own calls. */
-  if (batch == NULL && result != NULL && connection_binary (self) && json_is_integer (id) &&
-      json_integer_value (id) > 0)
-    {
-      text = _tether_frame_new_result (json_integer_value (id));
-      _tether_frame_append_value (text, result);   /* sinks @result */
-      send_response (self, id, text, TRUE);
-      return;
-    }
-
+  response_init (&response, id, result, error_code, error_message);
   if (batch != NULL)
     {
+      /* A batch's answers go together, as JSON. */
       if (batch->responses == NULL)
         batch->responses = g_string_new ("[");
       else
         g_string_append_c (batch->responses, ',');
-      text = batch->responses;
+      _tether_json_encode (batch->responses, &response);
+      batch_unref (batch);
     }
   else
-    text = g_string_sized_new (128);
-
-  if (result != NULL)
     {
-      TETHER_APPEND_LITERAL (text, "{\"jsonrpc\":\"2.0\"");
-      write_id (text, id);
-      TETHER_APPEND_LITERAL (text, ",\"result\":");
-      _tether_json_write_variant (text, result);
-      g_string_append_c (text, '}');
+      gboolean binary;
+      GString *text = connection_encode (self, &response, &binary);
+
+      send_response (self, id, text, binary);
     }
-  else
-    write_error_response (text, id, error_code, error_message);
-
-  if (batch != NULL)
-    batch_unref (batch);
-  else
-    send_response (self, id, text, FALSE);
-}
-
-/* The handshake's answers are built as JSON. Consumes @result. */
-static void
-send_reply_json (TetherConnection *self,
-                 Batch            *batch,
-                 json_t           *id,
-                 json_t           *result)
-{
-  /* The undeclared mapping is lossless for JSON values (tested). */
-  g_autoptr(GVariant) value = _tether_json_to_variant (result, NULL, NULL);
-
-  json_decref (result);
-  g_assert (value != NULL);
-  _tether_connection_send_reply (self, batch, id, value, 0, NULL);
+  _tether_message_clear (&response);
 }
 
 /* Answers a request Tether itself refused (no invocation was made). */
 static void
-reply_error (TetherConnection *self,
-             Batch            *batch,
-             json_t           *id,
-             int               code,
-             const char       *message)
+reply_error (TetherConnection      *self,
+             Batch                 *batch,
+             const TetherMessageId *id,
+             int                    code,
+             const char            *message)
 {
   if (batch != NULL)
     batch->refs++;
   _tether_connection_send_reply (self, batch, id, NULL, code, message);
+}
+
+/* A notification of Tether's own (rpc.cancel, rpc.tether.extend). Sinks
+ * a floating @params. */
+static gboolean
+send_control (TetherConnection  *self,
+              const char        *method,
+              GVariant          *params,
+              GError           **error)
+{
+  TetherMessage message = TETHER_MESSAGE_INIT;
+  gboolean sent;
+
+  message.kind = TETHER_MESSAGE_REQUEST;
+  message.method = g_strdup (method);
+  message.value = g_variant_ref_sink (params);
+  sent = connection_send_message (self, &message, error);
+  _tether_message_clear (&message);
+  return sent;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -406,7 +381,6 @@ pending_call_free (PendingCall *pc)
   g_assert (!_tether_deadline_is_queued (&pc->deadline));
   _tether_pool_release (&pc->slot);
   g_clear_object (&pc->task);
-  g_clear_pointer (&pc->value, g_variant_unref);
   g_free (pc);
 }
 
@@ -414,7 +388,7 @@ pending_call_free (PendingCall *pc)
  * cancellation, or teardown. Steals @result and @error. */
 static void
 pending_complete (PendingCall *pc,
-                  json_t      *result,
+                  GVariant    *result,
                   GError      *error)
 {
   TetherConnection *self = pc->conn;
@@ -433,48 +407,11 @@ pending_complete (PendingCall *pc,
 
   if (error != NULL)
     g_task_return_error (task, error);
-  else if (pc->value != NULL)
-    g_task_return_pointer (task, g_steal_pointer (&pc->value), (GDestroyNotify) g_variant_unref);
-  else if (pc->json_reply)
-    g_task_return_pointer (task, result, (GDestroyNotify) json_decref);
   else
-    {
-      GError *conv_error = NULL;
-      GVariant *value = _tether_json_to_variant (result, NULL, &conv_error);
-
-      json_decref (result);
-      if (value != NULL)
-        g_task_return_pointer (task, value, (GDestroyNotify) g_variant_unref);
-      else
-        g_task_return_error (task, conv_error);
-    }
+    g_task_return_pointer (task, result, (GDestroyNotify) g_variant_unref);
 
   g_object_unref (task);
   pending_call_free (pc);
-}
-
-/* A result that came as a binary frame: what the same result sent as
- * JSON would have given. */
-static void
-pending_complete_value (PendingCall *pc,
-                        GVariant    *value)
-{
-  GError *error = NULL;
-  GVariant *result;
-
-  if (pc->json_reply)
-    {
-      pending_complete (pc, _tether_variant_to_json (value), NULL);
-      return;
-    }
-  result = _tether_binary_result_to_variant (value, pc->conn->limits.max_depth, &error);
-  if (result == NULL)
-    {
-      pending_complete (pc, NULL, error);
-      return;
-    }
-  pc->value = result;
-  pending_complete (pc, NULL, NULL);
 }
 
 static gboolean
@@ -581,10 +518,13 @@ pending_abandon (PendingCall *pc,
   _tether_policing_abandon (&self->policing, id);
   pending_complete (pc, NULL, error);
   if (self->tether && connection_can_send (self))
-    connection_send_json (self,
-                          json_pack ("{s:s, s:s, s:{s:I}}", "jsonrpc", "2.0",
-                                     "method", "rpc.cancel", "params", "id", (json_int_t) id),
-                          NULL);
+    {
+      GVariantDict params;
+
+      g_variant_dict_init (&params, NULL);
+      g_variant_dict_insert (&params, "id", "x", (gint64) id);
+      send_control (self, "rpc.cancel", g_variant_dict_end (&params), NULL);
+    }
 }
 
 static gboolean
@@ -647,55 +587,6 @@ pending_parent_cancelled (TetherChildCall *child)
   pending_cancelled_cb (NULL, pc->task);
 }
 
-#define PARAMS_MEMBER ",\"params\":"
-
-/* `,"params":P` for @params. JSON-RPC params are structured: a lone value
- * travels as [value]. */
-static void
-write_params (GString  *text,
-              GVariant *params)
-{
-  gsize start;
-
-  TETHER_APPEND_LITERAL (text, PARAMS_MEMBER);
-  start = text->len;
-  _tether_json_write_variant (text, params);
-  if (text->str[start] != '[' && text->str[start] != '{')
-    {
-      g_string_insert_c (text, start, '[');
-      g_string_append_c (text, ']');
-    }
-}
-
-/* Appends the signer's members to the "tether" object being written,
- * signing the params exactly as they are sent. */
-static gboolean
-request_sign (GString              *text,
-              const char           *method,
-              const char           *params_json,
-              TetherRequestSigner   signer,
-              gpointer              signer_data,
-              gint64                timeout_ms,
-              GError              **error)
-{
-  json_t *extra;
-  const char *key;
-  json_t *member;
-
-  extra = signer (method, params_json, timeout_ms, signer_data, error);
-  if (extra == NULL)
-    return FALSE;
-  json_object_foreach (extra, key, member)
-    {
-      g_string_append_c (text, ',');
-      _tether_json_write_string (text, key, strlen (key));
-      g_string_append_c (text, ':');
-      _tether_json_write (text, member);
-    }
-  json_decref (extra);
-  return TRUE;
-}
-
 void
 _tether_connection_call_async (TetherConnection        *self,
                                const TetherCallOptions *options,
@@ -708,15 +599,13 @@ _tether_connection_call_async (TetherConnection        *self,
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
   PendingCall *pc;
-  GString *request = NULL;
-  gsize params_start, params_end;
+  TetherMessage request = TETHER_MESSAGE_INIT;
   gint64 now = g_get_monotonic_time ();
   gint64 deadline;
   gint64 remaining_ms;
   guint timeout_ms;
   gboolean imp;
   TetherImpersonationLevel effective = TETHER_IMPERSONATION_LEVEL_IDENTIFY;
-  gboolean binary = FALSE;
   const char *method = options->method;
   GVariant *params = options->params != NULL ? g_variant_ref_sink (options->params) : NULL;
   int timeout_msec = options->timeout_msec;
@@ -791,7 +680,6 @@ _tether_connection_call_async (TetherConnection        *self,
   pc->conn = self;
   pc->budget_us = (guint32) (deadline - now);
   pc->task = g_object_ref (task);
-  pc->json_reply = options->json_result;
   g_task_set_task_data (task, call_ref_new (self, pc->id), call_ref_free);
 
   /* The server's callbacks share one pool, charged per identity: when it
@@ -823,37 +711,19 @@ _tether_connection_call_async (TetherConnection        *self,
                  _tether_imp_level_to_string (effective));
     }
 
-  /* A binary frame when there is nothing to sign and no token to carry
-   * (and a name a frame can hold: UTF-8, not empty, at most 64 KiB; JSON
-   * repairs a name that is not UTF-8, the frame's reader refuses it). */
-  if (connection_binary (self) && signer == NULL && act_as == NULL && !g_str_has_prefix (method, "rpc.") &&
-      (!imp || effective < TETHER_IMPERSONATION_LEVEL_IMPERSONATE) &&
-      method[0] != '\0' && strlen (method) <= G_MAXUINT16 && g_utf8_validate (method, -1, NULL))
-    {
-      request = _tether_frame_new_request ((gint64) pc->id, method, remaining_ms, imp ? (int) effective : -1);
-      if (params != NULL)
-        _tether_frame_append_value (request, params);
-      binary = TRUE;
-      goto send;
-    }
-
-  request = message_begin ();
-  TETHER_APPEND_LITERAL (request, ",\"id\":");
-  _tether_json_write_int (request, (gint64) pc->id);
-  TETHER_APPEND_LITERAL (request, ",\"method\":");
-  _tether_json_write_string (request, method, strlen (method));
-  params_start = request->len;
-  if (params != NULL)
-    write_params (request, params);
-  params_end = request->len;
+  request.kind = TETHER_MESSAGE_REQUEST;
+  request.id.kind = TETHER_ID_INT;
+  request.id.num = (gint64) pc->id;
+  request.method = g_strdup (method);
+  request.value = params != NULL ? g_variant_ref (params) : NULL;
+  /* Tether peers get the budget left, the level granted and what goes
+   * with it; plain JSON-RPC peers get none of it. */
+  request.has_meta = self->tether;
   if (self->tether)
-    {
-      TETHER_APPEND_LITERAL (request, ",\"tether\":{\"timeout_ms\":");
-      _tether_json_write_int (request, remaining_ms);
-    }
+    request.meta.timeout_ms = remaining_ms;
   if (imp)
     {
-      if (!_tether_imp_decorate (self->imp_policy, request, self->identity, effective, act_as,
+      if (!_tether_imp_decorate (self->imp_policy, &request.meta, self->identity, effective, act_as,
                                  method, remaining_ms, &error))
         goto fail;
     }
@@ -865,25 +735,18 @@ _tether_connection_call_async (TetherConnection        *self,
     }
   if (signer != NULL)
     {
-      g_autofree char *params_json = params_end > params_start
-        ? g_strndup (request->str + params_start + strlen (PARAMS_MEMBER),
-                     params_end - params_start - strlen (PARAMS_MEMBER))
-        : g_strdup ("null");
+      g_autofree char *params_json = _tether_json_encode_params (params);
 
-      /* Signed requests are Tether's own (detached callbacks), so the
-       * "tether" object is open here. */
+      /* Signed requests are Tether's own (detached callbacks). */
       g_assert (self->tether);
-      if (!request_sign (request, method, params_json, signer, options->signer_data,
-                         remaining_ms, &error))
+      request.meta.detached = signer (method, params_json, remaining_ms, options->signer_data, &error);
+      if (request.meta.detached == NULL)
         goto fail;
     }
-  if (self->tether)
-    g_string_append_c (request, '}');
-  g_string_append_c (request, '}');
 
-send:
-  if (!connection_send (self, g_steal_pointer (&request), binary, &error))
+  if (!connection_send_message (self, &request, &error))
     goto fail;
+
 
   /* The send may have cut the peer off (backlog) and torn everything down. */
   if (self->state == STATE_CLOSED)
@@ -911,12 +774,11 @@ send:
     }
 
 out:
+  _tether_message_clear (&request);
   g_clear_pointer (&params, g_variant_unref);
   return;
 
 fail:
-  if (request != NULL)
-    g_string_free (request, TRUE);
   pc->task = NULL;
   g_object_unref (task);
   pending_call_free (pc);
@@ -935,126 +797,51 @@ _tether_connection_call_finish (GAsyncResult  *result,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
-json_t *
-_tether_connection_call_json_finish (GAsyncResult  *result,
-                                     gpointer       source_tag,
-                                     GError       **error)
-{
-  g_return_val_if_fail (G_IS_TASK (result), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
 gboolean
 _tether_connection_send_notification (TetherConnection  *self,
                                       const char        *method,
                                       GVariant          *params,
                                       GError           **error)
 {
-  GString *message;
-  gboolean ret;
+  TetherMessage message = TETHER_MESSAGE_INIT;
+  gboolean sent;
 
-  if (params != NULL)
-    g_variant_ref_sink (params);
-
-  message = message_begin ();
-  TETHER_APPEND_LITERAL (message, ",\"method\":");
-  _tether_json_write_string (message, method, strlen (method));
-  if (params != NULL)
-    write_params (message, params);
-  g_string_append_c (message, '}');
-  ret = connection_send_text (self, message, error);
-
-  g_clear_pointer (&params, g_variant_unref);
-  return ret;
+  message.kind = TETHER_MESSAGE_REQUEST;
+  message.method = g_strdup (method);
+  message.value = params != NULL ? g_variant_ref_sink (params) : NULL;
+  sent = connection_send_message (self, &message, error);
+  _tether_message_clear (&message);
+  return sent;
 }
 
 /* ---------------------------------------------------------------------- */
 /* Incoming messages                                                      */
 
-/* The members of a message Tether reads, each a reference or NULL where
- * absent. Most messages are read straight into one (no object is made for
- * the message itself); batch elements and anything unusual are parsed
- * whole first. */
-typedef struct
-{
-  json_t *jsonrpc;
-  json_t *id;
-  json_t *method;
-  json_t *params;
-  json_t *result;
-  json_t *error;
-  json_t *meta;   /* "tether" */
-
-  /* A binary frame: id and method as above, and these instead of params
-   * or result and the metadata. */
-  GVariant *value;
-  gint64    timeout_ms;  /* -1: absent */
-  int       imp;         /* -1: absent */
-} Envelope;
-
-/* In the order of Envelope's members. */
-static const char * const envelope_members[] = {
-  "jsonrpc", "id", "method", "params", "result", "error", "tether", NULL
-};
-
-G_STATIC_ASSERT (G_STRUCT_OFFSET (Envelope, value) ==
-                 (G_N_ELEMENTS (envelope_members) - 1) * sizeof (json_t *));
-
-#define ENVELOPE_INIT { .timeout_ms = -1, .imp = -1 }
-
-static void
-envelope_from_object (Envelope *e,
-                      json_t   *message)
-{
-  json_t **slots = (json_t **) e;
-
-  for (guint i = 0; envelope_members[i] != NULL; i++)
-    {
-      slots[i] = json_object_get (message, envelope_members[i]);
-      if (slots[i] != NULL)
-        json_incref (slots[i]);
-    }
-}
-
-static void
-envelope_clear (Envelope *e)
-{
-  json_t **slots = (json_t **) e;
-
-  for (guint i = 0; envelope_members[i] != NULL; i++)
-    g_clear_pointer (&slots[i], json_decref);
-  g_clear_pointer (&e->value, g_variant_unref);
-}
-
 static void
 handle_response (TetherConnection *self,
-                 Envelope         *e)
+                 TetherMessage    *m)
 {
-  json_t *id = e->id;
-  json_t *result = e->result;
-  json_t *error = e->error;
+  const TetherMessageId *id = &m->id;
   PendingCall *pc = NULL;
   guint64 key;
   g_autofree char *late_method = NULL;
 
-  if (json_is_integer (id) && json_integer_value (id) > 0)
+  if (id->kind == TETHER_ID_INT && id->num > 0)
     {
-      key = (guint64) json_integer_value (id);
+      key = (guint64) id->num;
       pc = g_hash_table_lookup (self->pending, &key);
     }
 
-  if (pc == NULL && json_is_integer (id) &&
-      _tether_policing_take_abandoned (&self->policing, (guint64) json_integer_value (id)))
+  if (pc == NULL && id->kind == TETHER_ID_INT &&
+      _tether_policing_take_abandoned (&self->policing, (guint64) id->num))
     {
-      g_debug ("Ignoring a late answer to call %" G_GINT64_FORMAT, (gint64) json_integer_value (id));
+      g_debug ("Ignoring a late answer to call %" G_GINT64_FORMAT, id->num);
       return;
     }
 
   if (pc == NULL)
     {
-      g_autofree char *dump = id != NULL ? _tether_json_dump (id, NULL) : g_strdup ("(none)");
+      g_autofree char *dump = _tether_message_id_to_string (id);
       g_autofree char *text = _tether_log_escape (dump, -1);
 
       /* Late (after a deadline or a cancel), duplicate or invented:
@@ -1084,62 +871,58 @@ handle_response (TetherConnection *self,
                                 pc->budget_us))
     late_method = g_strdup (g_task_get_name (pc->task) ? g_task_get_name (pc->task) : "a callback");
 
-  if (e->value != NULL)
-    pending_complete_value (pc, e->value);
-  else if ((result != NULL) == (error != NULL))
-    pending_complete (pc, NULL,
-                      g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
-                                           "The peer's response has neither or both of "
-                                           "\"result\" and \"error\""));
-  else if (result != NULL)
-    pending_complete (pc, json_incref (result), NULL);
-  else
+  if (m->kind == TETHER_MESSAGE_RESULT)
     {
-      json_t *code = json_object_get (error, "code");
-      json_t *text = json_object_get (error, "message");
+      GError *error = NULL;
+      GVariant *result = _tether_payload_to_result (&m->payload, self->limits.max_depth, &error);
 
-      if (!json_is_integer (code) || json_integer_value (code) < G_MININT ||
-          json_integer_value (code) > G_MAXINT)
-        pending_complete (pc, NULL,
-                          g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE,
-                                               "The peer's error has no valid integer code"));
-      else
-        pending_complete (pc, NULL,
-                          g_error_new_literal (TETHER_REMOTE_ERROR, (int) json_integer_value (code),
-                                               json_is_string (text) ? json_string_value (text)
-                                                                     : "(no message)"));
+      pending_complete (pc, result, error);
     }
+  else
+    pending_complete (pc, NULL,
+                      m->malformed ? g_error_new_literal (TETHER_ERROR, TETHER_ERROR_INVALID_MESSAGE, m->text)
+                                   : g_error_new_literal (TETHER_REMOTE_ERROR, m->code, m->text));
 
   if (late_method != NULL && self->state == STATE_OPEN)
     connection_strike (self, late_method, TRUE);
 }
 
-/* The incoming table's key for a request id: integers and strings apart. */
-static char *
-id_key (json_t *id)
+/* Tether's own requests carry small objects: read them as a{sv}. */
+static GVariant *
+control_params (TetherConnection *self,
+                TetherMessage    *m)
 {
-  GString *key;
+  GVariant *params = _tether_payload_to_params (&m->payload, NULL, NULL, self->limits.max_depth, NULL);
 
-  if (!json_is_integer (id))
-    return g_strconcat ("s", json_string_value (id), NULL);
-  key = g_string_sized_new (24);
-  g_string_append_c (key, 'i');
-  _tether_json_write_int (key, json_integer_value (id));
-  return g_string_free (key, FALSE);
+  if (params != NULL && !g_variant_is_of_type (params, G_VARIANT_TYPE_VARDICT))
+    g_clear_pointer (&params, g_variant_unref);
+  return params;
 }
 
 static void
 handle_rpc_cancel (TetherConnection *self,
-                   json_t           *params)
+                   TetherMessage    *m)
 {
-  json_t *id = json_is_object (params) ? json_object_get (params, "id") : NULL;
+  g_autoptr(GVariant) params = control_params (self, m);
+  g_autoptr(GVariant) id = params != NULL ? g_variant_lookup_value (params, "id", NULL) : NULL;
+  TetherMessageId cancelled = { TETHER_ID_ABSENT, 0, NULL };
   g_autofree char *key = NULL;
   TetherInvocation *invocation;
 
-  if (!json_is_integer (id) && !json_is_string (id))
+  if (id != NULL && g_variant_is_of_type (id, G_VARIANT_TYPE_INT64))
+    {
+      cancelled.kind = TETHER_ID_INT;
+      cancelled.num = g_variant_get_int64 (id);
+    }
+  else if (id != NULL && g_variant_is_of_type (id, G_VARIANT_TYPE_STRING))
+    {
+      cancelled.kind = TETHER_ID_STRING;
+      cancelled.str = (char *) g_variant_get_string (id, NULL);
+    }
+  else
     return;
 
-  key = id_key (id);
+  key = _tether_message_id_key (&cancelled);
   invocation = g_hash_table_lookup (self->incoming, key);
   if (invocation != NULL)
     _tether_invocation_cancel (invocation, TRUE);
@@ -1149,18 +932,18 @@ handle_rpc_cancel (TetherConnection *self,
  * deciding). Granted up to the call's hard deadline, never past it. */
 static void
 handle_extend (TetherConnection *self,
-               json_t           *params)
+               TetherMessage    *m)
 {
-  json_t *id = json_is_object (params) ? json_object_get (params, "id") : NULL;
-  json_t *ms = json_is_object (params) ? json_object_get (params, "timeout_ms") : NULL;
+  g_autoptr(GVariant) params = control_params (self, m);
   PendingCall *pc = NULL;
+  gint64 id = 0, ms = -1;
   guint64 key;
   gint64 deadline;
 
-  if (json_is_integer (id) && json_integer_value (id) > 0 &&
-      json_is_integer (ms) && json_integer_value (ms) >= 0)
+  if (params != NULL && g_variant_lookup (params, "id", "x", &id) && id > 0 &&
+      g_variant_lookup (params, "timeout_ms", "x", &ms) && ms >= 0)
     {
-      key = (guint64) json_integer_value (id);
+      key = (guint64) id;
       pc = g_hash_table_lookup (self->pending, &key);
     }
   if (pc == NULL)
@@ -1170,29 +953,31 @@ handle_extend (TetherConnection *self,
     }
 
   pc->leased = TRUE;
-  deadline = g_get_monotonic_time () + MIN (json_integer_value (ms), G_MAXINT32) * 1000;
+  deadline = g_get_monotonic_time () + MIN (ms, G_MAXINT32) * 1000;
   deadline = MIN (deadline, pc->hard_deadline);
   if (deadline > pc->deadline.when)
     _tether_scheduler_add (self->scheduler, &pc->deadline, deadline, pending_deadline_cb);
 }
 
 gboolean
-_tether_connection_send_extend (TetherConnection  *self,
-                                json_t            *id,
-                                guint              timeout_ms,
-                                GError           **error)
+_tether_connection_send_extend (TetherConnection       *self,
+                                const TetherMessageId  *id,
+                                guint                   timeout_ms,
+                                GError                **error)
 {
+  GVariantBuilder params;
+
   if (!self->tether)
     {
       g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_FAILED,
                            "The caller speaks plain JSON-RPC and cannot extend deadlines");
       return FALSE;
     }
-  return connection_send_json (self,
-                               json_pack ("{s:s, s:s, s:{s:O, s:I}}", "jsonrpc", "2.0",
-                                          "method", "rpc.tether.extend", "params",
-                                          "id", id, "timeout_ms", (json_int_t) timeout_ms),
-                               error);
+  g_variant_builder_init (&params, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&params, "{sv}", "id", id->kind == TETHER_ID_INT ? g_variant_new_int64 (id->num)
+                                                                           : g_variant_new_string (id->str));
+  g_variant_builder_add (&params, "{sv}", "timeout_ms", g_variant_new_int64 (timeout_ms));
+  return send_control (self, "rpc.tether.extend", g_variant_builder_end (&params), error);
 }
 
 guint
@@ -1227,7 +1012,7 @@ _tether_connection_get_channel_binding (TetherConnection  *self,
 static void
 hello_fail (TetherConnection   *self,
             Batch              *batch,
-            json_t             *id,
+            const TetherMessageId *id,
             TetherHelloOutcome *out)
 {
   reply_error (self, batch, id, out->code, out->error->message);
@@ -1276,7 +1061,7 @@ hello_complete (TetherConnection *self,
 static void
 hello_answer (TetherConnection   *self,
               Batch              *batch,
-              json_t             *id,
+              const TetherMessageId *id,
               TetherHelloOutcome *out)
 {
   if (out->status == TETHER_HELLO_FAILED)
@@ -1289,7 +1074,7 @@ hello_answer (TetherConnection   *self,
 
   if (batch != NULL)
     batch->refs++;
-  send_reply_json (self, batch, id, g_steal_pointer (&out->reply));
+  _tether_connection_send_reply (self, batch, id, out->reply, 0, NULL);
   if (out->status == TETHER_HELLO_DONE)
     hello_complete (self, out->username, out->mechanism);
   else
@@ -1299,9 +1084,10 @@ hello_answer (TetherConnection   *self,
 static void
 handle_hello (TetherConnection *self,
               Batch            *batch,
-              json_t           *id,
-              json_t           *params)
+              TetherMessage    *m)
 {
+  const TetherMessageId *id = &m->id;
+  g_autoptr(GVariant) params = control_params (self, m);
   TetherHelloOutcome out;
 
   if (self->role != TETHER_CONNECTION_ROLE_SERVER || self->state != STATE_HELLO)
@@ -1323,9 +1109,10 @@ handle_hello (TetherConnection *self,
 static void
 handle_auth (TetherConnection *self,
              Batch            *batch,
-             json_t           *id,
-             json_t           *params)
+             TetherMessage    *m)
 {
+  const TetherMessageId *id = &m->id;
+  g_autoptr(GVariant) params = control_params (self, m);
   TetherHelloOutcome out;
 
   if (self->state != STATE_AUTH || self->hello == NULL ||
@@ -1337,12 +1124,6 @@ handle_auth (TetherConnection *self,
     }
   hello_answer (self, batch, id, &out);
   _tether_hello_outcome_clear (&out);
-}
-
-static gboolean
-valid_id (json_t *id)
-{
-  return json_is_string (id) || json_is_integer (id);
 }
 
 /* Incoming calls and notifications in progress. */
@@ -1425,50 +1206,30 @@ connection_check_room (TetherConnection *self)
 static void
 handle_request (TetherConnection *self,
                 Batch            *batch,
-                Envelope         *e)
+                TetherMessage    *m)
 {
-  json_t *id = e->id;
-  json_t *method = e->method;
-  json_t *params = e->params;
-  json_t *meta = e->meta;
-  const char *name;
+  const TetherMessageId *id = &m->id;
+  const char *name = m->method;
+  /* Tether's metadata from Tether peers only. */
+  const TetherMeta *meta = self->tether && m->has_meta ? &m->meta : NULL;
   const TetherMethod *entry;
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) variant = NULL;
   g_autoptr(TetherInvocation) invocation = NULL;
   char *key = NULL;
   gint64 timeout_ms;
-  gboolean is_notification = id == NULL;
-  TetherImpersonationLevel imp_level;
+  gboolean is_notification = id->kind == TETHER_ID_ABSENT;
+  TetherImpersonationLevel imp_level = TETHER_IMPERSONATION_LEVEL_IDENTIFY;
   g_autoptr(TetherCredentials) acting_as = NULL;
 
   self->stats.calls_received++;
 
-  if (!json_is_string (method) ||
-      (params != NULL && !json_is_array (params) && !json_is_object (params)))
-    {
-      self->stats.invalid_messages++;
-      reply_error (self, batch, valid_id (id) ? id : NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                   !json_is_string (method) ? "\"method\" must be a string"
-                                            : "\"params\" must be an array or an object");
-      return;
-    }
-  if (!is_notification && !valid_id (id))
-    {
-      self->stats.invalid_messages++;
-      reply_error (self, batch, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                   "\"id\" must be a string or an integer");
-      return;
-    }
-
-  name = json_string_value (method);
-
   if (g_str_has_prefix (name, "rpc."))
     {
       if (self->tether && strcmp (name, "rpc.cancel") == 0 && is_notification)
-        handle_rpc_cancel (self, params);
+        handle_rpc_cancel (self, m);
       else if (self->tether && strcmp (name, "rpc.tether.extend") == 0 && is_notification)
-        handle_extend (self, params);
+        handle_extend (self, m);
       else if (self->tether && batch != NULL &&
                (strcmp (name, "rpc.tether.hello") == 0 || strcmp (name, "rpc.tether.auth") == 0))
         {
@@ -1479,9 +1240,9 @@ handle_request (TetherConnection *self,
                          "rpc.tether.hello and rpc.tether.auth cannot be batched");
         }
       else if (self->tether && strcmp (name, "rpc.tether.hello") == 0 && !is_notification)
-        handle_hello (self, batch, id, params);
+        handle_hello (self, batch, m);
       else if (self->tether && strcmp (name, "rpc.tether.auth") == 0 && !is_notification)
-        handle_auth (self, batch, id, params);
+        handle_auth (self, batch, m);
       else if (!is_notification)
         reply_error (self, batch, id, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND,
                      "Method not found");
@@ -1533,7 +1294,7 @@ handle_request (TetherConnection *self,
 
   if (!is_notification)
     {
-      key = id_key (id);
+      key = _tether_message_id_key (id);
       if (g_hash_table_contains (self->incoming, key))
         {
           reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
@@ -1543,13 +1304,9 @@ handle_request (TetherConnection *self,
         }
     }
 
-  if (e->value != NULL)
-    variant = _tether_binary_params_to_variant (e->value, entry->signature,
-                                                (const char * const *) entry->param_names,
-                                                self->limits.max_depth, &error);
-  else
-    variant = _tether_json_params_to_variant (params, entry->signature,
-                                              (const char * const *) entry->param_names, &error);
+  variant = _tether_payload_to_params (&m->payload, entry->signature,
+                                       (const char * const *) entry->param_names,
+                                       self->limits.max_depth, &error);
   if (variant == NULL && error != NULL)
     {
       /* Too deep is refused as the JSON message would have been. */
@@ -1564,61 +1321,47 @@ handle_request (TetherConnection *self,
 
   /* The caller's remaining budget, clamped to what this side allows. */
   timeout_ms = self->limits.incoming_default_timeout_ms;
-  if (self->tether && json_is_object (meta))
-    {
-      json_t *budget = json_object_get (meta, "timeout_ms");
-
-      if (json_is_integer (budget) && json_integer_value (budget) >= 0)
-        timeout_ms = json_integer_value (budget);
-    }
-  else if (e->timeout_ms >= 0)
-    timeout_ms = e->timeout_ms;
+  if (meta != NULL && meta->timeout_ms >= 0)
+    timeout_ms = meta->timeout_ms;
   timeout_ms = MIN (timeout_ms, (gint64) self->limits.incoming_max_timeout_ms);
 
   /* What the caller granted (absent: IDENTIFY), and whom it acts as. */
-  imp_level = e->imp >= 0 ? (TetherImpersonationLevel) e->imp : TETHER_IMPERSONATION_LEVEL_IDENTIFY;
-  if (self->tether && json_is_object (meta))
+  if (meta != NULL && meta->imp == TETHER_META_IMP_UNKNOWN)
     {
-      json_t *imp = json_object_get (meta, "imp");
-      json_t *act_as = json_object_get (meta, "act_as");
-
-      if (imp != NULL && !_tether_imp_level_from_string (json_string_value (imp), &imp_level))
+      if (!is_notification)
+        reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                     "Unknown impersonation level in \"tether\".\"imp\"");
+      g_free (key);
+      return;
+    }
+  if (meta != NULL && meta->imp >= 0)
+    imp_level = (TetherImpersonationLevel) meta->imp;
+  if (meta != NULL && (meta->act_as != NULL || meta->act_as_invalid))
+    {
+      if (meta->act_as == NULL || self->imp_policy == NULL)
+        g_set_error_literal (&error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
+                             "Acting as someone else is not accepted here");
+      else
+        acting_as = _tether_imp_verify (self->imp_policy, meta->act_as, self->identity, &error);
+      if (acting_as == NULL)
         {
+          g_autofree char *shown = _tether_log_escape (name, -1);
+
+          _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "act-as-refused",
+                               _tether_identity_get_pool_key (self->identity),
+                               "Refused %s from %s acting as someone else: %s", shown,
+                               tether_identity_get_address (self->identity), error->message);
           if (!is_notification)
-            reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                         "Unknown impersonation level in \"tether\".\"imp\"");
+            reply_error (self, batch, id, TETHER_REMOTE_ERROR_IMPERSONATION_DENIED,
+                         error->message);
           g_free (key);
           return;
-        }
-      if (act_as != NULL)
-        {
-          if (!json_is_string (act_as) || self->imp_policy == NULL)
-            g_set_error_literal (&error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
-                                 "Acting as someone else is not accepted here");
-          else
-            acting_as = _tether_imp_verify (self->imp_policy, json_string_value (act_as),
-                                            self->identity, &error);
-          if (acting_as == NULL)
-            {
-              g_autofree char *shown = _tether_log_escape (name, -1);
-
-              _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "act-as-refused",
-                                   _tether_identity_get_pool_key (self->identity),
-                                   "Refused %s from %s acting as someone else: %s", shown,
-                                   tether_identity_get_address (self->identity), error->message);
-              if (!is_notification)
-                reply_error (self, batch, id, TETHER_REMOTE_ERROR_IMPERSONATION_DENIED,
-                             error->message);
-              g_free (key);
-              return;
-            }
         }
     }
 
   if (batch != NULL && !is_notification)
     batch->refs++;
-  invocation = _tether_invocation_new (self, name, g_steal_pointer (&variant),
-                                       is_notification ? NULL : json_incref (id), key,
+  invocation = _tether_invocation_new (self, name, g_steal_pointer (&variant), &m->id, key,
                                        g_get_monotonic_time () + timeout_ms * 1000,
                                        is_notification ? NULL : batch);
   if (key != NULL)
@@ -1646,13 +1389,13 @@ handle_request (TetherConnection *self,
     }
   if (self->public != NULL)
     _tether_invocation_set_peer (invocation, self->public);
-  _tether_invocation_set_impersonation (invocation, imp_level,
-                                        json_is_object (meta) ? json_object_get (meta, "token") : NULL,
+  _tether_invocation_set_impersonation (invocation, imp_level, meta != NULL ? meta->token : NULL,
                                         acting_as);
   /* A signed request (a detached callback): its listener verifies the
-   * metadata and the params exactly as they arrived. */
-  if (json_is_object (meta) && json_object_get (meta, "detached") != NULL)
-    _tether_invocation_set_request_json (invocation, meta, params);
+   * signature and the params exactly as they arrived. */
+  if (m->meta.detached != NULL)
+    _tether_invocation_set_signed (invocation, g_steal_pointer (&m->meta.detached),
+                                   _tether_payload_dup_json (&m->payload));
 
   if (entry->access == TETHER_ACCESS_CUSTOM && self->owner_funcs != NULL &&
       self->owner_funcs->authorize != NULL &&
@@ -1666,107 +1409,39 @@ handle_request (TetherConnection *self,
   entry->handler (invocation, entry->user_data);
 }
 
-static void
-handle_envelope (TetherConnection *self,
-                 Batch            *batch,
-                 Envelope         *e)
-{
-  if (!json_is_string (e->jsonrpc) || strcmp (json_string_value (e->jsonrpc), "2.0") != 0)
-    {
-      self->stats.invalid_messages++;
-      /* Never answer what looks like a response: two confused peers
-       * would bounce errors at each other for ever. */
-      if (e->method == NULL && (e->result != NULL || e->error != NULL))
-        g_debug ("Ignoring a response without \"jsonrpc\": \"2.0\"");
-      else
-        reply_error (self, batch, valid_id (e->id) ? e->id : NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                     "\"jsonrpc\" must be \"2.0\"");
-      return;
-    }
-
-  if (e->method != NULL)
-    handle_request (self, batch, e);
-  else if (e->result != NULL || e->error != NULL)
-    {
-      if (self->state == STATE_OPEN)
-        handle_response (self, e);
-    }
-  else
-    {
-      self->stats.invalid_messages++;
-      reply_error (self, batch, valid_id (e->id) ? e->id : NULL,
-                   TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                   "Neither a request nor a response");
-    }
-}
-
+/* One decoded message, alone or in a batch. */
 static void
 handle_message (TetherConnection *self,
                 Batch            *batch,
-                json_t           *message)
+                TetherMessage    *m)
 {
-  Envelope e = ENVELOPE_INIT;
-
-  if (!json_is_object (message))
+  switch (m->kind)
     {
+    case TETHER_MESSAGE_REQUEST:
+      handle_request (self, batch, m);
+      break;
+    case TETHER_MESSAGE_RESULT:
+    case TETHER_MESSAGE_ERROR:
+      if (self->state == STATE_OPEN)
+        handle_response (self, m);
+      break;
+    case TETHER_MESSAGE_INVALID:
+    default:
       self->stats.invalid_messages++;
-      reply_error (self, batch, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                   "A JSON-RPC message must be an object");
-      return;
+      if (m->was_request)
+        self->stats.calls_received++;
+      if (m->answer)
+        reply_error (self, batch, &m->id, m->code, m->text);
+      else
+        g_debug ("Ignoring a response: %s", m->text);
+      break;
     }
-
-  envelope_from_object (&e, message);
-  handle_envelope (self, batch, &e);
-  envelope_clear (&e);
 }
 
-static void
-handle_frame (TetherConnection *self,
-              GBytes           *bytes)
+static gboolean
+connection_reading (TetherConnection *self)
 {
-  TetherFrame frame;
-  Envelope e = ENVELOPE_INIT;
-  g_autoptr(GError) error = NULL;
-
-  if (!_tether_frame_parse (bytes, &frame, &error))
-    {
-      self->stats.invalid_messages++;
-      /* As for JSON: never answer what looks like a response. */
-      if (frame.kind == TETHER_FRAME_RESULT)
-        g_debug ("Ignoring a binary response: %s", error->message);
-      else
-        reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST, error->message);
-      _tether_frame_clear (&frame);
-      return;
-    }
-
-  /* The common answer: a result for a call in flight, found by its id. */
-  if (frame.kind == TETHER_FRAME_RESULT)
-    {
-      guint64 key = (guint64) frame.id;
-      PendingCall *pc = g_hash_table_lookup (self->pending, &key);
-
-      if (pc != NULL)
-        {
-          pending_complete_value (pc, frame.value);
-          _tether_frame_clear (&frame);
-          return;
-        }
-    }
-
-  e.id = json_integer (frame.id);
-  e.value = g_steal_pointer (&frame.value);
-  if (frame.kind == TETHER_FRAME_REQUEST)
-    {
-      e.method = json_string_nocheck (frame.method);   /* checked: UTF-8 without NUL */
-      e.timeout_ms = frame.timeout_ms;
-      e.imp = frame.imp;
-      handle_request (self, NULL, &e);
-    }
-  else
-    handle_response (self, &e);
-  envelope_clear (&e);
-  _tether_frame_clear (&frame);
+  return self->state == STATE_HELLO || self->state == STATE_AUTH || self->state == STATE_OPEN;
 }
 
 static void
@@ -1775,97 +1450,48 @@ on_ws_message (gpointer  user_data,
                GBytes   *bytes)
 {
   TetherConnection *self = user_data;
-  g_autoptr(GError) error = NULL;
-  json_t *message;
-  gsize len;
-  const char *data = g_bytes_get_data (bytes, &len);
+  TetherMessage message;
+  g_autoptr(GPtrArray) batch = NULL;
 
-  if (self->state != STATE_HELLO && self->state != STATE_AUTH && self->state != STATE_OPEN)
+  if (!connection_reading (self))
     return;
 
   g_object_ref (self);
 
-  if (binary && connection_binary (self))
+  if (binary && !connection_binary (self))
     {
-      handle_frame (self, bytes);
-      goto out;
-    }
-  if (binary)
-    {
+      static const TetherMessageId none = { TETHER_ID_ABSENT, 0, NULL };
+
       self->stats.invalid_messages++;
-      reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+      reply_error (self, NULL, &none, TETHER_REMOTE_ERROR_INVALID_REQUEST,
                    "Binary frames are not used: send JSON-RPC as text");
       goto out;
     }
 
-  /* The common case, one message of known members, without an object. */
-  {
-    Envelope e = ENVELOPE_INIT;
-
-    if (_tether_json_read_members (data, len, self->limits.max_depth > 0 ? self->limits.max_depth : G_MAXUINT,
-                                   envelope_members, (json_t **) &e))
-      {
-        handle_envelope (self, NULL, &e);
-        envelope_clear (&e);
-        goto out;
-      }
-  }
-
-  message = _tether_json_parse (data, len, self->limits.max_depth, &error);
-  if (message == NULL)
-    {
-      self->stats.invalid_messages++;
-      /* Too deep is a well-formed but refused request; bad JSON is -32700. */
-      reply_error (self, NULL, NULL,
-                   g_error_matches (error, TETHER_ERROR, TETHER_ERROR_TOO_DEEP)
-                     ? TETHER_REMOTE_ERROR_INVALID_REQUEST : TETHER_REMOTE_ERROR_PARSE_ERROR,
-                   error->message);
-      goto out;
-    }
-
-  if (json_is_array (message))
-    {
-      Batch *batch;
-      gsize i;
-      json_t *element;
-
-      if (json_array_size (message) == 0)
-        {
-          self->stats.invalid_messages++;
-          reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST,
-                       "An empty batch is not a valid request");
-          json_decref (message);
-          goto out;
-        }
-      /* A batch is a message: what one message may start is bounded. */
-      if (self->limits.max_batch_size > 0 && json_array_size (message) > self->limits.max_batch_size)
-        {
-          g_autofree char *text = g_strdup_printf ("A batch of %" G_GSIZE_FORMAT " requests is larger "
-                                                   "than the limit of %u; nothing in it was run",
-                                                   json_array_size (message),
-                                                   self->limits.max_batch_size);
-
-          self->stats.invalid_messages++;
-          reply_error (self, NULL, NULL, TETHER_REMOTE_ERROR_INVALID_REQUEST, text);
-          json_decref (message);
-          goto out;
-        }
-
-      batch = g_new0 (Batch, 1);
-      batch->refs = 1; /* ours, while we dispatch */
-      batch->conn = g_object_ref (self);
-      json_array_foreach (message, i, element)
-        {
-          if (self->state != STATE_HELLO && self->state != STATE_AUTH && self->state != STATE_OPEN)
-            break;
-          handle_message (self, batch, element);
-        }
-      batch_unref (batch);
-    }
+  if (binary)
+    _tether_frame_decode (bytes, &message);
   else
-    handle_message (self, NULL, message);
+    {
+      gsize len;
+      const char *data = g_bytes_get_data (bytes, &len);
 
-  json_decref (message);
+      _tether_json_decode (data, len, self->limits.max_depth, self->limits.max_batch_size,
+                           &message, &batch);
+    }
+
+  if (batch == NULL)
+    handle_message (self, NULL, &message);
+  else
+    {
+      Batch *answers = g_new0 (Batch, 1);
+
+      answers->refs = 1; /* ours, while we dispatch */
+      answers->conn = g_object_ref (self);
+      for (guint i = 0; i < batch->len && connection_reading (self); i++)
+        handle_message (self, answers, batch->pdata[i]);
+      batch_unref (answers);
+    }
+  _tether_message_clear (&message);
 
 out:
   connection_check_room (self);

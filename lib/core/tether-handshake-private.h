@@ -7,8 +7,6 @@
  * the server's side decides what to answer and leaves the engine to send
  * it, close, or open the connection. */
 
-#include <jansson.h>
-
 #include "tether-connection-private.h"
 
 G_BEGIN_DECLS
@@ -21,10 +19,11 @@ G_BEGIN_DECLS
 struct _TetherHelloExtension
 {
   const char *member;
-  /* Server: the client's @offer; the answer for the reply (a new
+  /* Server: the client's @offer (as the undeclared mapping reads it:
+   * an object is a{sv}); the answer for the reply (floating or a new
    * reference), or NULL for none. */
-  json_t   *(*answer) (TetherConnection *conn,
-                       json_t           *offer,
+  GVariant *(*answer) (TetherConnection *conn,
+                       GVariant         *offer,
                        gpointer          user_data);
   gpointer    user_data;
 };
@@ -58,10 +57,10 @@ void      _tether_hello_client_async  (TetherConnection               *conn,
                                        GCancellable                   *cancellable,
                                        GAsyncReadyCallback             callback,
                                        gpointer                        user_data);
-/* @answers: the server's answers to our offers, an object of the members
+/* @answers: the server's answers to our offers, an a{sv} of the members
  * it answered (a new reference; empty when none). */
 gboolean  _tether_hello_client_finish (GAsyncResult                   *result,
-                                       json_t                        **answers,
+                                       GVariant                      **answers,
                                        GError                        **error);
 
 /* The server's side: one per connection, from the hello to the end of
@@ -78,7 +77,7 @@ typedef enum
 typedef struct
 {
   TetherHelloStatus  status;
-  json_t            *reply;         /* CONTINUE, DONE: the result to send */
+  GVariant          *reply;         /* CONTINUE, DONE: the result to send */
   gboolean           binary;        /* the hello offered binary frames (taken up) */
   const char        *mechanism;     /* DONE after SASL: how (interned), else NULL */
   char              *username;      /*   and who (NULL for ANONYMOUS) */
@@ -93,16 +92,17 @@ TetherHelloServer *_tether_hello_server_new  (TetherConnection   *conn,
                                               guint               max_message_size,
                                               guint               max_depth);
 void               _tether_hello_server_free (TetherHelloServer  *self);
-/* rpc.tether.hello, with its params; @extensions (TetherHelloExtension*,
+/* rpc.tether.hello, with its params (a{sv}, or NULL when they are not an
+ * object); @extensions (TetherHelloExtension*,
  * may be NULL) answer what the client offered, once nothing failed. */
 void               _tether_hello_server_hello (TetherHelloServer *self,
-                                               json_t            *params,
+                                               GVariant          *params,
                                                GPtrArray         *extensions,
                                                TetherHelloOutcome *out);
 /* rpc.tether.auth; FALSE (and @out untouched) when no SASL exchange was
  * begun in the hello. */
 gboolean           _tether_hello_server_auth  (TetherHelloServer *self,
-                                               json_t            *params,
+                                               GVariant          *params,
                                                TetherHelloOutcome *out);
 void               _tether_hello_outcome_clear (TetherHelloOutcome *out);
 

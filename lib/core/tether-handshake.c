@@ -20,7 +20,7 @@ typedef struct
   TetherAuthSession *auth;
   const char        *simple_mechanism; /* EXTERNAL or ANONYMOUS asked for */
   guint              auth_steps;
-  json_t            *answers;          /* the server's answers to them */
+  GVariantDict      *answers;          /* the server's answers to them */
 } HelloData;
 
 static void
@@ -30,7 +30,7 @@ hello_data_free (HelloData *data)
   g_free (data->uri);
   g_clear_pointer (&data->auth, _tether_auth_free);
   g_ptr_array_unref (data->offered);
-  g_clear_pointer (&data->answers, json_decref);
+  g_clear_pointer (&data->answers, g_variant_dict_unref);
   g_free (data);
 }
 
@@ -87,17 +87,17 @@ static void auth_reply_cb (GObject *source, GAsyncResult *result, gpointer user_
 /* One answer from the server during the hello: the hello's own "auth"
  * member or an rpc.tether.auth reply. */
 static void
-handle_auth_answer (GTask  *task,
-                    json_t *auth)
+handle_auth_answer (GTask    *task,
+                    GVariant *auth)
 {
   HelloData *data = g_task_get_task_data (task);
-  json_t *status = json_is_object (auth) ? json_object_get (auth, "status") : NULL;
-  json_t *server_data = json_is_object (auth) ? json_object_get (auth, "data") : NULL;
+  const char *status = _tether_vardict_get_string (auth, "status");
+  const char *server_data = _tether_vardict_get_string (auth, "data");
   g_autofree char *output = NULL;
   GError *error = NULL;
   TetherAuthStatus st;
 
-  if (!json_is_string (status) || ++data->auth_steps > 8)
+  if (status == NULL || ++data->auth_steps > 8)
     {
       /* We asked to authenticate and the server ignored it: over TLS that
        * is a server that will not bind to the channel. No downgrade. */
@@ -110,15 +110,14 @@ handle_auth_answer (GTask  *task,
       return;
     }
 
-  st = _tether_auth_step (data->auth, json_is_string (server_data) ? json_string_value (server_data) : "",
-                          &output, &error);
+  st = _tether_auth_step (data->auth, server_data != NULL ? server_data : "", &output, &error);
   if (st == TETHER_AUTH_FAILED)
     {
       hello_complete (task, error);
       return;
     }
 
-  if (strcmp (json_string_value (status), "ok") == 0)
+  if (strcmp (status, "ok") == 0)
     {
       /* Mutual: the server's final proof verified on our side too. */
       if (st != TETHER_AUTH_OK)
@@ -143,7 +142,6 @@ handle_auth_answer (GTask  *task,
     options.method = "rpc.tether.auth";
     options.params = params;
     options.timeout_msec = remaining_ms (data);
-    options.json_result = TRUE;
     _tether_connection_call_async (data->conn, &options, NULL, auth_reply_cb,
                                    g_task_get_cancellable (task), auth_reply_cb, task);
   }
@@ -157,7 +155,7 @@ auth_reply_cb (GObject      *source,
   GTask *task = user_data;
   HelloData *data = g_task_get_task_data (task);
   GError *error = NULL;
-  json_t *reply = _tether_connection_call_json_finish (result, auth_reply_cb, &error);
+  g_autoptr(GVariant) reply = _tether_connection_call_finish (result, auth_reply_cb, &error);
 
   if (reply == NULL)
     {
@@ -165,18 +163,17 @@ auth_reply_cb (GObject      *source,
       return;
     }
   handle_auth_answer (task, reply);
-  json_decref (reply);
 }
 
 /* The hello's reply (the call itself succeeded). */
 static void
-handle_hello_reply (GTask  *task,
-                    json_t *reply)
+handle_hello_reply (GTask    *task,
+                    GVariant *reply)
 {
   HelloData *data = g_task_get_task_data (task);
-  json_t *version = json_is_object (reply) ? json_object_get (reply, "version") : NULL;
+  gint64 version = 0;
 
-  if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
+  if (!_tether_vardict_get_int (reply, "version", &version) || version != TETHER_PROTOCOL_VERSION)
     {
       hello_complete (task, g_error_new (TETHER_ERROR, TETHER_ERROR_UNSUPPORTED_VERSION,
                                          "The server speaks another protocol version"));
@@ -184,39 +181,32 @@ handle_hello_reply (GTask  *task,
     }
 
   /* Binary frames once open, if the server took them up. */
-  {
-    json_t *features = json_object_get (reply, "features");
-    json_t *feature;
-    gsize i;
-
-    json_array_foreach (features, i, feature)
-      if (data->binary_frames && json_is_string (feature) &&
-          strcmp (json_string_value (feature), TETHER_FEATURE_BINARY) == 0)
-        _tether_connection_set_binary (data->conn);
-  }
+  if (data->binary_frames && _tether_vardict_lists (reply, "features", TETHER_FEATURE_BINARY))
+    _tether_connection_set_binary (data->conn);
 
   /* The answers to what we offered. */
   for (guint i = 0; i < data->offered->len; i++)
     {
-      json_t *answer = json_object_get (reply, data->offered->pdata[i]);
+      g_autoptr(GVariant) answer = g_variant_lookup_value (reply, data->offered->pdata[i], NULL);
 
       if (answer != NULL)
-        json_object_set (data->answers, data->offered->pdata[i], answer);
+        g_variant_dict_insert_value (data->answers, data->offered->pdata[i], answer);
     }
 
   if (data->auth != NULL)
     {
-      handle_auth_answer (task, json_object_get (reply, "auth"));
+      g_autoptr(GVariant) auth = g_variant_lookup_value (reply, "auth", NULL);
+
+      handle_auth_answer (task, auth);
       return;
     }
 
   /* EXTERNAL or ANONYMOUS: one step, which the server must accept. */
   if (data->simple_mechanism != NULL)
     {
-      json_t *auth = json_object_get (reply, "auth");
-      json_t *status = json_is_object (auth) ? json_object_get (auth, "status") : NULL;
+      g_autoptr(GVariant) auth = g_variant_lookup_value (reply, "auth", NULL);
 
-      if (!json_is_string (status) || strcmp (json_string_value (status), "ok") != 0)
+      if (g_strcmp0 (_tether_vardict_get_string (auth, "status"), "ok") != 0)
         {
           hello_complete (task, g_error_new (TETHER_ERROR, TETHER_ERROR_UNAUTHENTICATED,
                                              "The server did not accept %s",
@@ -235,7 +225,7 @@ hello_cb (GObject      *source,
   GTask *task = user_data;
   HelloData *data = g_task_get_task_data (task);
   GError *error = NULL;
-  json_t *reply = _tether_connection_call_json_finish (result, hello_cb, &error);
+  g_autoptr(GVariant) reply = _tether_connection_call_finish (result, hello_cb, &error);
 
   if (reply == NULL)
     {
@@ -243,7 +233,6 @@ hello_cb (GObject      *source,
       return;
     }
   handle_hello_reply (task, reply);
-  json_decref (reply);
 }
 
 void
@@ -268,7 +257,7 @@ _tether_hello_client_async (TetherConnection               *conn,
   data->binary_frames = options->binary_frames;
   data->tls = _tether_connection_is_tls (conn);
   data->offered = g_ptr_array_new_with_free_func (g_free);
-  data->answers = json_object ();
+  data->answers = g_variant_dict_new (NULL);
 
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "version", "x", (gint64) TETHER_PROTOCOL_VERSION);
@@ -325,13 +314,12 @@ _tether_hello_client_async (TetherConnection               *conn,
   call.method = "rpc.tether.hello";
   call.params = params;
   call.timeout_msec = remaining_ms (data);
-  call.json_result = TRUE;
   _tether_connection_call_async (conn, &call, NULL, hello_cb, cancellable, hello_cb, task);
 }
 
 gboolean
 _tether_hello_client_finish (GAsyncResult  *result,
-                             json_t       **answers,
+                             GVariant     **answers,
                              GError       **error)
 {
   HelloData *data;
@@ -343,7 +331,7 @@ _tether_hello_client_finish (GAsyncResult  *result,
   if (!g_task_propagate_boolean (G_TASK (result), error))
     return FALSE;
   if (answers != NULL)
-    *answers = g_steal_pointer (&data->answers);
+    *answers = g_variant_ref_sink (g_variant_dict_end (data->answers));
   return TRUE;
 }
 
@@ -385,7 +373,7 @@ _tether_hello_server_free (TetherHelloServer *self)
 void
 _tether_hello_outcome_clear (TetherHelloOutcome *out)
 {
-  g_clear_pointer (&out->reply, json_decref);
+  g_clear_pointer (&out->reply, g_variant_unref);
   g_clear_pointer (&out->username, g_free);
   g_clear_error (&out->error);
 }
@@ -397,7 +385,7 @@ fail_auth (TetherHelloServer  *self,
            TetherHelloOutcome *out,
            GError             *error)
 {
-  g_clear_pointer (&out->reply, json_decref);
+  g_clear_pointer (&out->reply, g_variant_unref);
   g_clear_pointer (&self->auth, _tether_auth_free);
   out->status = TETHER_HELLO_FAILED;
   out->code = g_error_matches (error, TETHER_ERROR, TETHER_ERROR_CHANNEL_BINDING_FAILED)
@@ -406,33 +394,60 @@ fail_auth (TetherHelloServer  *self,
   out->error = error;
 }
 
-static json_t *
-hello_reply (TetherHelloServer *self)
+/* The SASL mechanisms this side offers (at most 4), so that a client
+ * notices a downgrade. */
+static guint
+hello_mechanisms (TetherHelloServer *self,
+                  const char        *mechanisms[4])
 {
-  json_t *reply = json_pack ("{s:i, s:s, s:[sss], s:{s:I, s:i}}",
-                             "version", TETHER_PROTOCOL_VERSION,
-                             "implementation", "tether/" TETHER_VERSION_S,
-                             "features", "cancel", "deadline", "lease",
-                             "limits",
-                               "max_message_size", (json_int_t) self->max_message_size,
-                               "max_depth", (int) self->max_depth);
-  json_t *mechanisms = json_array ();
   gboolean tls = _tether_connection_is_tls (self->conn);
   gboolean users = self->policy != NULL && g_hash_table_size (self->policy->users) > 0;
+  guint n = 0;
 
-  /* What this side can do, so that a client notices a downgrade. */
   if (tls && users)
-    json_array_append_new (mechanisms, json_string ("SCRAM-SHA-256-PLUS"));
+    mechanisms[n++] = "SCRAM-SHA-256-PLUS";
   if (!tls && users && self->policy->allow_plain_scram)
-    json_array_append_new (mechanisms, json_string ("SCRAM-SHA-256"));
+    mechanisms[n++] = "SCRAM-SHA-256";
   if (tether_identity_is_authenticated (_tether_connection_get_identity (self->conn)))
-    json_array_append_new (mechanisms, json_string ("EXTERNAL"));
+    mechanisms[n++] = "EXTERNAL";
   if (self->policy != NULL && self->policy->allow_anonymous)
-    json_array_append_new (mechanisms, json_string ("ANONYMOUS"));
-  json_object_set_new (reply, "mechanisms", mechanisms);
-  json_object_set_new (reply, "channel_binding",
-                       tls ? json_pack ("[s]", "tls-exporter") : json_array ());
-  return reply;
+    mechanisms[n++] = "ANONYMOUS";
+  return n;
+}
+
+static void
+add_member (GVariantBuilder *builder,
+            const char      *name,
+            GVariant        *value)
+{
+  g_variant_builder_add (builder, "{sv}", name, value);
+}
+
+/* What the hello's answer says first: who we are, what we do, and how a
+ * client may authenticate. */
+static void
+hello_reply_begin (TetherHelloServer *self,
+                   GVariantBuilder   *reply,
+                   gboolean           binary,
+                   const char        *mechanisms[4],
+                   guint              n_mechanisms)
+{
+  static const char * const features[] = { "cancel", "deadline", "lease", TETHER_FEATURE_BINARY };
+  static const char * const binding[] = { "tls-exporter" };
+  GVariantBuilder limits;
+
+  g_variant_builder_init (&limits, G_VARIANT_TYPE_VARDICT);
+  add_member (&limits, "max_message_size", g_variant_new_int64 (self->max_message_size));
+  add_member (&limits, "max_depth", g_variant_new_int64 (self->max_depth));
+
+  g_variant_builder_init (reply, G_VARIANT_TYPE_VARDICT);
+  add_member (reply, "version", g_variant_new_int64 (TETHER_PROTOCOL_VERSION));
+  add_member (reply, "implementation", g_variant_new_string ("tether/" TETHER_VERSION_S));
+  add_member (reply, "features", g_variant_new_strv (features, binary ? 4 : 3));
+  add_member (reply, "limits", g_variant_builder_end (&limits));
+  add_member (reply, "mechanisms", g_variant_new_strv (mechanisms, n_mechanisms));
+  add_member (reply, "channel_binding",
+              g_variant_new_strv (binding, _tether_connection_is_tls (self->conn) ? 1 : 0));
 }
 
 static const char *
@@ -444,9 +459,9 @@ policy_lookup (const char *username,
   return g_hash_table_lookup (policy->users, username);
 }
 
-/* One SASL step: the "auth" member of the answer in @out->reply's place
- * (CONTINUE or DONE), or FAILED. */
-static json_t *
+/* One SASL step: the "auth" answer (CONTINUE or DONE, a new reference),
+ * or NULL when it FAILED. */
+static GVariant *
 auth_step (TetherHelloServer  *self,
            const char         *data,
            TetherHelloOutcome *out)
@@ -454,19 +469,20 @@ auth_step (TetherHelloServer  *self,
   GError *error = NULL;
   g_autofree char *output = NULL;
   TetherAuthStatus status = _tether_auth_step (self->auth, data, &output, &error);
-  json_t *auth;
+  GVariantBuilder auth;
 
   if (status == TETHER_AUTH_FAILED)
     {
       fail_auth (self, out, error);
       return NULL;
     }
-  auth = json_pack ("{s:s}", "status", status == TETHER_AUTH_OK ? "ok" : "continue");
+  g_variant_builder_init (&auth, G_VARIANT_TYPE_VARDICT);
+  add_member (&auth, "status", g_variant_new_string (status == TETHER_AUTH_OK ? "ok" : "continue"));
   if (output != NULL)
-    json_object_set_new (auth, "data", json_string (output));
+    add_member (&auth, "data", g_variant_new_string (output));
   if (status == TETHER_AUTH_OK)
     {
-      json_object_set_new (auth, "username", json_string (_tether_auth_get_username (self->auth)));
+      add_member (&auth, "username", g_variant_new_string (_tether_auth_get_username (self->auth)));
       out->status = TETHER_HELLO_DONE;
       out->username = g_strdup (_tether_auth_get_username (self->auth));
       out->mechanism = g_intern_string (_tether_auth_get_mechanism (self->auth));
@@ -474,22 +490,81 @@ auth_step (TetherHelloServer  *self,
     }
   else
     out->status = TETHER_HELLO_CONTINUE;
-  return auth;
+  return g_variant_ref_sink (g_variant_builder_end (&auth));
 }
 
-static gboolean hello_auth (TetherHelloServer *self, json_t *auth, TetherHelloOutcome *out);
+/* The hello's "auth" member: the first (or only) step. Its answer (a new
+ * reference), or NULL if it failed (@out says so). */
+static GVariant *
+hello_auth (TetherHelloServer  *self,
+            GVariant           *auth,
+            const char         *mechanisms[4],
+            guint               n_mechanisms,
+            TetherHelloOutcome *out)
+{
+  const char *mech = _tether_vardict_get_string (auth, "mechanism");
+  const char *data = _tether_vardict_get_string (auth, "data");
+  TetherIdentity *identity = _tether_connection_get_identity (self->conn);
+  gboolean offered = FALSE;
+  GError *error = NULL;
+  g_autoptr(GBytes) binding = NULL;
+
+  if (mech == NULL)
+    mech = "";
+  for (guint i = 0; i < n_mechanisms; i++)
+    offered = offered || strcmp (mechanisms[i], mech) == 0;
+  if (!offered)
+    {
+      fail_auth (self, out,
+                 g_error_new (TETHER_ERROR,
+                              g_str_has_suffix (mech, "-PLUS") ? TETHER_ERROR_CHANNEL_BINDING_FAILED
+                                                               : TETHER_ERROR_UNAUTHENTICATED,
+                              "SASL mechanism “%s” is not offered here", mech));
+      return NULL;
+    }
+
+  if (strcmp (mech, "EXTERNAL") == 0 || strcmp (mech, "ANONYMOUS") == 0)
+    {
+      GVariantBuilder answer;
+
+      /* EXTERNAL asserts the transport's proof (kernel uid or verified
+       * certificate); ANONYMOUS asserts nothing. */
+      out->mechanism = g_intern_string (mech);
+      if (strcmp (mech, "EXTERNAL") == 0)
+        out->username = tether_identity_get_uid (identity) >= 0
+          ? g_strdup_printf ("uid:%" G_GINT64_FORMAT, tether_identity_get_uid (identity))
+          : g_strdup_printf ("cert:%s", tether_identity_get_certificate_sha256 (identity));
+      g_variant_builder_init (&answer, G_VARIANT_TYPE_VARDICT);
+      add_member (&answer, "status", g_variant_new_string ("ok"));
+      return g_variant_ref_sink (g_variant_builder_end (&answer));
+    }
+
+  binding = _tether_connection_get_channel_binding (self->conn, &error);
+  if (error == NULL)
+    self->auth = _tether_auth_server_new (mech, binding, policy_lookup, self->policy,
+                                          self->policy->fake_salt_key, &error);
+  if (self->auth == NULL)
+    {
+      fail_auth (self, out, error);
+      return NULL;
+    }
+  return auth_step (self, data != NULL ? data : "", out);
+}
 
 void
 _tether_hello_server_hello (TetherHelloServer  *self,
-                            json_t             *params,
+                            GVariant           *params,
                             GPtrArray          *extensions,
                             TetherHelloOutcome *out)
 {
-  json_t *version = json_is_object (params) ? json_object_get (params, "version") : NULL;
-  json_t *auth = json_is_object (params) ? json_object_get (params, "auth") : NULL;
+  gint64 version = 0;
+  const char *mechanisms[4];
+  guint n_mechanisms;
+  GVariantBuilder reply;
+  g_autoptr(GVariant) auth = NULL;
 
   memset (out, 0, sizeof *out);
-  if (!json_is_integer (version) || json_integer_value (version) != TETHER_PROTOCOL_VERSION)
+  if (!_tether_vardict_get_int (params, "version", &version) || version != TETHER_PROTOCOL_VERSION)
     {
       out->status = TETHER_HELLO_FAILED;
       out->code = TETHER_REMOTE_ERROR_INVALID_REQUEST;
@@ -500,113 +575,52 @@ _tether_hello_server_hello (TetherHelloServer  *self,
       return;
     }
 
-  out->reply = hello_reply (self);
   out->status = TETHER_HELLO_DONE;
-
   /* Binary frames if the client offers them; from the open state on. */
-  {
-    json_t *features = json_is_object (params) ? json_object_get (params, "features") : NULL;
-    json_t *feature;
-    gsize i;
+  out->binary = _tether_vardict_lists (params, "features", TETHER_FEATURE_BINARY);
+  n_mechanisms = hello_mechanisms (self, mechanisms);
+  hello_reply_begin (self, &reply, out->binary, mechanisms, n_mechanisms);
 
-    json_array_foreach (features, i, feature)
-      if (json_is_string (feature) && strcmp (json_string_value (feature), TETHER_FEATURE_BINARY) == 0)
-        out->binary = TRUE;
-    if (out->binary)
-      json_array_append_new (json_object_get (out->reply, "features"),
-                             json_string (TETHER_FEATURE_BINARY));
-  }
+  auth = g_variant_lookup_value (params, "auth", NULL);
+  if (auth != NULL)
+    {
+      GVariant *answer = hello_auth (self, auth, mechanisms, n_mechanisms, out);
 
-  if (auth != NULL && !hello_auth (self, auth, out))
-    return;
+      if (answer == NULL)
+        {
+          g_variant_builder_clear (&reply);
+          return;
+        }
+      add_member (&reply, "auth", answer);
+      g_variant_unref (answer);
+    }
 
   /* Extensions answer what the client offered, once nothing failed. */
   for (guint i = 0; extensions != NULL && i < extensions->len; i++)
     {
       const TetherHelloExtension *ext = extensions->pdata[i];
-      json_t *offer = json_is_object (params) ? json_object_get (params, ext->member) : NULL;
-      json_t *answer = offer != NULL ? ext->answer (self->conn, offer, ext->user_data) : NULL;
+      g_autoptr(GVariant) offer = g_variant_lookup_value (params, ext->member, NULL);
+      g_autoptr(GVariant) answer = NULL;
 
+      if (offer != NULL)
+        answer = ext->answer (self->conn, offer, ext->user_data);
       if (answer != NULL)
-        json_object_set_new (out->reply, ext->member, answer);
+        add_member (&reply, ext->member, g_variant_take_ref (answer));
     }
-}
-
-/* The hello's "auth" member: the first (or only) step. FALSE if it
- * failed (@out says so). */
-static gboolean
-hello_auth (TetherHelloServer  *self,
-            json_t             *auth,
-            TetherHelloOutcome *out)
-{
-  json_t *mechanism = json_is_object (auth) ? json_object_get (auth, "mechanism") : NULL;
-  json_t *data = json_is_object (auth) ? json_object_get (auth, "data") : NULL;
-  TetherIdentity *identity = _tether_connection_get_identity (self->conn);
-
-  {
-    const char *mech = json_is_string (mechanism) ? json_string_value (mechanism) : "";
-    gboolean offered = FALSE;
-    json_t *m;
-    gsize i;
-
-    json_array_foreach (json_object_get (out->reply, "mechanisms"), i, m)
-      offered = offered || strcmp (json_string_value (m), mech) == 0;
-
-    if (!offered)
-      {
-        fail_auth (self, out,
-                   g_error_new (TETHER_ERROR,
-                                g_str_has_suffix (mech, "-PLUS") ? TETHER_ERROR_CHANNEL_BINDING_FAILED
-                                                                 : TETHER_ERROR_UNAUTHENTICATED,
-                                "SASL mechanism “%s” is not offered here", mech));
-        return FALSE;
-      }
-
-    if (strcmp (mech, "EXTERNAL") == 0 || strcmp (mech, "ANONYMOUS") == 0)
-      {
-        /* EXTERNAL asserts the transport's proof (kernel uid or verified
-         * certificate); ANONYMOUS asserts nothing. */
-        json_object_set_new (out->reply, "auth", json_pack ("{s:s}", "status", "ok"));
-        out->mechanism = g_intern_string (mech);
-        if (strcmp (mech, "EXTERNAL") == 0)
-          out->username = tether_identity_get_uid (identity) >= 0
-            ? g_strdup_printf ("uid:%" G_GINT64_FORMAT, tether_identity_get_uid (identity))
-            : g_strdup_printf ("cert:%s", tether_identity_get_certificate_sha256 (identity));
-      }
-    else
-      {
-        GError *error = NULL;
-        g_autoptr(GBytes) binding = _tether_connection_get_channel_binding (self->conn, &error);
-        json_t *step;
-
-        if (error == NULL)
-          self->auth = _tether_auth_server_new (mech, binding, policy_lookup, self->policy,
-                                                self->policy->fake_salt_key, &error);
-        if (self->auth == NULL)
-          {
-            fail_auth (self, out, error);
-            return FALSE;
-          }
-        step = auth_step (self, json_is_string (data) ? json_string_value (data) : "", out);
-        if (step == NULL)
-          return FALSE;
-        json_object_set_new (out->reply, "auth", step);
-      }
-  }
-  return TRUE;
+  out->reply = g_variant_ref_sink (g_variant_builder_end (&reply));
 }
 
 gboolean
 _tether_hello_server_auth (TetherHelloServer  *self,
-                           json_t             *params,
+                           GVariant           *params,
                            TetherHelloOutcome *out)
 {
-  json_t *data = json_is_object (params) ? json_object_get (params, "data") : NULL;
+  const char *data = _tether_vardict_get_string (params, "data");
 
   if (self->auth == NULL)
     return FALSE;
 
   memset (out, 0, sizeof *out);
-  out->reply = auth_step (self, json_is_string (data) ? json_string_value (data) : "", out);
+  out->reply = auth_step (self, data != NULL ? data : "", out);
   return TRUE;
 }

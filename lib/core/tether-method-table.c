@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tether-method-table-private.h"
-#include "tether-json-private.h"
+#include "tether-message-private.h"
 
 struct _TetherMethodTable
 {

@@ -7,10 +7,9 @@
  * member). One policy per server or client, shared with its connections
  * and changed by its owner at any time (properties). */
 
-#include <jansson.h>
-
 #include "tether-credentials.h"
 #include "tether-identity.h"
+#include "tether-message-private.h"
 
 G_BEGIN_DECLS
 
@@ -52,11 +51,10 @@ TetherImpersonationLevel _tether_imp_policy_effective_level (TetherImpPolicy    
                                                              TetherIdentity           *callee_identity,
                                                              TetherImpersonationLevel  requested);
 
-/* Appends the members "imp" (and "token" from IMPERSONATE up, "act_as"
- * when @act_as is given), each as `,"name":value`, to @meta: the text of
- * the request's "tether" object being written. */
+/* Sets @meta's level (and the token from IMPERSONATE up, "act_as" when
+ * @act_as is given) for a request of @method that ends in @timeout_ms. */
 gboolean         _tether_imp_decorate        (TetherImpPolicy          *policy,
-                                              GString                  *meta,
+                                              TetherMeta               *meta,
                                               TetherIdentity           *callee_identity,
                                               TetherImpersonationLevel  level,
                                               TetherCredentials        *act_as,
@@ -70,9 +68,6 @@ TetherCredentials *_tether_imp_verify        (TetherImpPolicy          *policy,
                                               TetherIdentity           *presenter,
                                               GError                  **error);
 
-const char      *_tether_imp_level_to_string   (TetherImpersonationLevel level);
-gboolean         _tether_imp_level_from_string (const char               *str,
-                                                TetherImpersonationLevel *level);
 /* Who the identity is, as a token names it ("uid:…", "user:…",
  * "x509-sha256:…"), or NULL if nothing authenticated it. */
 char            *_tether_identity_dup_principal (TetherIdentity *identity);
@@ -86,9 +81,10 @@ TetherCredentials *_tether_credentials_new_from_token (const char  *token,
 
 G_END_DECLS
 G_BEGIN_DECLS
-/* Splits a compact JWS into its decoded header and claims (new refs). */
+/* Splits a compact JWS into its decoded header and claims (a{sv}, new
+ * references). */
 gboolean _tether_jws_split (const char  *token,
-                            json_t     **header,
-                            json_t     **claims,
+                            GVariant   **header,
+                            GVariant   **claims,
                             GError     **error);
 G_END_DECLS

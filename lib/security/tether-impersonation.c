@@ -13,31 +13,8 @@
 
 #include "tether-error.h"
 #include "tether-impersonation-private.h"
-#include "tether-json-private.h"
 
 #define COORD_SIZE 32  /* P-256 */
-
-static const char * const level_names[] = { "anonymous", "identify", "impersonate", "delegate" };
-
-const char *
-_tether_imp_level_to_string (TetherImpersonationLevel level)
-{
-  g_return_val_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE, "anonymous");
-  return level_names[level];
-}
-
-gboolean
-_tether_imp_level_from_string (const char               *str,
-                               TetherImpersonationLevel *level)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (level_names); i++)
-    if (g_strcmp0 (str, level_names[i]) == 0)
-      {
-        *level = i;
-        return TRUE;
-      }
-  return FALSE;
-}
 
 gboolean
 _tether_process_is_privileged (void)
@@ -332,7 +309,7 @@ datum_to_coord (const gnutls_datum_t *d,
 
 static char *
 jws_sign (TetherImpPolicy *policy,
-          json_t          *claims,
+          GVariant        *claims,
           GError         **error)
 {
   gnutls_privkey_t key = policy->signing_key;
@@ -343,7 +320,7 @@ jws_sign (TetherImpPolicy *policy,
   g_autofree char *h64 = NULL, *c64 = NULL, *s64 = NULL;
   g_autofree char *input = NULL;
   gnutls_datum_t data, sig = { NULL, 0 };
-  json_t *header;
+  GVariantBuilder header;
   int ret;
 
   gnutls_pubkey_init (&pub);
@@ -351,10 +328,12 @@ jws_sign (TetherImpPolicy *policy,
   pubkey_alg (pub, &sign);
   gnutls_pubkey_deinit (pub);
 
-  header = json_pack ("{s:s, s:s}", "alg", policy->alg, "typ", "JWT");
-  header_json = json_dumps (header, JSON_COMPACT | JSON_SORT_KEYS);
-  json_decref (header);
-  claims_json = json_dumps (claims, JSON_COMPACT | JSON_SORT_KEYS);
+  /* Members in sorted order, as the claims are built. */
+  g_variant_builder_init (&header, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&header, "{sv}", "alg", g_variant_new_string (policy->alg));
+  g_variant_builder_add (&header, "{sv}", "typ", g_variant_new_string ("JWT"));
+  header_json = _tether_json_encode_value (g_variant_builder_end (&header));
+  claims_json = _tether_json_encode_value (claims);
   h64 = base64url ((const guchar *) header_json, strlen (header_json));
   c64 = base64url ((const guchar *) claims_json, strlen (claims_json));
   input = g_strconcat (h64, ".", c64, NULL);
@@ -491,7 +470,7 @@ out:
 
 gboolean
 _tether_imp_decorate (TetherImpPolicy          *policy,
-                      GString                  *meta,
+                      TetherMeta               *meta,
                       TetherIdentity           *callee_identity,
                       TetherImpersonationLevel  level,
                       TetherCredentials        *act_as,
@@ -500,23 +479,18 @@ _tether_imp_decorate (TetherImpPolicy          *policy,
                       GError                  **error)
 {
   g_autofree char *holder = NULL;
-  g_autofree char *token = NULL;
   guchar nonce[16];
   g_autofree char *jti = NULL;
   gint64 now = g_get_real_time ();
-  json_t *claims, *chain;
+  g_autoptr(GPtrArray) chain = g_ptr_array_new ();
+  const char *subject;
+  GVariantBuilder claims;
+  g_autoptr(GVariant) sunk = NULL;
 
-  const char *level_name = _tether_imp_level_to_string (level);
-
-  TETHER_APPEND_LITERAL (meta, ",\"imp\":");
-  _tether_json_write_string (meta, level_name, strlen (level_name));
+  meta->imp = level;
+  g_clear_pointer (&meta->act_as, g_free);
   if (act_as != NULL)
-    {
-      const char *act_as_token = tether_credentials_get_token (act_as);
-
-      TETHER_APPEND_LITERAL (meta, ",\"act_as\":");
-      _tether_json_write_string (meta, act_as_token, strlen (act_as_token));
-    }
+    meta->act_as = g_strdup (tether_credentials_get_token (act_as));
   if (level < TETHER_IMPERSONATION_LEVEL_IMPERSONATE)
     return TRUE;
 
@@ -538,7 +512,6 @@ _tether_imp_decorate (TetherImpPolicy          *policy,
   gnutls_rnd (GNUTLS_RND_NONCE, nonce, sizeof nonce);
   jti = base64url (nonce, sizeof nonce);
 
-  chain = json_array ();
   if (act_as != NULL && tether_credentials_get_level (act_as) == TETHER_IMPERSONATION_LEVEL_DELEGATE &&
       level == TETHER_IMPERSONATION_LEVEL_DELEGATE)
     {
@@ -546,33 +519,39 @@ _tether_imp_decorate (TetherImpPolicy          *policy,
       const char * const *hops = tether_credentials_get_chain (act_as);
 
       for (guint i = 0; hops[i] != NULL; i++)
-        json_array_append_new (chain, json_string (hops[i]));
-      claims = json_pack ("{s:s}", "sub", tether_credentials_get_subject (act_as));
+        g_ptr_array_add (chain, (gpointer) hops[i]);
+      subject = tether_credentials_get_subject (act_as);
     }
   else
     {
-      json_array_append_new (chain, json_string (policy->issuer));
-      claims = json_pack ("{s:s}", "sub", policy->issuer);
+      g_ptr_array_add (chain, policy->issuer);
+      subject = policy->issuer;
     }
-  json_object_set_new (claims, "iss", json_string (policy->issuer));
-  json_object_set_new (claims, "holder", json_string (holder));
-  json_object_set_new (claims, "lvl", json_string (_tether_imp_level_to_string (level)));
-  json_object_set_new (claims, "aud", json_string (level == TETHER_IMPERSONATION_LEVEL_IMPERSONATE
-                                                     ? policy->host_id : "*"));
-  json_object_set_new (claims, "nbf", json_integer (now / G_USEC_PER_SEC));
-  /* Rounded down: never later than the call's deadline. */
-  json_object_set_new (claims, "exp", json_integer ((now + timeout_ms * 1000) / G_USEC_PER_SEC));
-  json_object_set_new (claims, "jti", json_string (jti));
-  json_object_set_new (claims, "mth", json_string (method));
-  json_object_set_new (claims, "chain", chain);
 
-  token = jws_sign (policy, claims, error);
-  json_decref (claims);
-  if (token == NULL)
-    return FALSE;
-  TETHER_APPEND_LITERAL (meta, ",\"token\":");
-  _tether_json_write_string (meta, token, strlen (token));
-  return TRUE;
+  /* The claims in sorted order: the token's text is the same whoever
+   * writes it. */
+  g_variant_builder_init (&claims, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&claims, "{sv}", "aud",
+                         g_variant_new_string (level == TETHER_IMPERSONATION_LEVEL_IMPERSONATE
+                                                 ? policy->host_id : "*"));
+  g_variant_builder_add (&claims, "{sv}", "chain",
+                         g_variant_new_strv ((const char * const *) chain->pdata, chain->len));
+  /* Rounded down: never later than the call's deadline. */
+  g_variant_builder_add (&claims, "{sv}", "exp",
+                         g_variant_new_int64 ((now + timeout_ms * 1000) / G_USEC_PER_SEC));
+  g_variant_builder_add (&claims, "{sv}", "holder", g_variant_new_string (holder));
+  g_variant_builder_add (&claims, "{sv}", "iss", g_variant_new_string (policy->issuer));
+  g_variant_builder_add (&claims, "{sv}", "jti", g_variant_new_string (jti));
+  g_variant_builder_add (&claims, "{sv}", "lvl",
+                         g_variant_new_string (_tether_imp_level_to_string (level)));
+  g_variant_builder_add (&claims, "{sv}", "mth", g_variant_new_string (method));
+  g_variant_builder_add (&claims, "{sv}", "nbf", g_variant_new_int64 (now / G_USEC_PER_SEC));
+  g_variant_builder_add (&claims, "{sv}", "sub", g_variant_new_string (subject));
+  sunk = g_variant_ref_sink (g_variant_builder_end (&claims));
+
+  g_clear_pointer (&meta->token, g_free);
+  meta->token = jws_sign (policy, sunk, error);
+  return meta->token != NULL;
 }
 
 TetherCredentials *
@@ -583,11 +562,13 @@ _tether_imp_verify (TetherImpPolicy  *policy,
 {
   g_autoptr(TetherCredentials) creds = NULL;
   GTlsCertificate *issuer_cert = NULL;
-  json_t *header = NULL, *claims = NULL;
+  g_autoptr(GVariant) header = NULL;
+  g_autoptr(GVariant) claims = NULL;
   g_autofree char *presenter_principal = NULL;
   const char *iss;
+  const char *alg = NULL;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
-  json_t *nbf;
+  gint64 nbf;
   gboolean ok = FALSE;
 
   creds = _tether_credentials_new_from_token (token, error);
@@ -610,8 +591,8 @@ _tether_imp_verify (TetherImpPolicy  *policy,
                    "The impersonation token's issuer (%s) is not trusted here", iss);
       goto out;
     }
-  if (!jws_verify (token, issuer_cert,
-                   json_string_value (json_object_get (header, "alg")), error))
+  g_variant_lookup (header, "alg", "&s", &alg);
+  if (!jws_verify (token, issuer_cert, alg, error))
     goto out;
 
   presenter_principal = _tether_identity_dup_principal (presenter);
@@ -645,8 +626,7 @@ _tether_imp_verify (TetherImpPolicy  *policy,
                            "The impersonation token has expired");
       goto out;
     }
-  nbf = json_object_get (claims, "nbf");
-  if (json_is_integer (nbf) && now + 60 < json_integer_value (nbf))
+  if (g_variant_lookup (claims, "nbf", "x", &nbf) && now + 60 < nbf)
     {
       g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_IMPERSONATION_DENIED,
                            "The impersonation token is not valid yet");
@@ -655,7 +635,5 @@ _tether_imp_verify (TetherImpPolicy  *policy,
   ok = TRUE;
 
 out:
-  g_clear_pointer (&header, json_decref);
-  g_clear_pointer (&claims, json_decref);
   return ok ? g_steal_pointer (&creds) : NULL;
 }

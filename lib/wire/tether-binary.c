@@ -19,6 +19,7 @@
 #include "tether-binary-private.h"
 #include "tether-error.h"
 #include "tether-json-private.h"
+#include "tether-message-private.h"
 
 #define HEADER_SIZE 16
 #define ALIGN8(n)   (((n) + 7) & ~(gsize) 7)
@@ -224,6 +225,85 @@ _tether_frame_clear (TetherFrame *frame)
 {
   g_clear_pointer (&frame->method, g_free);
   g_clear_pointer (&frame->value, g_variant_unref);
+}
+
+/* ------------------------------------------------------------------------
+ * The codec: TetherMessage ⇄ frame
+ * ------------------------------------------------------------------------ */
+
+gboolean
+_tether_frame_fits (const TetherMessage *message)
+{
+  const char *method = message->method;
+
+  if (message->id.kind != TETHER_ID_INT || message->id.num <= 0)
+    return FALSE;
+  if (message->kind == TETHER_MESSAGE_RESULT)
+    return message->value != NULL;
+  /* A frame carries a level that needs no token, and a name that is
+   * UTF-8, not empty and at most 64 KiB (JSON repairs a name that is not
+   * UTF-8; the frame's reader refuses it). */
+  return message->kind == TETHER_MESSAGE_REQUEST && message->meta.token == NULL &&
+         message->meta.act_as == NULL && message->meta.detached == NULL &&
+         message->meta.imp < TETHER_IMPERSONATION_LEVEL_IMPERSONATE &&
+         !g_str_has_prefix (method, "rpc.") && method[0] != '\0' &&
+         strlen (method) <= G_MAXUINT16 && g_utf8_validate (method, -1, NULL);
+}
+
+GString *
+_tether_frame_encode (const TetherMessage *message)
+{
+  GString *frame;
+
+  g_return_val_if_fail (_tether_frame_fits (message), NULL);
+
+  if (message->kind == TETHER_MESSAGE_RESULT)
+    frame = _tether_frame_new_result (message->id.num);
+  else
+    frame = _tether_frame_new_request (message->id.num, message->method, message->meta.timeout_ms,
+                                       message->meta.imp);
+  if (message->value != NULL)
+    _tether_frame_append_value (frame, message->value);
+  return frame;
+}
+
+void
+_tether_frame_decode (GBytes        *bytes,
+                      TetherMessage *message)
+{
+  TetherFrame frame;
+  g_autoptr(GError) error = NULL;
+
+  _tether_message_init (message);
+  if (!_tether_frame_parse (bytes, &frame, &error))
+    {
+      message->kind = TETHER_MESSAGE_INVALID;
+      message->code = TETHER_REMOTE_ERROR_INVALID_REQUEST;
+      message->text = g_strdup (error->message);
+      /* As for JSON: never answer what looks like a response. */
+      message->answer = frame.kind != TETHER_FRAME_RESULT;
+      _tether_frame_clear (&frame);
+      return;
+    }
+
+  message->id.kind = TETHER_ID_INT;
+  message->id.num = frame.id;
+  if (frame.value != NULL)
+    {
+      message->payload.codec = TETHER_CODEC_BINARY;
+      message->payload.data = g_steal_pointer (&frame.value);
+    }
+  if (frame.kind == TETHER_FRAME_REQUEST)
+    {
+      message->kind = TETHER_MESSAGE_REQUEST;
+      message->method = g_steal_pointer (&frame.method);
+      message->has_meta = TRUE;
+      message->meta.timeout_ms = frame.timeout_ms;
+      message->meta.imp = frame.imp;
+    }
+  else
+    message->kind = TETHER_MESSAGE_RESULT;
+  _tether_frame_clear (&frame);
 }
 
 /* ------------------------------------------------------------------------

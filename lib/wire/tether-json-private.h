@@ -11,6 +11,8 @@
 #include <glib.h>
 #include <jansson.h>
 
+#include "tether-message-private.h"
+
 G_BEGIN_DECLS
 
 /* Appends a string literal without measuring it at run time. */
@@ -105,14 +107,6 @@ GVariant  *_tether_json_to_variant       (json_t              *value,
                                           const GVariantType  *type,
                                           GError             **error);
 
-/* GLib 2.74 frees a container type's information (GVariantTypeInfo) when
- * its last value goes, and rebuilds it (~3.4k instructions for a{sv})
- * when the next one is made: per message, on the hot path. A value of
- * @type held for as long as the type is in use keeps it. Returns a new
- * reference to an empty value of @type (its contents are never read). The
- * undeclared mapping's types (a{sv}, av, mv) are held for the life of the
- * process. */
-GVariant  *_tether_variant_type_anchor   (const GVariantType  *type);
 /* Anchors the undeclared mapping's container types (a{sv}, av, mv) for
  * the life of the process. */
 void       _tether_json_anchor_undeclared_types (void);

@@ -63,8 +63,13 @@ job_done (TetherInvocation *invocation,
 {
   Fixture *f = user_data;
   g_autofree char *params = _tether_invocation_dup_params_json (invocation);
-  json_t *request_meta = _tether_invocation_get_request_meta (invocation);
-  g_autofree char *meta = _tether_json_dump (request_meta, NULL);
+  const TetherDetachedClaim *claim = _tether_invocation_get_claim (invocation);
+  g_autofree char *meta = NULL;
+
+  g_assert_nonnull (claim);
+  meta = g_strdup_printf ("{\"detached\":{\"session\":\"%s\",\"seq\":%" G_GINT64_FORMAT ","
+                          "\"expires\":%" G_GINT64_FORMAT ",\"sig\":\"%s\"}}",
+                          claim->session, claim->seq, claim->expires, claim->sig);
 
   f->delivered++;
   f->delivered_uid = tether_identity_get_uid (tether_invocation_get_identity (invocation));

@@ -313,23 +313,33 @@ make_token (GTlsCertificate *signer, TetherIdentity *holder)
 {
   TetherImpPolicy *policy = _tether_imp_policy_new (FALSE);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GString) text = g_string_new ("{\"timeout_ms\":10000");
-  json_t *meta;
+  TetherMessage request = TETHER_MESSAGE_INIT;
+  g_autoptr(GString) text = g_string_new (NULL);
+  json_t *message, *meta;
   TetherCredentials *creds;
 
   g_assert_true (_tether_imp_policy_set_signing_certificate (policy, signer, &error));
-  g_assert_true (_tether_imp_decorate (policy, text, holder, TETHER_IMPERSONATION_LEVEL_DELEGATE,
-                                       NULL, "act", 10000, &error));
+  request.kind = TETHER_MESSAGE_REQUEST;
+  request.id.kind = TETHER_ID_INT;
+  request.id.num = 1;
+  request.method = g_strdup ("act");
+  request.has_meta = TRUE;
+  request.meta.timeout_ms = 10000;
+  g_assert_true (_tether_imp_decorate (policy, &request.meta, holder,
+                                       TETHER_IMPERSONATION_LEVEL_DELEGATE, NULL, "act", 10000,
+                                       &error));
   g_assert_no_error (error);
-  /* The members written are a valid "tether" object once closed. */
-  g_string_append_c (text, '}');
-  meta = _tether_json_parse (text->str, text->len, 0, &error);
+  /* The request as it travels carries the level and the token. */
+  _tether_json_encode (text, &request);
+  _tether_message_clear (&request);
+  message = _tether_json_parse (text->str, text->len, 0, &error);
   g_assert_no_error (error);
+  meta = json_object_get (message, "tether");
   g_assert_cmpstr (json_string_value (json_object_get (meta, "imp")), ==, "delegate");
   creds = _tether_credentials_new_from_token (json_string_value (json_object_get (meta, "token")),
                                               &error);
   g_assert_no_error (error);
-  json_decref (meta);
+  json_decref (message);
   _tether_imp_policy_unref (policy);
   return creds;
 }
@@ -666,14 +676,13 @@ test_callback_level_refused (Fixture *f, gconstpointer data)
 static char *
 header_alg (const char *token)
 {
-  json_t *header = NULL, *claims = NULL;
+  g_autoptr(GVariant) header = NULL;
+  g_autoptr(GVariant) claims = NULL;
   g_autoptr(GError) error = NULL;
-  char *alg;
+  char *alg = NULL;
 
   g_assert_true (_tether_jws_split (token, &header, &claims, &error));
-  alg = g_strdup (json_string_value (json_object_get (header, "alg")));
-  json_decref (header);
-  json_decref (claims);
+  g_assert_true (g_variant_lookup (header, "alg", "s", &alg));
   return alg;
 }
 

@@ -27,6 +27,11 @@
  *     minuend/subtrahend (positional and named), "(sa{sv})" (with and
  *     without names), "av" and no signature; a success maps back to the
  *     params (or, for named params, to the named members in order).
+ *  7. messages: the input decoded by each codec (JSON text, binary frame)
+ *     gives a message or an INVALID one with a JSON-RPC code and a
+ *     UTF-8 reason; a request or result, with its payload turned into a
+ *     GVariant, encodes (by JSON, and by frame when it fits) to bytes that
+ *     decode to the same kind, id, method and metadata, and the same value.
  *  6. binary frames: the raw input read as a frame never crashes, and
  *     read as an untrusted a{sv}, av or v (a frame's value) it means what
  *     JSON would make of it: a value taken as it arrived has bytes in
@@ -50,6 +55,7 @@
 #include "tether-error.h"
 #include "tether-binary-private.h"
 #include "tether-json-private.h"
+#include "tether-message-private.h"
 
 #define MAX_DEPTH 64
 
@@ -245,6 +251,96 @@ check_binary (const uint8_t *data,
     }
 }
 
+/* 7. A decoded message survives encoding and decoding again. */
+static void
+check_reencoded (TetherMessage *m,
+                 gboolean       binary)
+{
+  TetherMessage again;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GVariant) value_again = NULL;
+
+  if (m->kind == TETHER_MESSAGE_INVALID)
+    {
+      g_assert_true (m->code == -32700 || m->code == -32600);
+      g_assert_true (g_utf8_validate (m->text, -1, NULL));
+      return;
+    }
+  if (m->kind == TETHER_MESSAGE_ERROR)
+    return;
+
+  value = m->kind == TETHER_MESSAGE_RESULT ? _tether_payload_to_result (&m->payload, MAX_DEPTH, NULL)
+                                           : _tether_payload_to_params (&m->payload, NULL, NULL, MAX_DEPTH,
+                                                                        NULL);
+  /* Only lone values that JSON wraps in [ ] change shape: skip them. */
+  if (value != NULL && m->kind == TETHER_MESSAGE_REQUEST &&
+      !g_variant_is_of_type (value, G_VARIANT_TYPE_VARDICT) &&
+      !g_variant_is_of_type (value, G_VARIANT_TYPE ("av")))
+    return;
+  if (m->kind == TETHER_MESSAGE_RESULT && value == NULL)
+    return;
+  m->value = value != NULL ? g_variant_ref (value) : NULL;
+  if (binary && _tether_frame_fits (m))
+    {
+      GString *frame = _tether_frame_encode (m);
+      gsize len = frame->len;
+      g_autoptr(GBytes) bytes = g_bytes_new_take (g_string_free (frame, FALSE), len);
+
+      _tether_frame_decode (bytes, &again);
+    }
+  else
+    {
+      g_autoptr(GString) text = g_string_new (NULL);
+      g_autoptr(GPtrArray) batch = NULL;
+
+      _tether_json_encode (text, m);
+      _tether_json_decode (text->str, text->len, 0, 0, &again, &batch);
+      g_assert_null (batch);
+    }
+  g_assert_cmpint (again.kind, ==, m->kind);
+  g_assert_cmpint (again.id.kind, ==, m->id.kind);
+  g_assert_cmpint (again.id.num, ==, m->id.num);
+  g_assert_cmpstr (again.id.str, ==, m->id.str);
+  g_assert_cmpstr (again.method, ==, m->method);
+  if (m->has_meta)
+    {
+      g_assert_cmpint (again.meta.timeout_ms, ==, m->meta.timeout_ms);
+      g_assert_cmpint (again.meta.imp, ==, m->meta.imp);
+    }
+  value_again = again.kind == TETHER_MESSAGE_RESULT
+    ? _tether_payload_to_result (&again.payload, MAX_DEPTH, NULL)
+    : _tether_payload_to_params (&again.payload, NULL, NULL, MAX_DEPTH, NULL);
+  g_assert_true ((value == NULL) == (value_again == NULL));
+  if (value != NULL)
+    g_assert_true (g_variant_equal (value, value_again));
+  _tether_message_clear (&again);
+}
+
+static void
+check_messages (const uint8_t *data,
+                size_t         size)
+{
+  TetherMessage m;
+  g_autoptr(GPtrArray) batch = NULL;
+  g_autoptr(GBytes) bytes = g_bytes_new (data, size);
+
+  _tether_json_decode ((const char *) data, size, MAX_DEPTH, 16, &m, &batch);
+  if (batch != NULL)
+    {
+      g_assert_cmpuint (batch->len, >, 0);
+      g_assert_cmpuint (batch->len, <=, 16);
+      for (guint i = 0; i < batch->len; i++)
+        check_reencoded (batch->pdata[i], FALSE);
+    }
+  else
+    check_reencoded (&m, FALSE);
+  _tether_message_clear (&m);
+
+  _tether_frame_decode (bytes, &m);
+  check_reencoded (&m, TRUE);
+  _tether_message_clear (&m);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -257,6 +353,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   gsize dump_len, dump2_len;
 
   check_binary (data, size);
+  check_messages (data, size);
 
   /* 1. Parse. */
   {
