@@ -4,8 +4,9 @@
 /* The hello (`rpc.tether.hello`) and the SASL steps after it
  * (`rpc.tether.auth`), both sides (docs/protocol.md). The client's side
  * runs on a started connection and says whether the server let us in;
- * the server's side decides what to answer and leaves the engine to send
- * it, close, or open the connection. */
+ * the server's side (TetherHelloServer) decides what to answer, and its
+ * glue on the engine (_tether_connection_handle_hello() and _auth(), in
+ * the same file) sends it, closes, or opens the connection. */
 
 #include "tether-connection-private.h"
 

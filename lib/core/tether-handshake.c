@@ -4,7 +4,9 @@
 
 #include "tether-auth-private.h"
 #include "tether-error-private.h"
+#include "tether-engine-private.h"
 #include "tether-handshake-private.h"
+#include "tether-log-private.h"
 #include "tether-identity-private.h"
 #include "tether-version.h"
 
@@ -623,4 +625,127 @@ _tether_hello_server_auth (TetherHelloServer  *self,
   memset (out, 0, sizeof *out);
   out->reply = auth_step (self, data != NULL ? data : "", out);
   return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The server's side on the engine                                        */
+
+/* The hello failed: the peer is told why. A failed authentication is
+ * logged and the connection closes once the answer is out; anything else
+ * (an unknown version) cuts it at once. */
+static void
+peer_fail (TetherConnection      *self,
+           Batch                 *batch,
+           const TetherMessageId *id,
+           TetherHelloOutcome    *out)
+{
+  _tether_connection_reply_error (self, batch, id, out->code, out->error->message);
+  if (out->close_at_once)
+    {
+      _tether_connection_teardown (self, out->error);
+      return;
+    }
+
+  {
+    g_autofree char *who = tether_identity_to_string (self->identity);
+
+    _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "authentication-failed",
+                         _tether_identity_get_pool_key (self->identity),
+                         "Authentication of %s failed: %s", who, out->error->message);
+  }
+  g_clear_pointer (&self->hello, _tether_hello_server_free);
+  if (self->close_error == NULL)
+    self->close_error = g_error_copy (out->error);
+  _tether_connection_teardown (self, NULL);
+}
+
+/* The hello is done (with or without authentication): the peer is in. */
+static void
+peer_complete (TetherConnection *self,
+               const char       *username,
+               const char       *mechanism)
+{
+  if (mechanism != NULL)
+    {
+      TetherIdentity *identity = _tether_identity_new_authenticated (self->identity, username,
+                                                                     mechanism);
+
+      g_object_unref (self->identity);
+      self->identity = identity;
+    }
+  g_clear_pointer (&self->hello, _tether_hello_server_free);
+  _tether_policing_hello_done (self);
+  self->state = STATE_OPEN;
+  if (self->owner_funcs != NULL)
+    self->owner_funcs->ready (self->owner, self);
+}
+
+/* Sends what the handshake decided, and opens the connection when the
+ * peer is in. */
+static void
+peer_answer (TetherConnection      *self,
+             Batch                 *batch,
+             const TetherMessageId *id,
+             TetherHelloOutcome    *out)
+{
+  if (out->status == TETHER_HELLO_FAILED)
+    {
+      peer_fail (self, batch, id, out);
+      return;
+    }
+  if (out->binary)
+    self->binary = TRUE;
+
+  if (batch != NULL)
+    batch->refs++;
+  _tether_connection_send_reply (self, batch, id, out->reply, 0, NULL);
+  if (out->status == TETHER_HELLO_DONE)
+    peer_complete (self, out->username, out->mechanism);
+  else
+    self->state = STATE_AUTH;
+}
+
+void
+_tether_connection_handle_hello (TetherConnection *self,
+                                 Batch            *batch,
+                                 TetherMessage    *m)
+{
+  const TetherMessageId *id = &m->id;
+  g_autoptr(GVariant) params = _tether_connection_control_params (self, m);
+  TetherHelloOutcome out;
+
+  if (self->role != TETHER_CONNECTION_ROLE_SERVER || self->state != STATE_HELLO)
+    {
+      _tether_connection_reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                                      "rpc.tether.hello is sent once, by the client, first");
+      return;
+    }
+
+  self->hello = _tether_hello_server_new (self, self->auth_policy, self->limits.max_message_size,
+                                          self->limits.max_depth);
+  _tether_hello_server_hello (self->hello, params, self->hello_extensions, &out);
+  /* The hello comes once: the owner's extensions are not needed again. */
+  g_clear_pointer (&self->hello_extensions, g_ptr_array_unref);
+  peer_answer (self, batch, id, &out);
+  _tether_hello_outcome_clear (&out);
+}
+
+void
+_tether_connection_handle_auth (TetherConnection *self,
+                                Batch            *batch,
+                                TetherMessage    *m)
+{
+  const TetherMessageId *id = &m->id;
+  g_autoptr(GVariant) params = _tether_connection_control_params (self, m);
+  TetherHelloOutcome out;
+
+  if (self->state != STATE_AUTH || self->hello == NULL ||
+      !_tether_hello_server_auth (self->hello, params, &out))
+    {
+      _tether_connection_reply_error (self, batch, id, TETHER_REMOTE_ERROR_INVALID_REQUEST,
+                                      "rpc.tether.auth only continues a SASL exchange begun in the hello");
+      return;
+    }
+  peer_answer (self, batch, id, &out);
+  _tether_hello_outcome_clear (&out);
 }
