@@ -42,8 +42,10 @@
 
 #include <gnutls/gnutls.h>
 
-#include "tether-detached-private.h"
+#include "tether-callback-listener-private.h"
+#include "tether-detached-callback-private.h"
 #include "tether-error.h"
+#include "tether-handshake-private.h"
 #include "tether-identity-private.h"
 #include "tether-invocation-private.h"
 #include "tether-log-private.h"
@@ -75,7 +77,12 @@ struct _TetherCallbackListener
   GHashTable        *sessions;  /* id → Session* */
 };
 
-G_DEFINE_FINAL_TYPE (TetherCallbackListener, tether_callback_listener, G_TYPE_OBJECT)
+static void hello_extender_init (TetherHelloExtenderInterface *iface);
+
+/* It extends the hello of the clients it is set on (detached callbacks'
+ * "detached" member): they need not know it. */
+G_DEFINE_FINAL_TYPE_WITH_CODE (TetherCallbackListener, tether_callback_listener, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (TETHER_TYPE_HELLO_EXTENDER, hello_extender_init))
 
 enum {
   SIGNAL_CALLBACK_REJECTED,
@@ -128,13 +135,37 @@ sessions_prune (TetherCallbackListener *self)
     }
 }
 
-void
-_tether_callback_listener_take_session (TetherCallbackListener *self,
-                                        TetherConnection       *conn,
-                                        TetherIdentity         *server_identity,
-                                        const char             *server_uri,
-                                        GVariant               *answer)
+/* The hello's offer: where the server may call us back after the
+ * connection closed. */
+static GVariant *
+hello_offer (TetherHelloExtender  *extender,
+             const char           *server_uri,
+             const char          **member)
 {
+  TetherCallbackListener *self = TETHER_CALLBACK_LISTENER (extender);
+  const char * const *uris = tether_callback_listener_get_uris (self);
+  GVariantDict detached;
+
+  if (uris[0] == NULL)
+    {
+      g_warning ("The callback listener listens nowhere: no detached callbacks for %s", server_uri);
+      return NULL;
+    }
+  g_variant_dict_init (&detached, NULL);
+  g_variant_dict_insert (&detached, "uri", "s", uris[0]);
+  *member = "detached";
+  return g_variant_dict_end (&detached);
+}
+
+/* The server's answer: a session to register, or why there is none. */
+static void
+hello_answered (TetherHelloExtender *extender,
+                TetherConnection    *conn,
+                const char          *server_uri,
+                GVariant            *answer)
+{
+  TetherCallbackListener *self = TETHER_CALLBACK_LISTENER (extender);
+  TetherIdentity *server_identity = _tether_connection_get_identity (conn);
   const char *refused = _tether_vardict_get_string (answer, "refused");
   const char *id = _tether_vardict_get_string (answer, "session");
   gint64 validity = 0;
@@ -545,6 +576,13 @@ tether_callback_listener_finalize (GObject *object)
   g_main_context_unref (self->context);
 
   G_OBJECT_CLASS (tether_callback_listener_parent_class)->finalize (object);
+}
+
+static void
+hello_extender_init (TetherHelloExtenderInterface *iface)
+{
+  iface->offer = hello_offer;
+  iface->answered = hello_answered;
 }
 
 static void

@@ -28,8 +28,8 @@
  */
 
 #include "tether-auth-private.h"
+#include "tether-callback-listener.h"
 #include "tether-client-private.h"
-#include "tether-detached-private.h"
 #include "tether-connection-private.h"
 #include "tether-handshake-private.h"
 #include "tether-enum-types.h"
@@ -138,7 +138,6 @@ typedef struct
   TetherConnection  *conn;
   TetherIdentity    *identity;
   gint64             deadline;  /* one window: socket, TLS, upgrade, hello */
-  TetherCallbackListener *listener; /* announced in the hello */
 } ConnectData;
 
 static void
@@ -151,7 +150,6 @@ connect_data_free (ConnectData *data)
     }
   g_clear_object (&data->conn);
   g_clear_object (&data->identity);
-  g_clear_object (&data->listener);
   g_free (data);
 }
 
@@ -179,19 +177,13 @@ hello_done_cb (GObject      *source,
   GTask *task = user_data;
   TetherClient *self = g_task_get_source_object (task);
   ConnectData *data = g_task_get_task_data (task);
-  g_autoptr(GVariant) answers = NULL;
-  g_autoptr(GVariant) detached = NULL;
   GError *error = NULL;
 
-  if (!_tether_hello_client_finish (result, &answers, &error))
+  if (!_tether_hello_client_finish (result, &error))
     {
       connect_complete (self, task, error);
       return;
     }
-  detached = g_variant_lookup_value (answers, "detached", NULL);
-  if (data->listener != NULL)
-    _tether_callback_listener_take_session (data->listener, data->conn, data->identity,
-                                            self->uri, detached);
   g_set_object (&self->server_identity, data->identity);
   self->conn = g_steal_pointer (&data->conn);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
@@ -211,7 +203,7 @@ transport_cb (GObject      *source,
   GError *error = NULL;
   TetherLimits limits;
   TetherHelloClientOptions hello = { 0 };
-  TetherHelloOffer offer = { 0 };
+  TetherHelloExtender *extender = NULL;
 
   if (!_tether_transport_connect_finish (result, &ws, &guard, &data->identity, &error))
     {
@@ -245,26 +237,13 @@ transport_cb (GObject      *source,
   hello.binary_frames = self->binary_frames;
   hello.deadline = data->deadline;
 
-  /* Where the server may call us back after this connection closed. */
+  /* Where the server may call us back after this connection closed:
+   * the callback listener extends the hello. */
   if (self->callback_listener != NULL)
     {
-      const char * const *uris = tether_callback_listener_get_uris (self->callback_listener);
-
-      if (uris[0] != NULL)
-        {
-          GVariantDict detached;
-
-          g_variant_dict_init (&detached, NULL);
-          g_variant_dict_insert (&detached, "uri", "s", uris[0]);
-          offer.member = "detached";
-          offer.value = g_variant_dict_end (&detached);
-          hello.offers = &offer;
-          hello.n_offers = 1;
-          data->listener = g_object_ref (self->callback_listener);
-        }
-      else
-        g_warning ("The callback listener listens nowhere: no detached callbacks for %s",
-                   self->uri);
+      extender = TETHER_HELLO_EXTENDER (self->callback_listener);
+      hello.extenders = &extender;
+      hello.n_extenders = 1;
     }
 
   _tether_hello_client_async (data->conn, &hello, g_task_get_cancellable (task),

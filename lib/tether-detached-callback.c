@@ -47,7 +47,7 @@
 #include <gnutls/gnutls.h>
 
 #include "tether-client-private.h"
-#include "tether-detached-private.h"
+#include "tether-detached-callback-private.h"
 #include "tether-error.h"
 #include "tether-identity-private.h"
 #include "tether-message-private.h"

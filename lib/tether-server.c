@@ -46,7 +46,7 @@
 #include "tether-invocation.h"
 #include "tether-log-private.h"
 #include "tether-method-table-private.h"
-#include "tether-detached-private.h"
+#include "tether-detached-callback-private.h"
 #include "tether-peer-private.h"
 #include "tether-server-private.h"
 #include "tether-server.h"

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The layers of lib/ (docs/architecture.md), checked: which folder may
-include which private headers, and which folder alone may use jansson,
-libsoup and GNU SASL.
+include which private headers, which folder alone may use jansson,
+libsoup and GNU SASL, and that the public objects do not include each
+other's private headers in a circle.
 
     check-layers.py LIBDIR
 
@@ -71,6 +72,47 @@ def folder_of(path, libdir):
     return rel.parts[0] if len(rel.parts) > 1 else "top"
 
 
+def find_circle(files, libdir):
+    """The public objects (lib/tether-X.c) as a graph: X -> Y when X's
+    source includes Y's private header. Returns a circle, or None."""
+    top = {p.stem: p for p in files if p.suffix == ".c" and p.parent == libdir}
+
+    def owners(header):
+        # tether-X-private.h belongs to tether-X.c, or to the objects
+        # whose names begin with tether-X (a header shared by a feature).
+        base = header[: -len("-private.h")]
+        if base in top:
+            return [base]
+        return [stem for stem in top if stem.startswith(base + "-")]
+
+    edges = {}
+    for stem, path in top.items():
+        code = COMMENT.sub("", path.read_text())
+        edges[stem] = sorted({owner for name in INCLUDE.findall(code)
+                              if name.endswith("-private.h")
+                              for owner in owners(name) if owner != stem})
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in edges[node]:
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt, path + [nxt])
+                if found:
+                    return found
+        state[node] = "done"
+        return None
+
+    for node in sorted(top):
+        if node not in state:
+            found = visit(node, [node])
+            if found:
+                return found
+    return None
+
+
 def main():
     libdir = Path(sys.argv[1]).resolve()
     files = sorted(p for p in libdir.rglob("*") if p.suffix in (".c", ".h"))
@@ -120,7 +162,9 @@ def main():
 
         results.append((rel, problems))
 
-    n = len(results) + 1
+    circle = find_circle(files, libdir)
+
+    n = len(results) + 2
     print(f"1..{n}")
     failed = False
     for i, (rel, problems) in enumerate(results, 1):
@@ -131,6 +175,13 @@ def main():
                 print(f"# {p}")
         else:
             print(f"ok {i} - lib/{rel}")
+
+    if circle:
+        failed = True
+        print(f"not ok {n - 1} - the public objects include each other in a circle")
+        print("# " + " -> ".join(circle))
+    else:
+        print(f"ok {n - 1} - no circle among the public objects")
 
     stale = sorted(set(DEBT) - debt_seen)
     if stale:

@@ -29,11 +29,29 @@ struct _TetherHelloExtension
   gpointer    user_data;
 };
 
-typedef struct
+/* The client's side of an extension: an object that offers a member of
+ * the hello and takes the server's answer to it (the callback listener,
+ * for detached callbacks). The client holds such objects without knowing
+ * their types, so that no public object depends on another's insides. */
+#define TETHER_TYPE_HELLO_EXTENDER (_tether_hello_extender_get_type ())
+G_DECLARE_INTERFACE (TetherHelloExtender, _tether_hello_extender, TETHER, HELLO_EXTENDER, GObject)
+
+struct _TetherHelloExtenderInterface
 {
-  const char *member;
-  GVariant   *value;                   /* a floating reference is sunk */
-} TetherHelloOffer;
+  GTypeInterface parent_iface;
+
+  /* What to offer a connection to @server_uri: the value (floating), and
+   * the member's name in *@member; NULL to offer nothing. */
+  GVariant *(*offer)    (TetherHelloExtender *self,
+                         const char          *server_uri,
+                         const char         **member);
+  /* The hello succeeded on @conn: the server's answer to the offer (NULL
+   * when it gave none). */
+  void      (*answered) (TetherHelloExtender *self,
+                         TetherConnection    *conn,
+                         const char          *server_uri,
+                         GVariant            *answer);
+};
 
 typedef struct
 {
@@ -43,8 +61,8 @@ typedef struct
   const char *mechanism;               /* without @username: EXTERNAL, ANONYMOUS or NULL */
   gboolean    require_channel_binding;
   gboolean    binary_frames;           /* offer binary frames */
-  const TetherHelloOffer *offers;      /* extensions offered */
-  guint       n_offers;
+  TetherHelloExtender *const *extenders; /* what extends the hello */
+  guint       n_extenders;
   gint64      deadline;                /* monotonic µs: the hello's answer and every SASL step */
 } TetherHelloClientOptions;
 
@@ -58,10 +76,9 @@ void      _tether_hello_client_async  (TetherConnection               *conn,
                                        GCancellable                   *cancellable,
                                        GAsyncReadyCallback             callback,
                                        gpointer                        user_data);
-/* @answers: the server's answers to our offers, an a{sv} of the members
- * it answered (a new reference; empty when none). */
+/* On success each extender that made an offer has been given the
+ * server's answer. */
 gboolean  _tether_hello_client_finish (GAsyncResult                   *result,
-                                       GVariant                      **answers,
                                        GError                        **error);
 
 /* The server's side: one per connection, from the hello to the end of

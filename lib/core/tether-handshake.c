@@ -10,6 +10,29 @@
 #include "tether-identity-private.h"
 #include "tether-version.h"
 
+G_DEFINE_INTERFACE (TetherHelloExtender, _tether_hello_extender, G_TYPE_OBJECT)
+
+static void
+_tether_hello_extender_default_init (TetherHelloExtenderInterface *iface)
+{
+}
+
+/* An offer made in the hello, and the server's answer to it. */
+typedef struct
+{
+  TetherHelloExtender *extender;
+  const char          *member;
+  GVariant            *answer;
+} Offer;
+
+static void
+offer_free (Offer *offer)
+{
+  g_object_unref (offer->extender);
+  g_clear_pointer (&offer->answer, g_variant_unref);
+  g_free (offer);
+}
+
 typedef struct
 {
   TetherConnection  *conn;
@@ -17,12 +40,11 @@ typedef struct
   gint64             deadline;
   gboolean           require_channel_binding;
   gboolean           binary_frames;
-  GPtrArray         *offered;          /* members we offered (char*) */
+  GPtrArray         *offered;          /* Offer* */
   gboolean           tls;
   TetherAuthSession *auth;
   const char        *simple_mechanism; /* EXTERNAL or ANONYMOUS asked for */
   guint              auth_steps;
-  GVariantDict      *answers;          /* the server's answers to them */
 } HelloData;
 
 static void
@@ -32,7 +54,6 @@ hello_data_free (HelloData *data)
   g_free (data->uri);
   g_clear_pointer (&data->auth, _tether_auth_free);
   g_ptr_array_unref (data->offered);
-  g_clear_pointer (&data->answers, g_variant_dict_unref);
   g_free (data);
 }
 
@@ -72,15 +93,27 @@ hello_error (HelloData *data,
   return wrapped;
 }
 
-/* The one way the hello ends. Steals @error. */
+/* The one way the hello ends. Steals @error. On success the extenders
+ * get the server's answers. */
 static void
 hello_complete (GTask  *task,
                 GError *error)
 {
+  HelloData *data = g_task_get_task_data (task);
+
   if (error != NULL)
     g_task_return_error (task, error);
   else
-    g_task_return_boolean (task, TRUE);
+    {
+      for (guint i = 0; i < data->offered->len; i++)
+        {
+          Offer *offer = data->offered->pdata[i];
+
+          TETHER_HELLO_EXTENDER_GET_IFACE (offer->extender)->answered (offer->extender, data->conn,
+                                                                       data->uri, offer->answer);
+        }
+      g_task_return_boolean (task, TRUE);
+    }
   g_object_unref (task);
 }
 
@@ -189,10 +222,9 @@ handle_hello_reply (GTask    *task,
   /* The answers to what we offered. */
   for (guint i = 0; i < data->offered->len; i++)
     {
-      g_autoptr(GVariant) answer = g_variant_lookup_value (reply, data->offered->pdata[i], NULL);
+      Offer *offer = data->offered->pdata[i];
 
-      if (answer != NULL)
-        g_variant_dict_insert_value (data->answers, data->offered->pdata[i], answer);
+      offer->answer = g_variant_lookup_value (reply, offer->member, NULL);
     }
 
   if (data->auth != NULL)
@@ -258,8 +290,7 @@ _tether_hello_client_async (TetherConnection               *conn,
   data->require_channel_binding = options->require_channel_binding;
   data->binary_frames = options->binary_frames;
   data->tls = _tether_connection_is_tls (conn);
-  data->offered = g_ptr_array_new_with_free_func (g_free);
-  data->answers = g_variant_dict_new (NULL);
+  data->offered = g_ptr_array_new_with_free_func ((GDestroyNotify) offer_free);
 
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "version", "x", (gint64) TETHER_PROTOCOL_VERSION);
@@ -269,10 +300,21 @@ _tether_hello_client_async (TetherConnection               *conn,
                                                                       TETHER_FEATURE_BINARY },
                                                    options->binary_frames ? 4 : 3));
 
-  for (guint i = 0; i < options->n_offers; i++)
+  for (guint i = 0; i < options->n_extenders; i++)
     {
-      g_variant_dict_insert_value (&dict, options->offers[i].member, options->offers[i].value);
-      g_ptr_array_add (data->offered, g_strdup (options->offers[i].member));
+      TetherHelloExtender *extender = options->extenders[i];
+      const char *member = NULL;
+      GVariant *value = TETHER_HELLO_EXTENDER_GET_IFACE (extender)->offer (extender, options->uri,
+                                                                           &member);
+      Offer *offer;
+
+      if (value == NULL)
+        continue;
+      g_variant_dict_insert_value (&dict, member, value);
+      offer = g_new0 (Offer, 1);
+      offer->extender = g_object_ref (extender);
+      offer->member = member;
+      g_ptr_array_add (data->offered, offer);
     }
 
   /* With credentials, the first SASL step rides in the hello. Over TLS
@@ -321,20 +363,12 @@ _tether_hello_client_async (TetherConnection               *conn,
 
 gboolean
 _tether_hello_client_finish (GAsyncResult  *result,
-                             GVariant     **answers,
                              GError       **error)
 {
-  HelloData *data;
-
   g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == _tether_hello_client_async, FALSE);
 
-  data = g_task_get_task_data (G_TASK (result));
-  if (!g_task_propagate_boolean (G_TASK (result), error))
-    return FALSE;
-  if (answers != NULL)
-    *answers = g_variant_ref_sink (g_variant_dict_end (data->answers));
-  return TRUE;
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -18,7 +18,8 @@
 #include <glib/gstdio.h>
 
 #include "tether-test-common.h"
-#include "tether-detached-private.h"
+#include "tether-callback-listener-private.h"
+#include "tether-detached-callback-private.h"
 #include "tether-invocation-private.h"
 #include "tether-json-private.h"
 #include "tether-log-private.h"

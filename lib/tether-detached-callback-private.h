@@ -6,7 +6,6 @@
  * random secret without TLS) and the signature every delivery carries.
  * See docs/security-detached.md. */
 
-#include "tether-callback-listener.h"
 #include "tether-connection-private.h"
 #include "tether-detached-callback.h"
 
@@ -60,19 +59,8 @@ char     *_tether_detached_sign            (const guint8                *key,
                                             const char                  *method,
                                             const char                  *params_json);
 
-/* Client: the hello's answer (@answer, an a{sv}, may be NULL) to the announcement of
- * @self's address on @conn, whose server is @server_identity at
- * @server_uri. Registers the session, or logs why there is none. */
-void      _tether_callback_listener_take_session (TetherCallbackListener *self,
-                                                  TetherConnection       *conn,
-                                                  TetherIdentity         *server_identity,
-                                                  const char             *server_uri,
-                                                  GVariant               *answer);
-
 /* For the tests. */
 const char   *_tether_detached_callback_get_session (TetherDetachedCallback *self);
 const guint8 *_tether_detached_callback_get_key     (TetherDetachedCallback *self);
-guint         _tether_callback_listener_get_n_sessions (TetherCallbackListener *self);
-TetherServer *_tether_callback_listener_get_server  (TetherCallbackListener *self);
 
 G_END_DECLS
