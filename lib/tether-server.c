@@ -33,7 +33,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include "tether-enum-types.h"
 #include <sys/stat.h>
 
@@ -50,7 +49,7 @@
 #include "tether-peer-private.h"
 #include "tether-server-private.h"
 #include "tether-server.h"
-#include "tether-accept-private.h"
+#include "tether-admission-private.h"
 #include "tether-transport-private.h"
 
 typedef struct
@@ -58,30 +57,6 @@ typedef struct
   TetherServer        *server;  /* unowned */
   TetherListener      *listener;
 } Listener;
-
-typedef struct _Handshake Handshake;
-
-/* A connection's place in the server's connection pool, from accept to
- * close: its handshake holds it, then the connection (as object data). */
-typedef struct
-{
-  TetherPoolEntry   entry;   /* first */
-  TetherServer     *server;  /* unowned */
-  Handshake        *hs;      /* while handshaking */
-  TetherConnection *conn;    /* once open (unowned: the server's table holds it) */
-} Slot;
-
-/* A connection between accept and an open WebSocket: the transport's
- * accept does the work, the server charges its pools and keeps the
- * deadline. */
-struct _Handshake
-{
-  TetherDeadline       deadline;  /* first: the scheduler hands it back */
-  TetherServer        *server;    /* unowned: the server frees us first */
-  TetherAccept        *accept;
-  Slot                *slot;      /* in the connection pool */
-  TetherPoolEntry      tls_slot;  /* in the TLS handshake pool, during TLS */
-};
 
 struct _TetherServer
 {
@@ -92,12 +67,10 @@ struct _TetherServer
   TetherMethodTable *methods;
   GPtrArray         *listeners;
   GPtrArray         *uris;          /* NULL-terminated */
-  GHashTable        *handshakes;    /* Handshake* set */
   GHashTable        *connections;   /* TetherConnection* → TetherPeer* */
   gboolean           closed;
+  TetherAdmission   *admission;     /* who gets in; the connection and TLS pools */
   /* The shared pools, charged per identity (see tether-pool-private.h). */
-  TetherPool        *connection_pool; /* handshakes and connections */
-  TetherPool        *tls_pool;        /* TLS handshakes in progress */
   TetherPool        *callback_pool;   /* callbacks waiting for an answer */
   TetherPool        *invocation_pool; /* incoming calls and notifications in progress */
   TetherAuthPolicy  *auth_policy;
@@ -149,7 +122,6 @@ enum {
 };
 
 static guint signals[N_SIGNALS];
-
 
 static void
 server_limits (TetherServer *self,
@@ -222,7 +194,7 @@ connection_closed (gpointer          owner,
   _tether_connection_add_statistics (conn, &self->closed_stats);
   self->closed_stats.connections--;
   /* Its place in the connection pool goes with it. */
-  g_object_set_data (G_OBJECT (conn), "tether-slot", NULL);
+  g_object_set_data (G_OBJECT (conn), "tether-place", NULL);
   if (g_object_get_data (G_OBJECT (peer), "tether-announced") != NULL)
     g_signal_emit (self, signals[SIGNAL_PEER_DISCONNECTED], 0, peer);
   g_object_unref (conn);
@@ -279,240 +251,54 @@ static const TetherConnectionOwnerFuncs server_owner_funcs = {
 /* ---------------------------------------------------------------------- */
 /* Accepting                                                              */
 
-/* The effective max-connections: the property, or what the descriptor
- * limit leaves once the service's own files have their share (a
- * sixteenth, at least 64). */
-static guint
-effective_max_connections (TetherServer *self)
+/* Admission (core/tether-admission.c) decides who gets in and says what
+ * it refused; the server makes the engine for who did. */
+static void
+admission_report (gpointer           owner,
+                  TetherConnection  *conn,
+                  TetherIdentity    *identity,
+                  TetherMisbehavior  reason,
+                  const char        *details,
+                  const char        *action)
 {
-  struct rlimit limit;
-  rlim_t headroom;
+  TetherServer *self = owner;
 
-  if (self->limits[TETHER_LIMIT_MAX_CONNECTIONS] > 0)
-    return self->limits[TETHER_LIMIT_MAX_CONNECTIONS];
-  if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
-    return G_MAXUINT;
-  headroom = MAX (limit.rlim_cur / 16, 64);
-  return limit.rlim_cur > headroom + 16 ? (guint) MIN (limit.rlim_cur - headroom, G_MAXUINT) : 16;
+  server_report (self, conn != NULL ? g_hash_table_lookup (self->connections, conn) : NULL,
+                 identity, reason, details, action);
 }
 
 static void
-slot_free (Slot *slot)
+admission_admitted (gpointer              owner,
+                    TetherWebsocket      *ws,
+                    TetherGuardStream    *guard,
+                    TetherIdentity       *identity,
+                    gint64                hello_deadline,
+                    TetherAdmissionPlace *place)
 {
-  _tether_pool_release (&slot->entry);
-  g_free (slot);
-}
-
-static void
-handshake_free (Handshake *hs)
-{
-  _tether_pool_release (&hs->tls_slot);
-  g_clear_pointer (&hs->slot, slot_free);
-  if (hs->server != NULL)
-    _tether_scheduler_remove (hs->server->scheduler, &hs->deadline);
-  g_clear_pointer (&hs->accept, _tether_accept_free);
-  g_free (hs);
-}
-
-static TetherIdentity *
-handshake_identity (Handshake *hs)
-{
-  return _tether_accept_get_identity (hs->accept);
-}
-
-/* The connection pool was full and this identity held the most: its
- * newest connection gives way to another identity's. */
-static void
-slot_evicted (TetherPoolEntry *entry)
-{
-  Slot *slot = (Slot *) entry;
-  TetherServer *self = slot->server;
-  g_autofree char *details = g_strdup_printf ("holds the most of the server's %u connections, "
-                                              "which are all in use: its newest gave way to "
-                                              "another peer's", _tether_pool_get_max (self->connection_pool));
-
-  if (slot->hs != NULL)
-    {
-      server_report (self, NULL, handshake_identity (slot->hs), TETHER_MISBEHAVIOR_HOGGING, details,
-                     "closing that connection");
-      g_hash_table_remove (self->handshakes, slot->hs);
-    }
-  else if (slot->conn != NULL)
-    {
-      g_autoptr(TetherConnection) conn = g_object_ref (slot->conn);
-      g_autoptr(GError) error = g_error_new (TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
-                                             "The server is full, and this peer's identity holds "
-                                             "the most of its connections");
-
-      server_report (self, g_hash_table_lookup (self->connections, conn),
-                     _tether_connection_get_identity (conn), TETHER_MISBEHAVIOR_HOGGING, details,
-                     "closing that connection");
-      _tether_connection_close (conn, error);
-    }
-}
-
-/* The TLS handshake pool was full and this address held the most: its
- * oldest handshake gives way to another address's. */
-static void
-tls_slot_evicted (TetherPoolEntry *entry)
-{
-  Handshake *hs = G_STRUCT_MEMBER_P (entry, -G_STRUCT_OFFSET (Handshake, tls_slot));
-  g_autofree char *details = g_strdup_printf ("holds the most of the server's %u TLS handshake "
-                                              "slots, which are all in use: its oldest handshake "
-                                              "gave way to another address's",
-                                              _tether_pool_get_max (hs->server->tls_pool));
-
-  server_report (hs->server, NULL, handshake_identity (hs), TETHER_MISBEHAVIOR_HOGGING, details,
-                 "closing that connection");
-  g_hash_table_remove (hs->server->handshakes, hs);
-}
-
-static void
-handshake_deadline_cb (TetherDeadline *deadline)
-{
-  Handshake *hs = (Handshake *) deadline;
-  g_autofree char *reason = g_strdup_printf ("%s within %u ms", _tether_accept_get_stage (hs->accept),
-                                             hs->server->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT]);
-
-  server_report (hs->server, NULL, handshake_identity (hs), TETHER_MISBEHAVIOR_HANDSHAKE_TIMEOUT,
-                 reason, "disconnecting");
-  g_hash_table_remove (hs->server->handshakes, hs);
-}
-
-/* Charges @pool for @hs's identity; FALSE (reported) if refused. */
-static gboolean
-handshake_acquire (Handshake       *hs,
-                   TetherPool      *pool,
-                   TetherPoolEntry *entry,
-                   guint            share,
-                   void           (*evicted) (TetherPoolEntry *entry),
-                   const char      *over_share,
-                   const char      *full)
-{
-  TetherServer *self = hs->server;
-  const char *refusal = NULL;
-
-  switch (_tether_pool_acquire (pool, entry, _tether_identity_get_pool_key (handshake_identity (hs)),
-                                share, evicted))
-    {
-    case TETHER_POOL_GRANTED:
-      return TRUE;
-    case TETHER_POOL_OVER_SHARE:
-      refusal = over_share;
-      break;
-    case TETHER_POOL_FULL:
-    default:
-      refusal = full;
-      break;
-    }
-  self->closed_stats.rejected++;
-  server_report (self, NULL, handshake_identity (hs), TETHER_MISBEHAVIOR_TOO_MANY_CONNECTIONS,
-                 refusal, "refusing the connection");
-  return FALSE;
-}
-
-/* The ClientHello is whole: the TLS handshake takes a glib-networking
- * thread, within the TLS handshake pool. */
-static gboolean
-accept_tls_start_cb (TetherAccept *accept,
-                     gpointer      user_data)
-{
-  Handshake *hs = user_data;
-
-  return handshake_acquire (hs, hs->server->tls_pool, &hs->tls_slot,
-                            hs->server->limits[TETHER_LIMIT_MAX_TLS_HANDSHAKES_PER_ADDRESS],
-                            tls_slot_evicted,
-                            "too many TLS handshakes in progress from this address",
-                            "too many TLS handshakes in progress on the server, and this "
-                            "address has as many as any");
-}
-
-/* TLS is done: a verified certificate is who this is now, so count it,
- * not the address. */
-static gboolean
-accept_identified_cb (TetherAccept *accept,
-                      gpointer      user_data)
-{
-  Handshake *hs = user_data;
-  guint share = hs->server->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER];
-  g_autofree char *details = NULL;
-
-  _tether_pool_release (&hs->tls_slot);
-  if (g_strcmp0 (_tether_identity_get_pool_key (handshake_identity (hs)),
-                 _tether_pool_entry_get_key (&hs->slot->entry)) == 0)
-    return TRUE;
-
-  _tether_pool_release (&hs->slot->entry);
-  details = g_strdup_printf ("more than %u connections", share);
-  return handshake_acquire (hs, hs->server->connection_pool, &hs->slot->entry, share,
-                            slot_evicted, details, details);
-}
-
-static void
-accept_done_cb (TetherAccept       *accept,
-                TetherAcceptResult  result,
-                TetherWebsocket    *ws,
-                const char         *reason,
-                gpointer            user_data)
-{
-  Handshake *hs = user_data;
-  TetherServer *self = hs->server;
+  TetherServer *self = owner;
   TetherConnection *conn;
   TetherPeer *peer;
   TetherLimits limits;
-  g_autoptr(TetherGuardStream) guard = NULL;
-
-  switch (result)
-    {
-    case TETHER_ACCEPT_OK:
-      break;
-    case TETHER_ACCEPT_FORBIDDEN:
-      server_report (self, NULL, handshake_identity (hs), TETHER_MISBEHAVIOR_PROTOCOL_VIOLATION,
-                     reason, "refusing the connection");
-      g_hash_table_remove (self->handshakes, hs);
-      return;
-    case TETHER_ACCEPT_REFUSED:
-      /* The hook reported it. */
-      g_hash_table_remove (self->handshakes, hs);
-      return;
-    case TETHER_ACCEPT_FAILED:
-    default:
-      {
-        g_autofree char *who = tether_identity_to_string (handshake_identity (hs));
-
-        _tether_log_limited (self->scheduler, G_LOG_LEVEL_MESSAGE, "handshake-failed",
-                             _tether_identity_get_pool_key (handshake_identity (hs)),
-                             "Handshake with %s failed: %s", who, reason);
-        g_hash_table_remove (self->handshakes, hs);
-        return;
-      }
-    }
 
   server_limits (self, &limits);
   conn = _tether_connection_new (TETHER_CONNECTION_ROLE_SERVER, self->scheduler, &limits,
                                  self->callback_pool, self->auth_policy, self->methods,
                                  &server_owner_funcs, self);
   /* The connection now holds its place in the pool. */
-  hs->slot->hs = NULL;
-  hs->slot->conn = conn;
-  g_object_set_data_full (G_OBJECT (conn), "tether-slot", g_steal_pointer (&hs->slot),
-                          (GDestroyNotify) slot_free);
+  _tether_admission_place_set_connection (place, conn);
+  g_object_set_data_full (G_OBJECT (conn), "tether-place", place,
+                          (GDestroyNotify) _tether_admission_place_free);
   _tether_connection_set_imp_policy (conn, self->imp_policy);
   _tether_connection_set_invocation_pool (conn, self->invocation_pool);
   _tether_connection_set_hello_extensions (conn, self->hello_extensions);
   peer = _tether_peer_new (conn);
   g_hash_table_insert (self->connections, conn, peer);
-
-  /* The handshake's deadline bounds the hello from here. */
-  guard = _tether_accept_steal_guard (accept);
-  _tether_connection_start (conn, ws, guard, handshake_identity (hs), hs->deadline.when);
-  g_hash_table_remove (self->handshakes, hs);
+  _tether_connection_start (conn, ws, guard, identity, hello_deadline);
 }
 
-static const TetherAcceptFuncs accept_funcs = {
-  .tls_start = accept_tls_start_cb,
-  .identified = accept_identified_cb,
-  .done = accept_done_cb,
+static const TetherAdmissionFuncs admission_funcs = {
+  .report = admission_report,
+  .admitted = admission_admitted,
 };
 
 static void
@@ -530,38 +316,10 @@ incoming_cb (TetherListener    *tether_listener,
     .allowed_origins = (const char * const *) self->allowed_origins,
     .max_message_size = self->limits[TETHER_LIMIT_MAX_MESSAGE_SIZE],
   };
-  Handshake *hs;
 
   if (self->closed)
     return;
-
-  hs = g_new0 (Handshake, 1);
-  hs->server = self;
-  hs->accept = _tether_accept_new (connection, &options, &accept_funcs, hs);
-
-  /* Refused at once, before any work: the server is full and this
-   * identity is among those holding the most (otherwise the heaviest
-   * gives way), or it has its share of connections already; or, over
-   * TLS, of handshakes (each holds a glib-networking pool thread). */
-  hs->slot = g_new0 (Slot, 1);
-  hs->slot->server = self;
-  hs->slot->hs = hs;
-  _tether_pool_set_max (self->connection_pool, effective_max_connections (self));
-  if (!handshake_acquire (hs, self->connection_pool, &hs->slot->entry,
-                          self->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER], slot_evicted,
-                          "too many connections from this peer",
-                          "too many connections on the server, and this peer holds as many "
-                          "as any"))
-    {
-      handshake_free (hs);
-      return;
-    }
-
-  g_hash_table_add (self->handshakes, hs);
-  _tether_scheduler_add (self->scheduler, &hs->deadline,
-                         g_get_monotonic_time () + (gint64) self->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT] * 1000,
-                         handshake_deadline_cb);
-  _tether_accept_start (hs->accept);
+  _tether_admission_offer (self->admission, connection, &options);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -780,7 +538,7 @@ tether_server_close (TetherServer *self)
   self->closed = TRUE;
 
   g_ptr_array_set_size (self->listeners, 0);
-  g_hash_table_remove_all (self->handshakes);
+  _tether_admission_drop_pending (self->admission);
 
   conns = g_ptr_array_new_with_free_func (g_object_unref);
   g_hash_table_iter_init (&iter, self->connections);
@@ -884,10 +642,8 @@ tether_server_finalize (GObject *object)
   g_ptr_array_unref (self->listeners);
   g_ptr_array_unref (self->hello_extensions);
   g_ptr_array_unref (self->uris);
-  g_hash_table_unref (self->handshakes);
   g_hash_table_unref (self->connections);
-  _tether_pool_unref (self->connection_pool);
-  _tether_pool_unref (self->tls_pool);
+  _tether_admission_free (self->admission);
   _tether_pool_unref (self->callback_pool);
   _tether_pool_unref (self->invocation_pool);
   _tether_auth_policy_unref (self->auth_policy);
@@ -984,10 +740,8 @@ tether_server_set_property (GObject      *object,
             _tether_pool_set_max (self->callback_pool, v);
           else if (limit == TETHER_LIMIT_MAX_TOTAL_INVOCATIONS)
             _tether_pool_set_max (self->invocation_pool, v);
-          else if (limit == TETHER_LIMIT_MAX_TLS_HANDSHAKES)
-            _tether_pool_set_max (self->tls_pool, v);
-          else if (limit == TETHER_LIMIT_MAX_CONNECTIONS)
-            _tether_pool_set_max (self->connection_pool, effective_max_connections (self));
+          else if (limit == TETHER_LIMIT_MAX_TLS_HANDSHAKES || limit == TETHER_LIMIT_MAX_CONNECTIONS)
+            _tether_admission_limits_changed (self->admission);
           g_object_notify_by_pspec (object, pspec);
         }
       return;
@@ -1143,168 +897,6 @@ tether_server_class_init (TetherServerClass *klass)
     g_param_spec_boxed ("allowed-origins", NULL, NULL, G_TYPE_STRV, rw);
 
   /**
-   * TetherServer:default-timeout:
-   *
-   * The deadline, in milliseconds, of an incoming call whose caller sent
-   * no budget (plain JSON-RPC clients).
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-timeout:
-   *
-   * The longest budget, in milliseconds, an incoming call may ask for;
-   * longer ones are clamped. Nothing is infinite.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:callback-timeout:
-   *
-   * The default deadline, in milliseconds, of a callback to a client.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-callback-timeout:
-   *
-   * The longest deadline, in milliseconds, a callback may have.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:handshake-timeout:
-   *
-   * How long, in milliseconds, a new connection has to finish TLS, the
-   * WebSocket upgrade and the hello.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-message-size:
-   *
-   * The largest message, in bytes, across all its WebSocket fragments.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-depth:
-   *
-   * The deepest JSON nesting a message may have.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-pending-callbacks:
-   *
-   * How many callbacks may wait for an answer from one peer; the next one
-   * fails at once with %TETHER_ERROR_RESOURCE_EXHAUSTED.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-unsent-bytes:
-   *
-   * How many bytes may wait to be written to one peer; a peer that stops
-   * reading is cut off when its backlog passes this.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-total-callbacks:
-   *
-   * How many callbacks may wait for an answer from all peers together;
-   * the next one fails at once with %TETHER_ERROR_RESOURCE_EXHAUSTED.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-invocations-per-peer:
-   *
-   * How many calls and notifications from one peer may be in progress at
-   * once. The next call is answered -32003 at once; a notification, which
-   * cannot be answered, makes the server stop reading that peer until one
-   * ends (see [property@Tether.Server:flood-timeout]). Notifications count
-   * since 0.2.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-total-invocations:
-   *
-   * How many calls and notifications from all peers may be in progress at
-   * once. When they are, the identity with the most gives way: a newcomer's
-   * call is served and the heaviest identity's oldest is answered -32003
-   * and cancelled, unless the newcomer already has about as many (then
-   * its call is answered -32003, and its notifications make the server
-   * stop reading it). See `docs/limits.md`.
-   *
-   * Since: 0.2
-   */
-
-  /**
-   * TetherServer:max-batch-size:
-   *
-   * How many requests one incoming JSON-RPC batch may hold; a larger
-   * batch is answered with one -32600 error and nothing in it runs.
-   *
-   * Since: 0.2
-   */
-
-  /**
-   * TetherServer:flood-timeout:
-   *
-   * How long, in milliseconds, a peer may keep the server from reading it
-   * — it has [property@Tether.Server:max-invocations-per-peer] calls and
-   * notifications in progress — before it is cut off (a notification
-   * flood); 0 never cuts it off.
-   *
-   * Since: 0.2
-   */
-
-  /**
-   * TetherServer:late-answer-percent:
-   *
-   * A callback answered after this share of its time, in percent, without
-   * a lease ([method@Tether.Invocation.extend_deadline]) and after a
-   * second or more, counts as a strike, as a callback that times out does:
-   * a peer that answers at the last moment holds the server's callback
-   * slots as surely as one that never answers. 0 turns it off.
-   *
-   * Since: 0.2
-   */
-
-  /**
-   * TetherServer:max-strikes:
-   *
-   * How many of a peer's callbacks may time out within
-   * [property@Tether.Server:strike-window] before
-   * [property@Tether.Server:misbehavior-action] is taken; 0 never strikes
-   * a peer out.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:strike-window:
-   *
-   * The window, in milliseconds, in which strikes count.
-   *
-   * Since: 0.1
-   */
-
-  /**
    * TetherServer:misbehavior-action:
    *
    * What happens to a peer that struck out: disconnected (the default) or
@@ -1315,81 +907,6 @@ tether_server_class_init (TetherServerClass *klass)
   properties[PROP_MISBEHAVIOR_ACTION] =
     g_param_spec_enum ("misbehavior-action", NULL, NULL, TETHER_TYPE_MISBEHAVIOR_ACTION,
                        TETHER_MISBEHAVIOR_ACTION_DISCONNECT, limit);
-
-  /**
-   * TetherServer:quarantine-duration:
-   *
-   * How long, in milliseconds, a quarantined peer's callbacks fail and
-   * its calls are refused.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:idle-timeout:
-   *
-   * A connection from which nothing at all arrives (keepalive pongs
-   * included) for this many milliseconds is closed; 0 disables it.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:keepalive-interval:
-   *
-   * How often, in milliseconds, the server checks on each connection: a
-   * connection whose peer sent nothing of its own since the last check
-   * (pongs aside) gets a WebSocket ping; 0 sends none. Keep it below
-   * [property@Tether.Server:idle-timeout], and below the clients' own
-   * interval (30 s by default for a [class@Tether.Client]) so that the
-   * server does the pinging, in batches.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-connections-per-peer:
-   *
-   * How many connections one peer identity may hold, handshakes
-   * included: the uid on `unix:`, the verified client certificate on
-   * `wss://`, else the IP address.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-connections:
-   *
-   * How many connections the server holds in all, handshakes included;
-   * 0 (the default) derives it from the process's descriptor limit
-   * (`RLIMIT_NOFILE`), keeping a sixteenth of it (64 at least) for the
-   * service's own files, as it is when a connection arrives.
-   *
-   * When the server is full, the identity holding the most connections
-   * gives way: a newcomer's connection is accepted and the heaviest
-   * identity's newest connection is closed, unless the newcomer already
-   * holds about as many (then it is refused). See `docs/limits.md`.
-   *
-   * Since: 0.2
-   */
-
-  /**
-   * TetherServer:max-tls-handshakes:
-   *
-   * How many TLS handshakes may be in progress at once. glib-networking
-   * runs each in a thread of a shared pool, so this bounds the threads a
-   * TLS slowloris can hold.
-   *
-   * Since: 0.1
-   */
-
-  /**
-   * TetherServer:max-tls-handshakes-per-address:
-   *
-   * How many TLS handshakes one IP address may have in progress.
-   *
-   * Since: 0.1
-   */
 
   /**
    * TetherServer:allow-detached-callbacks:
@@ -1408,16 +925,6 @@ tether_server_class_init (TetherServerClass *klass)
    */
   properties[PROP_ALLOW_DETACHED_CALLBACKS] =
     g_param_spec_boolean ("allow-detached-callbacks", NULL, NULL, FALSE, rw);
-
-  /**
-   * TetherServer:detached-callback-validity:
-   *
-   * How long, in milliseconds after the hello, a detached-callback
-   * session lasts: the server sends nothing after it, and the listener
-   * accepts nothing after it. Default: one hour.
-   *
-   * Since: 0.1
-   */
 
   /**
    * TetherServer:detached-callback-tls-database:
@@ -1580,11 +1087,8 @@ tether_server_init (TetherServer *self)
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->uris = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->uris, NULL);
-  self->handshakes = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) handshake_free, NULL);
   self->connections = g_hash_table_new_full (NULL, NULL, g_object_unref, g_object_unref);
-  self->connection_pool = _tether_pool_new (G_MAXUINT, TETHER_POOL_EVICT_NEWEST);
-  self->tls_pool = _tether_pool_new (self->limits[TETHER_LIMIT_MAX_TLS_HANDSHAKES],
-                                     TETHER_POOL_EVICT_OLDEST);
+  self->admission = _tether_admission_new (self->scheduler, self->limits, &admission_funcs, self);
   self->callback_pool = _tether_pool_new (self->limits[TETHER_LIMIT_MAX_TOTAL_CALLBACKS],
                                           TETHER_POOL_EVICT_OLDEST);
   self->invocation_pool = _tether_pool_new (self->limits[TETHER_LIMIT_MAX_TOTAL_INVOCATIONS],
@@ -1630,6 +1134,7 @@ tether_server_get_statistics (TetherServer *self)
   g_return_val_if_fail (TETHER_IS_SERVER (self), NULL);
 
   stats = tether_statistics_copy (&self->closed_stats);
+  stats->rejected += _tether_admission_get_rejected (self->admission);
   stats->connections = 0;
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, &key, NULL))
