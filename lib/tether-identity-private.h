@@ -22,6 +22,11 @@ TetherIdentity *_tether_identity_new_authenticated (TetherIdentity *transport,
  * is one, else the client's address (IPv6 by its /64 prefix). */
 const char     *_tether_identity_get_pool_key (TetherIdentity *self);
 
+/* @seen (the connection's own) as a PROXY protocol header from a trusted
+ * proxy says: the client at @client, through the proxy @seen names. */
+TetherIdentity *_tether_identity_new_proxied (TetherIdentity     *seen,
+                                             GInetSocketAddress *client);
+
 /* Names nobody: what an ANONYMOUS call shows its handler. */
 TetherIdentity *_tether_identity_new_anonymous (TetherTransportKind transport);
 

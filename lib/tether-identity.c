@@ -11,6 +11,11 @@
  * certificate when it presented one that verified; on TCP the peer's
  * address.
  *
+ * Behind a load balancer that sends the PROXY protocol (a listener made
+ * with %TETHER_LISTEN_FLAGS_PROXY_PROTOCOL), the address is the client's,
+ * from the balancer's header, and
+ * [property@Tether.Identity:proxy-address] is the balancer's.
+ *
  * On `unix:` the kernel-verified uid makes the peer authenticated; on
  * `wss://` a verified client certificate does; a `ws://` peer is
  * anonymous.
@@ -36,6 +41,7 @@ struct _TetherIdentity
   gint64               gid;
   gint64               pid;
   char                *address;
+  char                *proxy_address;
   GTlsCertificate     *certificate;
   char                *certificate_sha256;
   char                *username;
@@ -57,6 +63,7 @@ enum {
   PROP_CERTIFICATE_SHA256,
   PROP_USERNAME,
   PROP_AUTH_MECHANISM,
+  PROP_PROXY_ADDRESS,
   N_PROPS
 };
 
@@ -68,6 +75,7 @@ tether_identity_finalize (GObject *object)
   TetherIdentity *self = TETHER_IDENTITY (object);
 
   g_clear_pointer (&self->address, g_free);
+  g_clear_pointer (&self->proxy_address, g_free);
   g_clear_object (&self->certificate);
   g_clear_pointer (&self->certificate_sha256, g_free);
   g_clear_pointer (&self->username, g_free);
@@ -116,6 +124,9 @@ tether_identity_get_property (GObject    *object,
       break;
     case PROP_AUTH_MECHANISM:
       g_value_set_string (value, self->auth_mechanism);
+      break;
+    case PROP_PROXY_ADDRESS:
+      g_value_set_string (value, self->proxy_address);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -238,6 +249,19 @@ tether_identity_class_init (TetherIdentityClass *klass)
    */
   properties[PROP_AUTH_MECHANISM] =
     g_param_spec_string ("auth-mechanism", NULL, NULL, NULL, flags);
+
+  /**
+   * TetherIdentity:proxy-address:
+   *
+   * The address of the load balancer the connection came through, when
+   * its listener takes the PROXY protocol and the balancer named the
+   * client ([property@Tether.Identity:address] is then the client's);
+   * %NULL otherwise.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_PROXY_ADDRESS] =
+    g_param_spec_string ("proxy-address", NULL, NULL, NULL, flags);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -375,6 +399,18 @@ _tether_identity_new_from_socket (TetherTransportKind  transport,
 }
 
 TetherIdentity *
+_tether_identity_new_proxied (TetherIdentity     *seen,
+                             GInetSocketAddress *client)
+{
+  TetherIdentity *self = _tether_identity_new_authenticated (seen, seen->username, seen->auth_mechanism);
+
+  g_free (self->proxy_address);
+  self->proxy_address = g_steal_pointer (&self->address);
+  self->address = address_to_string (G_SOCKET_ADDRESS (client));
+  return self;
+}
+
+TetherIdentity *
 _tether_identity_new_anonymous (TetherTransportKind transport)
 {
   TetherIdentity *self = g_object_new (TETHER_TYPE_IDENTITY, NULL);
@@ -396,6 +432,7 @@ _tether_identity_new_authenticated (TetherIdentity *transport,
   self->gid = transport->gid;
   self->pid = transport->pid;
   self->address = g_strdup (transport->address);
+  self->proxy_address = g_strdup (transport->proxy_address);
   g_set_object (&self->certificate, transport->certificate);
   self->certificate_sha256 = g_strdup (transport->certificate_sha256);
   self->username = g_strdup (username);
@@ -627,5 +664,25 @@ tether_identity_to_string (TetherIdentity *self)
                             self->authenticated ? "" : " (unverified)");
   if (!self->authenticated)
     g_string_append (str, " anonymous");
+  if (self->proxy_address != NULL)
+    g_string_append_printf (str, " via %s", self->proxy_address);
   return g_string_free (str, FALSE);
+}
+
+/**
+ * tether_identity_get_proxy_address:
+ * @self: a #TetherIdentity
+ *
+ * Gets the address of the load balancer the connection came through
+ * (see [property@Tether.Identity:proxy-address]).
+ *
+ * Returns: (transfer none) (nullable): the balancer's address, or %NULL
+ *
+ * Since: 0.2
+ */
+const char *
+tether_identity_get_proxy_address (TetherIdentity *self)
+{
+  g_return_val_if_fail (TETHER_IS_IDENTITY (self), NULL);
+  return self->proxy_address;
 }

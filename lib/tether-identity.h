@@ -37,5 +37,7 @@ TETHER_AVAILABLE_IN_ALL
 const char          *tether_identity_get_auth_mechanism     (TetherIdentity *self);
 TETHER_AVAILABLE_IN_ALL
 char                *tether_identity_to_string              (TetherIdentity *self);
+TETHER_AVAILABLE_IN_0_2
+const char          *tether_identity_get_proxy_address      (TetherIdentity *self);
 
 G_END_DECLS

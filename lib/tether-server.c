@@ -56,6 +56,7 @@ typedef struct
 {
   TetherServer        *server;  /* unowned */
   TetherListener      *listener;
+  TetherListenFlags    flags;
 } Listener;
 
 struct _TetherServer
@@ -67,8 +68,10 @@ struct _TetherServer
   TetherMethodTable *methods;
   GPtrArray         *listeners;
   GPtrArray         *uris;          /* NULL-terminated */
+  GPtrArray         *trusted_proxies; /* GInetAddressMask*: may send PROXY headers */
   GHashTable        *connections;   /* TetherConnection* → TetherPeer* */
   gboolean           closed;
+  gboolean           draining;      /* /readyz answers 503 */
   TetherAdmission   *admission;     /* who gets in; the connection and TLS pools */
   /* The shared pools, charged per identity (see tether-pool-private.h). */
   TetherPool        *callback_pool;   /* callbacks waiting for an answer */
@@ -314,7 +317,10 @@ incoming_cb (TetherListener    *tether_listener,
     .tls_certificate = self->tls_certificate,
     .tls_client_database = self->tls_client_database,
     .allowed_origins = (const char * const *) self->allowed_origins,
+    .draining = &self->draining,
     .max_message_size = self->limits[TETHER_LIMIT_MAX_MESSAGE_SIZE],
+    .proxy_protocol = (listener->flags & TETHER_LISTEN_FLAGS_PROXY_PROTOCOL) != 0,
+    .trusted_proxies = self->trusted_proxies,
   };
 
   if (self->closed)
@@ -353,6 +359,72 @@ tether_server_listen (TetherServer  *self,
                       const char    *uri,
                       GError       **error)
 {
+  return tether_server_listen_full (self, uri, TETHER_LISTEN_FLAGS_NONE, error);
+}
+
+/**
+ * tether_server_listen_full:
+ * @self: a #TetherServer
+ * @uri: where to listen: `unix:/PATH`, `ws://HOST:PORT` or `wss://HOST:PORT`
+ * @flags: how
+ * @error: return location for a #GError
+ *
+ * Starts listening on @uri, as [method@Tether.Server.listen] does, with
+ * @flags. With %TETHER_LISTEN_FLAGS_PROXY_PROTOCOL the listener serves a
+ * load balancer: add its addresses with
+ * [method@Tether.Server.add_trusted_proxy] first (without any, listening
+ * fails with %G_IO_ERROR_INVALID_ARGUMENT), and `unix:` fails with
+ * %G_IO_ERROR_NOT_SUPPORTED. Each connection's identity then names the
+ * client the balancer's header names ([method@Tether.Identity.get_address])
+ * and the balancer ([method@Tether.Identity.get_proxy_address]); per-address
+ * limits, fair shares, strikes and log lines use the client's.
+ *
+ * Returns: %TRUE if the server is listening on @uri
+ *
+ * Since: 0.2
+ */
+/* What a PROXY protocol listener needs; FALSE with @error if it cannot
+ * be one. */
+static gboolean
+check_proxy_listener (TetherServer       *self,
+                      TetherListenFlags   flags,
+                      gboolean            is_unix,
+                      const char         *what,
+                      GError            **error)
+{
+  if (!(flags & TETHER_LISTEN_FLAGS_PROXY_PROTOCOL))
+    return TRUE;
+  if (is_unix)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "The PROXY protocol is for ws:// and wss:// listeners, not %s", what);
+      return FALSE;
+    }
+  if (self->trusted_proxies->len == 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "A PROXY protocol listener needs trusted proxies: add the load "
+                           "balancer's addresses with tether_server_add_trusted_proxy() first");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+add_listener (TetherServer      *self,
+              Listener          *listener)
+{
+  g_ptr_array_add (self->listeners, listener);
+  g_ptr_array_insert (self->uris, self->uris->len - 1,
+                      g_strdup (_tether_listener_get_uri (listener->listener)));
+}
+
+gboolean
+tether_server_listen_full (TetherServer       *self,
+                           const char         *uri,
+                           TetherListenFlags   flags,
+                           GError            **error)
+{
   Listener *listener;
 
   g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
@@ -360,8 +432,12 @@ tether_server_listen (TetherServer  *self,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_return_val_if_fail (!self->closed, FALSE);
 
+  if (!check_proxy_listener (self, flags, g_str_has_prefix (uri, "unix:"), uri, error))
+    return FALSE;
+
   listener = g_new0 (Listener, 1);
   listener->server = self;
+  listener->flags = flags;
   listener->listener = _tether_listener_new_for_uri (uri, self->allow_insecure_remote,
                                                      self->tls_certificate != NULL,
                                                      self->scheduler, incoming_cb, listener, error);
@@ -370,9 +446,92 @@ tether_server_listen (TetherServer  *self,
       g_free (listener);
       return FALSE;
     }
-  g_ptr_array_add (self->listeners, listener);
-  g_ptr_array_insert (self->uris, self->uris->len - 1,
-                      g_strdup (_tether_listener_get_uri (listener->listener)));
+  add_listener (self, listener);
+  return TRUE;
+}
+
+/**
+ * tether_server_listen_socket:
+ * @self: a #TetherServer
+ * @socket: a socket already bound and listening, e.g. one systemd passed
+ * @flags: how, as for [method@Tether.Server.listen_full]
+ * @error: return location for a #GError
+ *
+ * Serves @socket (a reference is taken; it is closed with the server):
+ * a unix socket as `unix:` (its file is left alone: whoever made it
+ * removes it), a TCP socket as `wss://` when
+ * [property@Tether.Server:tls-certificate] is set and as `ws://`
+ * otherwise, with the same rule as [method@Tether.Server.listen] for
+ * plaintext beyond loopback. This is socket activation: systemd (or any
+ * supervisor) binds the socket and hands it over, see `docs/deploying.md`.
+ * [method@Tether.Server.get_uris] lists it like any other.
+ *
+ * Returns: %TRUE if the server serves @socket
+ *
+ * Since: 0.2
+ */
+gboolean
+tether_server_listen_socket (TetherServer       *self,
+                             GSocket            *socket,
+                             TetherListenFlags   flags,
+                             GError            **error)
+{
+  Listener *listener;
+
+  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (G_IS_SOCKET (socket), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_return_val_if_fail (!self->closed, FALSE);
+
+  if (!check_proxy_listener (self, flags, g_socket_get_family (socket) == G_SOCKET_FAMILY_UNIX,
+                             "a unix socket", error))
+    return FALSE;
+
+  listener = g_new0 (Listener, 1);
+  listener->server = self;
+  listener->flags = flags;
+  listener->listener = _tether_listener_new_for_socket (socket, self->allow_insecure_remote,
+                                                        self->tls_certificate != NULL,
+                                                        self->scheduler, incoming_cb, listener, error);
+  if (listener->listener == NULL)
+    {
+      g_free (listener);
+      return FALSE;
+    }
+  add_listener (self, listener);
+  return TRUE;
+}
+
+/**
+ * tether_server_add_trusted_proxy:
+ * @self: a #TetherServer
+ * @cidr: an address or a network, e.g. `10.0.0.5`, `10.0.0.0/24` or
+ *   `fd00::/64`
+ * @error: return location for a #GError
+ *
+ * Trusts the load balancers at @cidr to say who their clients are, on
+ * listeners made with %TETHER_LISTEN_FLAGS_PROXY_PROTOCOL: only a
+ * connection from a trusted proxy may carry a PROXY protocol header.
+ *
+ * Returns: %TRUE if @cidr is a valid address or network
+ *
+ * Since: 0.2
+ */
+gboolean
+tether_server_add_trusted_proxy (TetherServer  *self,
+                                 const char    *cidr,
+                                 GError       **error)
+{
+  GInetAddressMask *mask;
+
+  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (cidr != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  mask = g_inet_address_mask_new_from_string (cidr, error);
+  if (mask == NULL)
+    return FALSE;
+  g_ptr_array_add (self->trusted_proxies, mask);
   return TRUE;
 }
 
@@ -642,6 +801,7 @@ tether_server_finalize (GObject *object)
   g_ptr_array_unref (self->listeners);
   g_ptr_array_unref (self->hello_extensions);
   g_ptr_array_unref (self->uris);
+  g_ptr_array_unref (self->trusted_proxies);
   g_hash_table_unref (self->connections);
   _tether_admission_free (self->admission);
   _tether_pool_unref (self->callback_pool);
@@ -1087,6 +1247,7 @@ tether_server_init (TetherServer *self)
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->uris = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->uris, NULL);
+  self->trusted_proxies = g_ptr_array_new_with_free_func (g_object_unref);
   self->connections = g_hash_table_new_full (NULL, NULL, g_object_unref, g_object_unref);
   self->admission = _tether_admission_new (self->scheduler, self->limits, &admission_funcs, self);
   self->callback_pool = _tether_pool_new (self->limits[TETHER_LIMIT_MAX_TOTAL_CALLBACKS],

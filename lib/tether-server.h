@@ -17,6 +17,24 @@ G_DECLARE_FINAL_TYPE (TetherServer, tether_server, TETHER, SERVER, GObject)
 
 TETHER_AVAILABLE_IN_ALL
 TetherServer       *tether_server_new              (void);
+/* Their flags type is as new as they are: a program that caps the API
+ * at 0.1 is warned about these functions, not about their prototypes. */
+G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+TETHER_AVAILABLE_IN_0_2
+gboolean            tether_server_listen_full      (TetherServer        *self,
+                                                    const char          *uri,
+                                                    TetherListenFlags    flags,
+                                                    GError             **error);
+TETHER_AVAILABLE_IN_0_2
+gboolean            tether_server_listen_socket    (TetherServer        *self,
+                                                    GSocket             *socket,
+                                                    TetherListenFlags    flags,
+                                                    GError             **error);
+G_GNUC_END_IGNORE_DEPRECATIONS
+TETHER_AVAILABLE_IN_0_2
+gboolean            tether_server_add_trusted_proxy (TetherServer        *self,
+                                                    const char          *cidr,
+                                                    GError             **error);
 TETHER_AVAILABLE_IN_ALL
 gboolean            tether_server_listen           (TetherServer        *self,
                                                     const char          *uri,

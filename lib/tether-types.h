@@ -125,6 +125,27 @@ typedef enum
 } TetherMisbehaviorAction;
 
 /**
+ * TetherListenFlags:
+ * @TETHER_LISTEN_FLAGS_NONE: nothing special.
+ * @TETHER_LISTEN_FLAGS_PROXY_PROTOCOL: every connection starts with a
+ *   PROXY protocol header (version 1 or 2, as HAProxy's `send-proxy` and
+ *   `send-proxy-v2` write it) naming the client, and comes from one of
+ *   the server's trusted proxies
+ *   ([method@Tether.Server.add_trusted_proxy]). The header is required:
+ *   a connection without one, with a malformed one, or from anywhere
+ *   else is refused and logged. `ws://` and `wss://` only.
+ *
+ * How [method@Tether.Server.listen_full] listens.
+ *
+ * Since: 0.2
+ */
+typedef enum /*< flags >*/
+{
+  TETHER_LISTEN_FLAGS_NONE           = 0,
+  TETHER_LISTEN_FLAGS_PROXY_PROTOCOL = 1 << 0,
+} TetherListenFlags TETHER_AVAILABLE_TYPE_IN_0_2;
+
+/**
  * TetherImpersonationLevel:
  * @TETHER_IMPERSONATION_LEVEL_ANONYMOUS: the callee learns nothing of the
  *   caller: [method@Tether.Invocation.get_identity] names nobody and

@@ -2,6 +2,7 @@
 
 /* tether: serve the demo service, call a service, or run the demo. */
 
+#include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,15 +23,17 @@ static void
 usage (FILE *out)
 {
   fprintf (out, "Usage:\n"
-              "  tether serve URI... [--cert FILE --key FILE] [--client-ca FILE]\n"
+              "  tether serve [URI...] [--cert FILE --key FILE] [--client-ca FILE]\n"
               "                      [--users FILE] [--limit NAME=VALUE]...\n"
+              "                      [--proxy-protocol --trusted-proxy CIDR...]\n"
               "  tether call URI METHOD [JSON-PARAMS] [--timeout MS] [--cacert FILE]\n"
               "                         [--cert FILE --key FILE] [--user NAME --password-file FILE]\n"
               "                         [--pin SHA256]\n"
               "  tether passwd FILE USER   (reads the password on stdin)\n"
               "  tether demo\n"
               "\n"
-              "URIs: unix:/PATH, ws://HOST:PORT, wss://HOST:PORT (port 0 picks one).\n");
+              "URIs: unix:/PATH, ws://HOST:PORT, wss://HOST:PORT (port 0 picks one).\n"
+              "Without URIs, tether serve serves the sockets systemd passed (LISTEN_FDS).\n");
 }
 
 static char *
@@ -201,6 +204,39 @@ raise_fd_limit (void)
                 limit.rlim_cur > FD_HEADROOM ? (guint64) (limit.rlim_cur - FD_HEADROOM) : 0);
 }
 
+/* systemd socket activation (sd_listen_fds(3)): the sockets passed from
+ * descriptor 3 on, when LISTEN_PID is this process. The variables are
+ * cleared, so that nothing this process starts takes them too. */
+static GPtrArray *
+activation_sockets (GError **error)
+{
+  const char *pid = g_getenv ("LISTEN_PID");
+  const char *fds = g_getenv ("LISTEN_FDS");
+  g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_object_unref);
+  gint64 n;
+
+  if (pid == NULL || fds == NULL || g_ascii_strtoll (pid, NULL, 10) != (gint64) getpid ())
+    return g_steal_pointer (&sockets);
+  n = g_ascii_strtoll (fds, NULL, 10);
+  for (int fd = 3; fd < 3 + n; fd++)
+    {
+      GSocket *socket;
+
+      fcntl (fd, F_SETFD, FD_CLOEXEC);
+      socket = g_socket_new_from_fd (fd, error);
+      if (socket == NULL)
+        {
+          g_prefix_error (error, "LISTEN_FDS: descriptor %d: ", fd);
+          return NULL;
+        }
+      g_ptr_array_add (sockets, socket);
+    }
+  g_unsetenv ("LISTEN_PID");
+  g_unsetenv ("LISTEN_FDS");
+  g_unsetenv ("LISTEN_FDNAMES");
+  return g_steal_pointer (&sockets);
+}
+
 static int
 cmd_serve (int argc, char **argv)
 {
@@ -210,16 +246,21 @@ cmd_serve (int argc, char **argv)
   g_autofree char *key = NULL;
   g_autofree char *client_ca = NULL;
   g_auto(GStrv) uris = NULL;
+  g_auto(GStrv) trusted_proxies = NULL;
+  gboolean proxy_protocol = FALSE;
   GOptionEntry entries[] = {
     { "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert, "TLS certificate (PEM)", "FILE" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "TLS private key (PEM)", "FILE" },
     { "client-ca", 0, 0, G_OPTION_ARG_FILENAME, &client_ca, "CA that verifies client certificates", "FILE" },
     { "users", 0, 0, G_OPTION_ARG_FILENAME, &users, "Users who may authenticate (written by tether passwd)", "FILE" },
     { "limit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &limits, "Set a server limit, e.g. max-pending-callbacks=16 (repeatable)", "NAME=VALUE" },
+    { "proxy-protocol", 0, 0, G_OPTION_ARG_NONE, &proxy_protocol, "Every connection starts with a PROXY protocol header (v1 or v2) from a trusted proxy", NULL },
+    { "trusted-proxy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted_proxies, "A load balancer's address or network that may send PROXY headers (repeatable)", "CIDR" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &uris, NULL, "URI..." },
     { NULL }
   };
-  g_autoptr(GOptionContext) context = g_option_context_new ("URI... - serve the demo service");
+  g_autoptr(GOptionContext) context = g_option_context_new ("[URI...] - serve the demo service");
+  g_autoptr(GPtrArray) activated = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(TetherServer) server = NULL;
   g_autoptr(GTlsCertificate) certificate = NULL;
@@ -232,7 +273,21 @@ cmd_serve (int argc, char **argv)
     }
   if (uris == NULL || uris[0] == NULL)
     {
-      usage (stderr);
+      activated = activation_sockets (&error);
+      if (activated == NULL)
+        {
+          g_printerr ("tether serve: %s\n", error->message);
+          return 1;
+        }
+      if (activated->len == 0)
+        {
+          usage (stderr);
+          return 2;
+        }
+    }
+  if (proxy_protocol && trusted_proxies == NULL)
+    {
+      g_printerr ("tether serve: --proxy-protocol needs at least one --trusted-proxy CIDR\n");
       return 2;
     }
 
@@ -268,14 +323,31 @@ cmd_serve (int argc, char **argv)
       return 1;
     }
 
+  for (guint i = 0; trusted_proxies != NULL && trusted_proxies[i] != NULL; i++)
+    if (!tether_server_add_trusted_proxy (server, trusted_proxies[i], &error))
+      {
+        g_printerr ("tether serve: --trusted-proxy %s: %s\n", trusted_proxies[i], error->message);
+        return 2;
+      }
+
   serve_scheduler = _tether_scheduler_new (NULL);
   demo_service_add_methods (server, serve_log, NULL);
   g_signal_connect (server, "peer-connected", G_CALLBACK (peer_connected_cb), NULL);
 
-  for (guint i = 0; uris[i] != NULL; i++)
-    if (!tether_server_listen (server, uris[i], &error))
+  for (guint i = 0; uris != NULL && uris[i] != NULL; i++)
+    if (!tether_server_listen_full (server, uris[i],
+                                    proxy_protocol ? TETHER_LISTEN_FLAGS_PROXY_PROTOCOL
+                                                   : TETHER_LISTEN_FLAGS_NONE, &error))
       {
         g_printerr ("tether serve: %s\n", error->message);
+        return 1;
+      }
+  for (guint i = 0; activated != NULL && i < activated->len; i++)
+    if (!tether_server_listen_socket (server, activated->pdata[i],
+                                      proxy_protocol ? TETHER_LISTEN_FLAGS_PROXY_PROTOCOL
+                                                     : TETHER_LISTEN_FLAGS_NONE, &error))
+      {
+        g_printerr ("tether serve: socket from systemd: %s\n", error->message);
         return 1;
       }
 

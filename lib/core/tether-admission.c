@@ -255,6 +255,9 @@ accept_done_cb (TetherAccept       *accept,
     case TETHER_ACCEPT_REFUSED:
       /* The hook reported it. */
       break;
+    case TETHER_ACCEPT_HEALTH:
+      /* Every few seconds from every balancer: not worth a line. */
+      break;
     case TETHER_ACCEPT_FAILED:
     default:
       {
@@ -293,8 +296,12 @@ _tether_admission_offer (TetherAdmission           *self,
   hs->place->admission = self;
   hs->place->hs = hs;
   _tether_pool_set_max (self->connection_pool, effective_max_connections (self));
+  /* Behind a load balancer the connection is the balancer's until its
+   * PROXY header names the client: the share per peer is the client's,
+   * charged then (accept_identified_cb()). */
   if (!handshake_acquire (hs, self->connection_pool, &hs->place->entry,
-                          self->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER], place_evicted,
+                          options->proxy_protocol ? 0 : self->limits[TETHER_LIMIT_MAX_CONNECTIONS_PER_PEER],
+                          place_evicted,
                           "too many connections from this peer",
                           "too many connections on the server, and this peer holds as many "
                           "as any"))

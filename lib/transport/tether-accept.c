@@ -5,6 +5,7 @@
 
 #include "tether-accept-private.h"
 #include "tether-identity-private.h"
+#include "tether-proxy-header-private.h"
 
 struct _TetherAccept
 {
@@ -15,6 +16,9 @@ struct _TetherAccept
   GIOStream               *tls;
   GCancellable            *cancellable;
   TetherIdentity          *identity;
+  TetherWatch             *proxy_watch; /* waiting for the whole PROXY header */
+  gsize                    proxy_seen;  /* bytes of it there at the last look */
+  GInetSocketAddress      *client;      /* the client the PROXY header named */
   TetherWatch             *hello_watch; /* waiting for the whole ClientHello */
   gsize                    hello_need;  /* bytes of it awaited (SO_RCVLOWAT) */
   TetherGuardStream       *guard;
@@ -54,6 +58,9 @@ upgrade_cb (TetherUpgrade       *upgrade,
     case TETHER_UPGRADE_FORBIDDEN:
       accept_done (self, TETHER_ACCEPT_FORBIDDEN, NULL, reason);
       break;
+    case TETHER_UPGRADE_HEALTH:
+      accept_done (self, TETHER_ACCEPT_HEALTH, NULL, NULL);
+      break;
     case TETHER_UPGRADE_REFUSED:
     case TETHER_UPGRADE_FAILED:
     default:
@@ -70,7 +77,8 @@ start_http (TetherAccept *self,
                                           TETHER_MAX_HANDSHAKE_BYTES,
                                           self->options.max_message_size);
   self->upgrade = _tether_upgrade_new (self->guard, self->options.scheduler,
-                                       self->options.allowed_origins, upgrade_cb, self);
+                                       self->options.allowed_origins, self->options.draining,
+                                       upgrade_cb, self);
 }
 
 static void
@@ -94,6 +102,13 @@ tls_handshake_cb (GObject      *source,
   self->identity = _tether_identity_new_from_socket (TETHER_TRANSPORT_TLS, self->socket_conn,
                                                      g_tls_connection_get_peer_certificate (tls),
                                                      g_tls_connection_get_peer_certificate_errors (tls) == 0);
+  if (self->client != NULL)
+    {
+      TetherIdentity *proxied = _tether_identity_new_proxied (self->identity, self->client);
+
+      g_object_unref (self->identity);
+      self->identity = proxied;
+    }
   if (!self->funcs->identified (self, self->user_data))
     {
       accept_done (self, TETHER_ACCEPT_REFUSED, NULL, NULL);
@@ -225,6 +240,115 @@ hello_watch_cb (TetherWatch  *watch,
   start_tls (self);
 }
 
+/* What comes after the PROXY header, or first without one. */
+static void
+start_stream (TetherAccept *self)
+{
+  GSocket *socket = g_socket_connection_get_socket (self->socket_conn);
+
+  if (self->options.kind != TETHER_TRANSPORT_TLS)
+    {
+      start_http (self, G_IO_STREAM (self->socket_conn));
+      return;
+    }
+
+  /* No thread for a client that has not sent its whole ClientHello (see
+   * hello_watch_cb()). */
+  set_rcvlowat (socket, TLS_RECORD_HEADER);
+  self->hello_watch = _tether_scheduler_watch (self->options.scheduler, g_socket_get_fd (socket),
+                                               G_IO_IN, hello_watch_cb, self);
+}
+
+/* The PROXY header is read as the ClientHello is awaited: peeked, the
+ * kernel waking the watch only when more has come (SO_RCVLOWAT), and
+ * consumed only once whole, so that TLS and the upgrade find their bytes
+ * after it. No byte of the client's is read before it. */
+static void
+proxy_watch_cb (TetherWatch  *watch,
+                GIOCondition  condition,
+                gpointer      user_data)
+{
+  TetherAccept *self = user_data;
+  GSocket *socket = g_socket_connection_get_socket (self->socket_conn);
+  guint8 data[TETHER_PROXY_HEADER_MAX];
+  TetherProxyHeader header;
+  g_autoptr(GError) error = NULL;
+  gsize need = 0;
+  gssize n;
+
+  n = recv (g_socket_get_fd (socket), data, sizeof data, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  /* Woken with nothing new: the peer's end of stream (or an error). */
+  if (n <= (gssize) self->proxy_seen)
+    {
+      accept_done (self, TETHER_ACCEPT_FAILED, NULL,
+                   n < 0 ? g_strerror (errno)
+                         : "the connection ended before its whole PROXY protocol header");
+      return;
+    }
+  self->proxy_seen = n;
+
+  switch (_tether_proxy_header_parse (data, n, &header, &need, &error))
+    {
+    case TETHER_PROXY_NEED_MORE:
+      set_rcvlowat (socket, (int) MAX (need, (gsize) n + 1));
+      return;
+    case TETHER_PROXY_INVALID:
+      accept_done (self, TETHER_ACCEPT_FAILED, NULL, error->message);
+      return;
+    case TETHER_PROXY_DONE:
+    default:
+      break;
+    }
+
+  /* Consume the header: what follows is the client's. */
+  n = recv (g_socket_get_fd (socket), data, header.length, MSG_DONTWAIT);
+  set_rcvlowat (socket, 1);
+  g_clear_pointer (&self->proxy_watch, _tether_watch_free);
+  if (n != (gssize) header.length)
+    {
+      _tether_proxy_header_clear (&header);
+      accept_done (self, TETHER_ACCEPT_FAILED, NULL, "the PROXY protocol header could not be read");
+      return;
+    }
+
+  /* The client it names is who this is (LOCAL, the balancer's own check,
+   * stays the balancer). */
+  if (header.source != NULL)
+    {
+      TetherIdentity *proxied = _tether_identity_new_proxied (self->identity, header.source);
+
+      self->client = g_steal_pointer (&header.source);
+      g_object_unref (self->identity);
+      self->identity = proxied;
+      _tether_proxy_header_clear (&header);
+      if (!self->funcs->identified (self, self->user_data))
+        {
+          accept_done (self, TETHER_ACCEPT_REFUSED, NULL, NULL);
+          return;
+        }
+    }
+  _tether_proxy_header_clear (&header);
+  start_stream (self);
+}
+
+/* Only a configured balancer may say who the client is. */
+static gboolean
+proxy_trusted (TetherAccept *self)
+{
+  g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (self->socket_conn, NULL);
+  GInetAddress *address;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (remote) || self->options.trusted_proxies == NULL)
+    return FALSE;
+  address = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
+  for (guint i = 0; i < self->options.trusted_proxies->len; i++)
+    if (g_inet_address_mask_matches (self->options.trusted_proxies->pdata[i], address))
+      return TRUE;
+  return FALSE;
+}
+
 TetherAccept *
 _tether_accept_new (GSocketConnection         *connection,
                     const TetherAcceptOptions *options,
@@ -248,17 +372,27 @@ _tether_accept_start (TetherAccept *self)
 {
   GSocket *socket = g_socket_connection_get_socket (self->socket_conn);
 
-  if (self->options.kind != TETHER_TRANSPORT_TLS)
+  if (!self->options.proxy_protocol)
     {
-      start_http (self, G_IO_STREAM (self->socket_conn));
+      start_stream (self);
       return;
     }
 
-  /* No thread for a client that has not sent its whole ClientHello (see
-   * hello_watch_cb()). */
-  set_rcvlowat (socket, TLS_RECORD_HEADER);
-  self->hello_watch = _tether_scheduler_watch (self->options.scheduler, g_socket_get_fd (socket),
-                                               G_IO_IN, hello_watch_cb, self);
+  /* A balancer's bare TCP check connects and hangs up at once: a
+   * connection gone before it is seen is not a violation. */
+  if (tether_identity_get_address (self->identity)[0] == '\0')
+    {
+      accept_done (self, TETHER_ACCEPT_FAILED, NULL, "the connection ended as it was accepted");
+      return;
+    }
+  if (!proxy_trusted (self))
+    {
+      accept_done (self, TETHER_ACCEPT_FORBIDDEN, NULL,
+                   "a PROXY protocol listener takes connections from its trusted proxies only");
+      return;
+    }
+  self->proxy_watch = _tether_scheduler_watch (self->options.scheduler, g_socket_get_fd (socket),
+                                               G_IO_IN, proxy_watch_cb, self);
 }
 
 TetherIdentity *
@@ -270,6 +404,8 @@ _tether_accept_get_identity (TetherAccept *self)
 const char *
 _tether_accept_get_stage (TetherAccept *self)
 {
+  if (self->proxy_watch != NULL)
+    return "no whole PROXY protocol header";
   if (self->hello_watch != NULL)
     return "no whole TLS ClientHello";
   if (self->tls != NULL && self->guard == NULL)
@@ -286,8 +422,10 @@ _tether_accept_steal_guard (TetherAccept *self)
 void
 _tether_accept_free (TetherAccept *self)
 {
+  g_clear_pointer (&self->proxy_watch, _tether_watch_free);
   g_clear_pointer (&self->hello_watch, _tether_watch_free);
   g_clear_pointer (&self->upgrade, _tether_upgrade_free);
+  g_clear_object (&self->client);
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   if (self->guard != NULL)

@@ -80,6 +80,17 @@ TetherListener *_tether_listener_new_for_uri (const char        *uri,
                                               TetherAcceptFunc   func,
                                               gpointer           user_data,
                                               GError           **error);
+/* Listens on @socket, already bound and listening (systemd socket
+ * activation): `unix:` for a unix socket (its file is left to whoever
+ * made it), else `wss://` when @tls_ready and `ws://` otherwise, with the
+ * same rule for plaintext beyond loopback. A reference is taken. */
+TetherListener *_tether_listener_new_for_socket (GSocket         *socket,
+                                                 gboolean         allow_insecure,
+                                                 gboolean         tls_ready,
+                                                 TetherScheduler *scheduler,
+                                                 TetherAcceptFunc func,
+                                                 gpointer         user_data,
+                                                 GError         **error);
 TetherTransportKind _tether_listener_get_kind (TetherListener   *listener);
 /* @uri with the port really bound. */
 const char     *_tether_listener_get_uri     (TetherListener    *listener);
@@ -89,8 +100,10 @@ void            _tether_listener_free        (TetherListener    *listener);
  * (which bounds its size; the owner's deadline bounds its time), checks
  * it as RFC 6455 asks, and answers 101 — or 400 (not an upgrade Tether
  * takes), or 403 (a web Origin not in @allowed_origins; requests without
- * Origin come from programs, not web pages, and are let in). Bytes that
- * came after the head are kept for the WebSocket. Costs nothing on the
+ * Origin come from programs, not web pages, and are let in). A plain
+ * `GET /livez` or `GET /readyz` (no upgrade) is a health check: answered
+ * 200, or for readyz 503 while *@draining, and closed. Bytes that came
+ * after the head are kept for the WebSocket. Costs nothing on the
  * context while it waits: a watch in the scheduler. */
 typedef enum
 {
@@ -98,6 +111,7 @@ typedef enum
   TETHER_UPGRADE_REFUSED,      /* a 400 (or other 4xx/5xx) went out */
   TETHER_UPGRADE_FORBIDDEN,    /* a 403 went out: the Origin */
   TETHER_UPGRADE_FAILED,       /* the connection failed or closed */
+  TETHER_UPGRADE_HEALTH,       /* a health check, answered */
 } TetherUpgradeResult;
 
 typedef struct _TetherUpgrade TetherUpgrade;
@@ -113,6 +127,7 @@ typedef void (*TetherUpgradeFunc) (TetherUpgrade       *upgrade,
 TetherUpgrade *_tether_upgrade_new  (TetherGuardStream  *guard,
                                      TetherScheduler    *scheduler,
                                      const char * const *allowed_origins,
+                                     const gboolean     *draining,
                                      TetherUpgradeFunc   func,
                                      gpointer            user_data);
 /* Stops it (no callback). */

@@ -672,6 +672,7 @@ struct _TetherUpgrade
   TetherGuardStream   *guard;
   TetherWatch         *watch;
   char               **allowed_origins;
+  const gboolean      *draining;  /* the owner's: /readyz says 503 */
   TetherUpgradeFunc    func;
   gpointer             user_data;
   UpgradeState         state;
@@ -813,6 +814,19 @@ upgrade_check (TetherUpgrade *self,
       return;
     }
 
+  /* Health checks (a balancer's, Kubernetes', a watchdog's): a plain GET,
+   * answered at once; ready stops being true the moment a drain starts. */
+  if (strcmp (method, "GET") == 0 && soup_message_headers_get_one (headers, "Upgrade") == NULL &&
+      (strcmp (path, "/livez") == 0 || strcmp (path, "/readyz") == 0))
+    {
+      gboolean ready = strcmp (path, "/livez") == 0 || self->draining == NULL || !*self->draining;
+
+      upgrade_answer (self, TETHER_UPGRADE_HEALTH,
+                      ready ? SOUP_STATUS_OK : SOUP_STATUS_SERVICE_UNAVAILABLE,
+                      ready ? "ok" : "draining", NULL, NULL);
+      return;
+    }
+
   /* Browsers send Origin with every WebSocket upgrade; other clients
    * don't. A web page must not reach a local service's methods just
    * because its user browsed there: any Origin not explicitly allowed is
@@ -941,6 +955,7 @@ TetherUpgrade *
 _tether_upgrade_new (TetherGuardStream  *guard,
                      TetherScheduler    *scheduler,
                      const char * const *allowed_origins,
+                     const gboolean     *draining,
                      TetherUpgradeFunc   func,
                      gpointer            user_data)
 {
@@ -948,6 +963,7 @@ _tether_upgrade_new (TetherGuardStream  *guard,
 
   self->guard = g_object_ref (guard);
   self->allowed_origins = g_strdupv ((char **) allowed_origins);
+  self->draining = draining;
   self->func = func;
   self->user_data = user_data;
   self->head = g_byte_array_new ();
@@ -1054,6 +1070,28 @@ listener_watch_cb (TetherWatch  *watch,
   /* More may be waiting: the watch is level-triggered, it comes back. */
 }
 
+/* Watches @socket (listening, non-blocking). */
+static TetherListener *
+listener_watch (GSocket          *socket,
+                GSocketAddress   *address,
+                TetherScheduler  *scheduler,
+                TetherAcceptFunc  func,
+                gpointer          user_data)
+{
+  TetherListener *self = g_new0 (TetherListener, 1);
+
+  self->socket = g_object_ref (socket);
+  self->address = g_socket_get_local_address (self->socket, NULL);
+  if (self->address == NULL && address != NULL)
+    self->address = g_object_ref (address);
+  self->scheduler = _tether_scheduler_ref (scheduler);
+  self->func = func;
+  self->user_data = user_data;
+  self->watch = _tether_scheduler_watch (scheduler, g_socket_get_fd (self->socket), G_IO_IN,
+                                         listener_watch_cb, self);
+  return self;
+}
+
 static TetherListener *
 listener_new (GSocketAddress   *address,
               TetherScheduler  *scheduler,
@@ -1062,7 +1100,6 @@ listener_new (GSocketAddress   *address,
               GError          **error)
 {
   g_autoptr(GSocket) socket = NULL;
-  TetherListener *self;
 
   socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
                          G_SOCKET_PROTOCOL_DEFAULT, error);
@@ -1078,18 +1115,7 @@ listener_new (GSocketAddress   *address,
       g_prefix_error (error, "Error binding to address: ");
       return NULL;
     }
-
-  self = g_new0 (TetherListener, 1);
-  self->socket = g_steal_pointer (&socket);
-  self->address = g_socket_get_local_address (self->socket, NULL);
-  if (self->address == NULL)
-    self->address = g_object_ref (address);
-  self->scheduler = _tether_scheduler_ref (scheduler);
-  self->func = func;
-  self->user_data = user_data;
-  self->watch = _tether_scheduler_watch (scheduler, g_socket_get_fd (self->socket), G_IO_IN,
-                                         listener_watch_cb, self);
-  return self;
+  return listener_watch (socket, address, scheduler, func, user_data);
 }
 
 static GInetAddress *
@@ -1161,6 +1187,67 @@ _tether_listener_new_for_uri (const char        *uri,
   self->uri = _tether_uri_to_string (&parsed);
 
 out:
+  _tether_uri_clear (&parsed);
+  return self;
+}
+
+TetherListener *
+_tether_listener_new_for_socket (GSocket          *socket,
+                                 gboolean          allow_insecure,
+                                 gboolean          tls_ready,
+                                 TetherScheduler  *scheduler,
+                                 TetherAcceptFunc  func,
+                                 gpointer          user_data,
+                                 GError          **error)
+{
+  g_autoptr(GSocketAddress) address = g_socket_get_local_address (socket, error);
+  TetherListener *self;
+  TetherUri parsed = { 0 };
+  int listening = 0;
+
+  if (address == NULL)
+    return NULL;
+  if (g_socket_get_socket_type (socket) != G_SOCKET_TYPE_STREAM ||
+      !g_socket_get_option (socket, SOL_SOCKET, SO_ACCEPTCONN, &listening, NULL) || !listening)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "Not a listening stream socket");
+      return NULL;
+    }
+
+  if (G_IS_UNIX_SOCKET_ADDRESS (address))
+    {
+      parsed.kind = TETHER_TRANSPORT_UNIX;
+      parsed.path = g_strdup (g_unix_socket_address_get_path (G_UNIX_SOCKET_ADDRESS (address)));
+    }
+  else if (G_IS_INET_SOCKET_ADDRESS (address))
+    {
+      GInetAddress *inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
+
+      parsed.kind = tls_ready ? TETHER_TRANSPORT_TLS : TETHER_TRANSPORT_TCP;
+      if (parsed.kind == TETHER_TRANSPORT_TCP && !g_inet_address_get_is_loopback (inet) &&
+          !allow_insecure)
+        {
+          g_set_error_literal (error, TETHER_ERROR, TETHER_ERROR_INSECURE_TRANSPORT,
+                               "Refusing to serve plaintext ws:// beyond loopback on the socket "
+                               "given: give the server a TLS certificate for wss://, or set "
+                               "allow-insecure-remote");
+          return NULL;
+        }
+      parsed.host = g_inet_address_to_string (inet);
+      parsed.port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address));
+    }
+  else
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                           "Only unix and TCP sockets can be served");
+      return NULL;
+    }
+
+  g_socket_set_blocking (socket, FALSE);
+  self = listener_watch (socket, address, scheduler, func, user_data);
+  self->kind = parsed.kind;
+  self->uri = _tether_uri_to_string (&parsed);
   _tether_uri_clear (&parsed);
   return self;
 }
