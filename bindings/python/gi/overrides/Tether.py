@@ -3,9 +3,10 @@
 
 Installed as ``gi/overrides/Tether.py``; PyGObject loads it when a program
 does ``from gi.repository import Tether``. From a source tree, put
-``bindings/python`` on ``PYTHONPATH``: PyGObject extends ``gi.__path__``
-and ``gi.overrides.__path__`` with every ``gi/overrides`` directory on
-``sys.path`` (``pkgutil.extend_path``), so no install is needed.
+``bindings/python`` on ``PYTHONPATH`` (``meson devenv`` does): PyGObject
+extends ``gi.__path__`` and ``gi.overrides.__path__`` with every
+``gi/overrides`` directory on ``sys.path`` (``pkgutil.extend_path``), so
+no install is needed. docs/python.md is the guide.
 
 What it adds (the typelib's own API stays available unchanged)::
 
