@@ -610,6 +610,38 @@ demo_confirm (TetherInvocation *invocation,
   tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
 }
 
+/* Scene 7's client: it takes every progress callback and never answers. */
+static void
+rude_progress (TetherInvocation *invocation,
+               gpointer          user_data)
+{
+  GPtrArray *ignored = user_data;
+
+  g_ptr_array_add (ignored, g_object_ref (invocation));
+  g_print ("      [rude client] progress callback %u arrives; it keeps it and never answers\n",
+           ignored->len);
+}
+
+static void
+rude_disconnected_cb (TetherClient *client,
+                      GError       *error,
+                      gpointer      user_data)
+{
+  g_print ("      [rude client] disconnected: %s\n", error != NULL ? error->message : "closed");
+  *(gboolean *) user_data = TRUE;
+}
+
+/* The library's own log lines (the "Tether" domain), shown in the demo
+ * as the operator of the service would see them. */
+static void
+demo_library_log (const char     *log_domain,
+                  GLogLevelFlags  log_level,
+                  const char     *message,
+                  gpointer        user_data)
+{
+  g_print ("      [server log] %s-Message: %s\n", log_domain, message);
+}
+
 static gboolean
 cancel_cb (gpointer user_data)
 {
@@ -678,7 +710,12 @@ cmd_demo (const char *self)
   g_autoptr(GError) error = NULL;
   g_autoptr(TetherServer) server = NULL;
   g_autoptr(TetherClient) client = NULL;
+  g_autoptr(TetherClient) rude = NULL;
   g_autoptr(GCancellable) cancellable = NULL;
+  g_autoptr(GPtrArray) ignored = g_ptr_array_new_with_free_func (g_object_unref);
+  gboolean rude_gone = FALSE;
+  guint log_handler;
+  guint callback_timeout;
   GVariantDict dict;
   Outcome outcome = { 0 };
   dir = g_dir_make_tmp ("tether-demo-XXXXXX", &error);
@@ -767,6 +804,45 @@ cmd_demo (const char *self)
   demo_call (client, "sleep", g_variant_dict_end (&dict), -1, cancellable, &outcome);
   demo_show (&outcome);
   settle (50);
+
+  g_print ("\n7. A second client calls work but never answers its progress callbacks.\n"
+           "   Each callback has a deadline (callback-timeout, 300 ms for this client);\n"
+           "   each one that passes is a strike, and at the third (max-strikes) within\n"
+           "   strike-window the server cuts the client off and logs who it was:\n");
+  /* Limits are taken when a connection is accepted: this one gets 300 ms. */
+  g_object_get (server, "callback-timeout", &callback_timeout, NULL);
+  g_object_set (server, "callback-timeout", 300, NULL);
+  rude = tether_client_new (uri);
+  tether_client_add_method (rude, "progress", rude_progress, ignored, NULL);
+  g_signal_connect (rude, "disconnected", G_CALLBACK (rude_disconnected_cb), &rude_gone);
+  memset (&outcome, 0, sizeof outcome);
+  tether_client_connect_async (rude, NULL, connect_done_cb, &outcome);
+  wait_for (&outcome);
+  g_object_set (server, "callback-timeout", callback_timeout, NULL);
+  if (outcome.error == NULL)
+    {
+      log_handler = g_log_set_handler ("Tether", G_LOG_LEVEL_MESSAGE, demo_library_log, NULL);
+      for (guint i = 0; i < 3 && !rude_gone; i++)
+        {
+          g_print ("   work {steps: 1} from the rude client:\n");
+          g_variant_dict_init (&dict, NULL);
+          g_variant_dict_insert (&dict, "steps", "x", (gint64) 1);
+          g_variant_dict_insert (&dict, "delay_ms", "x", (gint64) 0);
+          demo_call (rude, "work", g_variant_dict_end (&dict), 5000, NULL, &outcome);
+          demo_show (&outcome);
+        }
+      settle (50);
+      g_log_remove_handler ("Tether", log_handler);
+    }
+  else
+    demo_show (&outcome);
+  /* The invocations it kept go with it, never answered. */
+  tether_client_close (rude);
+  g_ptr_array_set_size (ignored, 0);
+  g_print ("   %s The first client is served as before:\n",
+           rude_gone ? "The server cut the rude client off." : "The rude client was NOT cut off!");
+  demo_call (client, "whoami", NULL, -1, NULL, &outcome);
+  demo_show (&outcome);
 
   g_print ("\nDone. Try it across processes:\n"
            "  %s serve unix:/tmp/demo.sock &\n"

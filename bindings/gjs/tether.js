@@ -3,7 +3,7 @@
 // Tether for GJS: promise-based calls, JavaScript values for GVariants,
 // and plain or async functions as method handlers.
 //
-//     import Tether from 'file:///usr/local/share/tether-1/gjs/tether.js';
+//     import Tether from 'gi://Tether?version=1.0';
 //
 //     const client = new Tether.Client({uri: 'unix:/tmp/tether-demo.sock'});
 //     client.addMethod('progress', params => true);
@@ -11,11 +11,17 @@
 //     const result = await client.call('work', {steps: 3, delay_ms: 200});
 //     client.close();
 //
-// GJS 1.74 has no search path for ES modules: import this file by its URI,
-// `file://PREFIX/share/tether-1/gjs/tether.js` once installed (PREFIX is
-// /usr/local by default). The default export is the `gi://Tether` namespace
-// itself, with these additions on its classes (the typelib's own methods,
-// such as `call_async`, stay available):
+// This file reaches programs in two forms. The build makes it the GJS
+// override of the Tether namespace (overrides/Tether.js, see
+// make-override.py), installed into PREFIX/share/gjs-1.0/overrides, where
+// GJS looks by itself for /usr and /usr/local (elsewhere: GJS_PATH=
+// PREFIX/share/gjs-1.0; `meson devenv` points GJS_PATH at the build tree):
+// then `gi://Tether` has everything below. It is also installed as an ES
+// module, which GJS 1.74 imports only by its file URI (it has no search
+// path for ES modules): `file://PREFIX/share/tether-1/gjs/tether.js`. Its
+// default export is the same `gi://Tether` namespace. Either way these are
+// added to the namespace and its classes (the typelib's own methods, such
+// as `call_async`, stay available):
 //
 //   Client:     open(cancellable?) -> Promise<client>
 //               call(method, params?, options?) -> Promise<value>
@@ -297,7 +303,7 @@ function sendNotification(self, method, params, options = {}) {
 // -- handlers -----------------------------------------------------------------
 
 /** Returned by a handler that keeps its invocation and answers it itself. */
-export const REPLY_LATER = Symbol('Tether.REPLY_LATER');
+export const REPLY_LATER = Symbol.for('Tether.REPLY_LATER');
 
 function replyError(invocation, method, error) {
     if (invocation.has_replied())

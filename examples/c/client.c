@@ -44,6 +44,7 @@ fail (App          *app,
 
 /* -- the callbacks the service makes ------------------------------------ */
 
+/* snippet: callbacks */
 static void
 on_progress (TetherInvocation *invocation,
              gpointer          user_data)
@@ -74,6 +75,7 @@ on_confirm (TetherInvocation *invocation,
    * tether_invocation_extend_deadline() while the user decides. */
   tether_invocation_return_value (invocation, g_variant_new_boolean (TRUE));
 }
+/* end snippet: callbacks */
 
 /* -- the calls, in order ------------------------------------------------ */
 
@@ -232,6 +234,7 @@ start_clean (App *app)
                             10000, NULL, clean_done_cb, app);
 }
 
+/* snippet: main */
 int
 main (int    argc,
       char **argv)
@@ -262,3 +265,4 @@ main (int    argc,
   g_free (app.scratch);
   return app.status;
 }
+/* end snippet: main */

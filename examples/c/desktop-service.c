@@ -33,6 +33,7 @@
 #include <tether.h>
 
 /* Named parameters arrive as a{sv}. */
+/* snippet: params */
 static gboolean
 lookup_int (TetherInvocation *invocation,
             const char       *name,
@@ -61,6 +62,7 @@ lookup_int (TetherInvocation *invocation,
   *out = g_variant_get_int64 (value);
   return TRUE;
 }
+/* end snippet: params */
 
 static const char *
 lookup_string (TetherInvocation *invocation,
@@ -185,6 +187,7 @@ job_next (Job *job)
   job->timer = g_timeout_add (job->delay_ms, job_step_cb, job);
 }
 
+/* snippet: job */
 static gboolean
 job_cancelled_idle (gpointer user_data)
 {
@@ -235,6 +238,7 @@ handle_work (TetherInvocation *invocation,
     return;
   job_start (invocation, steps, delay_ms, NULL);
 }
+/* end snippet: job */
 
 /* ---------------------------------------------------------------------- */
 /* ask and clean: a question for the client's user                       */
@@ -408,6 +412,7 @@ quit_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* snippet: main */
 int
 main (int    argc,
       char **argv)
@@ -457,3 +462,4 @@ main (int    argc,
   tether_server_close (server);
   return 0;
 }
+/* end snippet: main */

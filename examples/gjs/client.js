@@ -8,12 +8,12 @@
 // and answers its `confirm` callback (with an async function, as a program
 // that asks its user would), then makes a call the service refuses. It
 // exits 0 only if every answer is what the service promises, so it doubles
-// as a test. GJS 1.74 imports ES modules by file URI: change /usr/local if
-// Tether is installed elsewhere.
+// as a test. `gi://Tether` brings Tether's helpers through its GJS override
+// (installed with Tether; GJS_PATH in `meson devenv`).
 
 import GLib from 'gi://GLib';
 import System from 'system';
-import Tether from 'file:///usr/local/share/tether-1/gjs/tether.js';
+import Tether from 'gi://Tether?version=1.0';
 
 function sleep(ms) {
     return new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, ms, () => {

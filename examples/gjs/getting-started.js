@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-import Tether from 'file:///usr/local/share/tether-1/gjs/tether.js';
+import Tether from 'gi://Tether?version=1.0';
 
 const client = new Tether.Client({uri: ARGV[0] ?? 'unix:/tmp/tether-demo.sock'});
 client.addMethod('progress', params => {

@@ -8,9 +8,9 @@ async void run (string uri) throws Error
            params.lookup_value ("of", null).print (false));
     invocation.return_value (true);
   });
-  yield client.connect_async (null);
+  yield client.connect_async ();
   var result = yield client.call_async ("work",
-    new Variant.parsed ("{'steps': <int64 3>, 'delay_ms': <int64 200>}"), -1, null);
+    new Variant.parsed ("{'steps': <int64 3>, 'delay_ms': <int64 200>}"));
   print ("result: %s\n", result.print (true));
 }
 

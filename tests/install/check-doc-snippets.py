@@ -14,7 +14,17 @@ program is preceded by a marker line naming the file it must equal:
 
 The block's text, each line ending in a newline, must be the file's bytes
 exactly; the file is compiled or run by the examples tests, so the page
-cannot drift from tested code. Blocks in a shell language (sh, console,
+cannot drift from tested code.
+
+A marker may name a region of the file instead, `FILE#NAME`. The region
+is the lines between two comment lines in the file,
+
+    # snippet: NAME            // snippet: NAME       /* snippet: NAME */
+    ...                        ...                    ...
+    # end snippet: NAME        // end snippet: NAME   /* end snippet: NAME */
+
+without any marker lines nested in it, and with the indentation its
+lines share removed; the block must equal that text. Blocks in a shell language (sh, console,
 shell, bash) or without a language are instructions or output and are not
 compared; any other block without a marker is an error. Each
 REQUIRED_FILE must be the subject of some block, so a language cannot
@@ -24,8 +34,10 @@ silently drop out of the page.
 import os
 import re
 import sys
+import textwrap
 
 MARKER = re.compile(r"^<!--\s*example:\s*(\S+)\s*-->\s*$")
+REGION = re.compile(r"^\s*(?:#|//|/\*)\s*(end )?snippet:\s*([\w-]+)\s*(?:\*/)?\s*$")
 FENCE = re.compile(r"^(```+|~~~+)\s*([^\s`]*)")
 UNCHECKED = {"", "sh", "console", "shell", "bash", "text"}
 
@@ -54,6 +66,31 @@ def blocks(lines):
         i += 1
 
 
+def region(text, name):
+    """The text of region `name` of a file's text (see the module doc)."""
+    lines, inside, found, closed = [], False, False, False
+    for line in text.splitlines(keepends=True):
+        m = REGION.match(line)
+        if m:
+            if m.group(2) == name:
+                if m.group(1) is None:
+                    if found:
+                        raise ValueError(f"region {name} opens twice")
+                    inside = found = True
+                else:
+                    if not inside:
+                        raise ValueError(f"region {name} ends before it starts")
+                    inside, closed = False, True
+            continue
+        if inside:
+            lines.append(line)
+    if not found:
+        raise ValueError(f"no region {name}")
+    if not closed:
+        raise ValueError(f"region {name} never ends")
+    return textwrap.dedent("".join(lines))
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -74,13 +111,20 @@ def main(argv):
                                 "'<!-- example: FILE -->' line before it")
             continue
         seen.add(marker)
-        path = os.path.join(root, marker)
+        filename, _, name = marker.partition("#")
+        path = os.path.join(root, filename)
         try:
             with open(path, "rb") as f:
                 want = f.read()
         except OSError as e:
             failures.append(f"{where}: {marker}: {e.strerror}")
             continue
+        if name:
+            try:
+                want = region(want.decode("utf-8"), name).encode("utf-8")
+            except ValueError as e:
+                failures.append(f"{where}: {filename}: {e}")
+                continue
         got = text.encode("utf-8")
         if got != want:
             got_lines = got.decode().splitlines(keepends=True)

@@ -6,7 +6,8 @@
 # `pkg-config --cflags --libs tether-1` and runs it against the installed
 # library, runs a Python script through the installed typelib, and (when
 # the vapi is built) compiles a Vala program with the installed vapi and
-# .deps. Called by tests/install/meson.build with the install paths in the
+# .deps, and (with gjs) runs a GJS script through the installed override
+# and ES module. Called by tests/install/meson.build with the install paths in the
 # environment (TETHER_*); everything here is bounded by the meson timeout.
 set -eu
 
@@ -45,6 +46,8 @@ have "$L/pkgconfig/tether-1.pc"
 have "$D/gir-1.0/Tether-1.0.gir"
 have "$L/girepository-1.0/Tether-1.0.typelib"
 have "$B/tether"
+have "$D/tether-1/gjs/tether.js"
+have "$D/gjs-1.0/overrides/Tether.js"
 if [ "$TETHER_HAVE_VAPI" = true ]; then
   have "$D/vala/vapi/tether-1.vapi"
   have "$D/vala/vapi/tether-1.deps"
@@ -93,6 +96,16 @@ GI_TYPELIB_PATH=$L/girepository-1.0 LD_LIBRARY_PATH=$L \
   "$TETHER_PYTHON" "$src/tests/install/installed.py" "$destdir" "$work/py.sock" ||
   fail "Python through the installed typelib"
 ok "Python through the installed typelib"
+
+# -- GJS: the installed override and ES module ---------------------------
+# GJS searches DATADIR/gjs-1.0 for each XDG data directory: the DESTDIR's
+# takes the place of /usr/local/share.
+if [ -n "$TETHER_GJS" ]; then
+  XDG_DATA_DIRS=$D:/usr/share GI_TYPELIB_PATH=$L/girepository-1.0 LD_LIBRARY_PATH=$L \
+    "$TETHER_GJS" -m "$src/tests/install/installed.js" "$D" "$work/gjs.sock" ||
+    fail "GJS through the installed override"
+  ok "GJS through the installed override and ES module"
+fi
 
 # -- Vala: the installed vapi and deps ---------------------------------
 if [ "$TETHER_HAVE_VAPI" = true ] && [ -n "$TETHER_VALAC" ]; then

@@ -3,9 +3,10 @@
 
 Installed as ``gi/overrides/Tether.py``; PyGObject loads it when a program
 does ``from gi.repository import Tether``. From a source tree, put
-``bindings/python`` on ``PYTHONPATH``: PyGObject extends ``gi.__path__``
-and ``gi.overrides.__path__`` with every ``gi/overrides`` directory on
-``sys.path`` (``pkgutil.extend_path``), so no install is needed.
+``bindings/python`` on ``PYTHONPATH`` (``meson devenv`` does): PyGObject
+extends ``gi.__path__`` and ``gi.overrides.__path__`` with every
+``gi/overrides`` directory on ``sys.path`` (``pkgutil.extend_path``), so
+no install is needed. docs/python.md is the guide.
 
 What it adds (the typelib's own API stays available unchanged)::
 
@@ -20,7 +21,7 @@ What it adds (the typelib's own API stays available unchanged)::
     async def slow(params, invocation):           # coroutines work too
         await asyncio.sleep(1)
         return await invocation.call_peer("confirm", {"question": "OK?"})
-    server.add_method("slow", slow)
+    server.add_method("slow", slow, with_invocation=True)
 
 The asyncio integration
 -----------------------
@@ -44,14 +45,31 @@ the GLib context's poll set, each ``select()`` runs one
 ``GLib.MainContext.iteration()`` (bounded by asyncio's own timeout), and
 then collects asyncio's ready events without blocking. GLib sources and
 asyncio callbacks thus run on one thread, in one loop, with no polling and
-no added latency. Every awaitable of this module, and ``Server.listen()``
-inside a running loop, hooks the running loop on first use, so
-``asyncio.run(main())`` just works; ``Tether.integrate_asyncio()`` does it
-explicitly, and ``Tether.run(main())``/``Tether.EventLoopPolicy`` give
-loops that are made that way. Loops that already iterate GLib (gbulb on
-the default context, PyGObject >= 3.50's ``gi.events``) are used as they
-are. Without asyncio, a ``GLib.MainLoop`` still runs everything but
-coroutine handlers.
+no added latency. (PyGObject 3.42 cannot drive GLib the other way round,
+asyncio's ``add_reader()`` on GLib's descriptors: its
+``MainContext.query()`` is broken.)
+
+Two ways in, one public and one not:
+
+* ``Tether.run(main())``, ``Tether.EventLoop()`` and
+  ``Tether.EventLoopPolicy`` make loops this way through public asyncio
+  API only (``SelectorEventLoop(selector)``, ``asyncio.Runner``'s
+  ``loop_factory``, a policy's ``new_event_loop()``).
+* A loop made by anyone else (plain ``asyncio.run(main())``) is hooked
+  on first use: every awaitable of this module, and ``Server.listen()``
+  inside a running loop, call ``Tether.integrate_asyncio()``, which
+  wraps the loop's selector in place. That reaches a private attribute,
+  ``loop._selector``, which CPython's selector loops have had since
+  Python 3.4 (the tests check it on the Python they run on). A loop
+  without it (uvloop, a future CPython) raises ``RuntimeError`` naming
+  ``Tether.run()`` instead of hanging; use the first way there.
+
+``Server.listen()`` outside a running loop switches asyncio's default
+policy to ``Tether.EventLoopPolicy`` and warns if the GLib context has not
+run within two seconds (see ``Server.listen()``), so a server never waits
+in silence. Loops that already iterate GLib (gbulb on the default
+context, PyGObject >= 3.50's ``gi.events``) are used as they are. Without
+asyncio, a ``GLib.MainLoop`` still runs everything but coroutine handlers.
 
 Values
 ------
@@ -68,10 +86,16 @@ Handlers
 --------
 A handler is ``handler(params)`` or ``handler(params, invocation)``: it
 gets the params as Python values (None when the call had none; a tuple for
-a method declared with a tuple signature) and, if it takes two positional
-arguments (or ``*args``), the ``Tether.Invocation`` too (for callbacks
-through ``invocation.call_peer()``, the caller's identity, the deadline).
-Params come first so that the one-argument form reads naturally, and GJS
+a method declared with a tuple signature) and, in the second form, the
+``Tether.Invocation`` too (for callbacks through
+``invocation.call_peer()``, the caller's identity, the deadline). Say
+which with ``add_method(..., with_invocation=True)`` (or ``False``): that
+rule cannot misfire. Left out, the handler's signature decides, as in
+0.1: two required positional parameters (or ``*args``) get the
+invocation, fewer get the params alone; and a handler whose first
+parameter is named ``invocation`` (a C-style ``handler(invocation)``,
+which would be given the params) is refused with ``TypeError``. Params
+come first so that the one-argument form reads naturally, and GJS
 handlers take the same ``(params, invocation)``. It may be a plain
 function or a coroutine function. What it returns is the answer (None
 answers JSON null). To answer with an error, raise:
@@ -88,7 +112,8 @@ cancelled (``asyncio.CancelledError``) when the invocation's cancellable
 fires (the caller cancelled, the deadline passed, the peer left).
 
 ``Server.add_method(name, handler, access=Tether.Access.AUTHENTICATED, *,
-signature=None, param_names=None, result_signature=None)``: access
+with_invocation=None, signature=None, param_names=None,
+result_signature=None)``: access
 defaults to authenticated peers as in C (on ``unix:`` the kernel-verified
 uid counts); ``signature``/``param_names`` declare the params
 (``add_method_full``); ``result_signature`` types the answer. The
@@ -106,20 +131,25 @@ Failures raise ``GLib.Error`` as PyGObject always does, so
 ``e.matches(Tether.error_quark(), Tether.Error.RESOURCE_EXHAUSTED)`` work.
 Errors the peer answered with (domain ``TETHER_REMOTE_ERROR``) are raised
 as ``Tether.RemoteCallError``, a subclass of ``GLib.Error`` whose ``code``
-is the wire code. Cancelling the asyncio task that awaits a call cancels
-the call (``rpc.cancel`` goes to the peer) and raises
-``asyncio.CancelledError`` as asyncio expects; a ``cancellable`` passed to
-a call makes it fail with ``G_IO_ERROR_CANCELLED`` instead.
+is the wire code. A deadline that passed (``G_IO_ERROR_TIMED_OUT``) is
+raised as ``Tether.TimeoutError``, a subclass of both ``GLib.Error`` and
+Python's ``TimeoutError``, so ``except TimeoutError`` catches it.
+Cancelling the asyncio task that awaits a call cancels the call
+(``rpc.cancel`` goes to the peer) and raises ``asyncio.CancelledError`` as
+asyncio expects; a ``cancellable`` passed to a call makes it fail with
+``G_IO_ERROR_CANCELLED`` instead.
 
 Names: no helper is called ``connect`` (GObject signals) or ``notify``
 (GObject property notification); connecting is ``open()``.
 """
 
 import asyncio
+import builtins
 import inspect
 import logging
 import math
 import selectors
+import threading
 import weakref
 from collections.abc import Mapping
 
@@ -281,6 +311,54 @@ def integrate_asyncio(loop=None):
     return loop
 
 
+# How long a server listening outside a running loop may wait for its
+# main context to run before _serve_from_a_later_loop() warns.
+_IDLE_CONTEXT_WARNING_S = 2.0
+
+
+def _serve_from_a_later_loop(uri):
+    """Server.listen() outside a running asyncio loop: make it serve.
+
+    `asyncio.run()` after `listen()` makes its loop from the policy: if
+    that is asyncio's default, Tether's takes its place (a subclass whose
+    loops also dispatch GLib), and the program works as written. Any
+    other case (another policy, a loop made before `listen()`, a thread
+    that never runs a loop) cannot be fixed from here, so it is made
+    loud: an idle source on the server's context notes that the context
+    ran, and a timer thread warns if it did not, in time.
+    """
+    policy = asyncio.get_event_loop_policy()
+    if type(policy) is asyncio.DefaultEventLoopPolicy:
+        asyncio.set_event_loop_policy(EventLoopPolicy())
+        _log.debug('listen() outside a running loop: asyncio now makes Tether.EventLoops')
+
+    context = GLib.MainContext.ref_thread_default()
+    ran = threading.Event()
+    idle = GLib.Idle()
+
+    def context_ran(*unused):
+        ran.set()
+        timer.cancel()
+        return GLib.SOURCE_REMOVE
+
+    def check():
+        if not ran.is_set():
+            idle.destroy()                  # thread-safe, as g_source_destroy() is
+            _log.warning(
+                'Tether.Server is listening on %s, but nothing has run its GLib main '
+                'context for %g s, so nobody is served. Call listen() inside the '
+                'asyncio loop (asyncio.run(main()) or Tether.run(main())), or run a '
+                'GLib.MainLoop; a loop made before listen() needs '
+                'Tether.integrate_asyncio(loop) (docs/python.md).',
+                uri, _IDLE_CONTEXT_WARNING_S)
+
+    timer = threading.Timer(_IDLE_CONTEXT_WARNING_S, check)
+    timer.daemon = True
+    idle.set_callback(context_ran)
+    idle.attach(context)
+    timer.start()
+
+
 __all__ += ['EventLoop', 'EventLoopPolicy', 'run', 'integrate_asyncio']
 
 
@@ -413,6 +491,34 @@ class RemoteCallError(GLib.Error):
         return RemoteCallError(self.code, self.message)
 
 
+_IO_DOMAIN = GLib.quark_to_string(Gio.io_error_quark())
+
+
+class TimeoutError(GLib.Error, builtins.TimeoutError):
+    """A deadline passed: ``G_IO_ERROR_TIMED_OUT``, raised as a `TimeoutError`.
+
+    A call (or `open()`) whose deadline passed with no answer raises this:
+    a `GLib.Error` in GIO's domain with code `Gio.IOErrorEnum.TIMED_OUT`,
+    so ``e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.TIMED_OUT)`` and
+    ``except GLib.Error`` keep working, and also a subclass of Python's
+    `TimeoutError`, so ``except TimeoutError`` (``asyncio.TimeoutError``
+    too) catches it as it catches `asyncio.wait_for()`'s. The peer's own
+    -32001 (its deadline passed first) stays a `RemoteCallError`.
+    """
+
+    def __init__(self, message='', domain=_IO_DOMAIN, code=int(Gio.IOErrorEnum.TIMED_OUT)):
+        GLib.Error.__init__(self, message, domain, code)
+
+    def __repr__(self):
+        return 'Tether.TimeoutError(%r)' % self.message
+
+    def __str__(self):
+        return GLib.Error.__str__(self)
+
+    def copy(self):
+        return TimeoutError(self.message)
+
+
 def _domain_quark(error):
     if isinstance(error.domain, str):
         return GLib.quark_from_string(error.domain)
@@ -426,10 +532,13 @@ def _is_remote(error):
 def _from_gerror(error):
     if _is_remote(error) and not isinstance(error, RemoteCallError):
         return RemoteCallError(error.code, error.message)
+    if (not isinstance(error, TimeoutError)
+            and error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.TIMED_OUT)):
+        return TimeoutError(error.message)
     return error
 
 
-__all__ += ['RemoteCallError']
+__all__ += ['RemoteCallError', 'TimeoutError']
 
 
 # -- awaitables ------------------------------------------------------------
@@ -592,12 +701,31 @@ def _start_coroutine(awaitable, invocation, method, signature):
     task.add_done_callback(done)
 
 
-def _takes_invocation(handler):
-    """Whether to call handler(params, invocation) rather than handler(params)."""
+def _takes_invocation(handler, with_invocation):
+    """Whether to call handler(params, invocation) rather than handler(params).
+
+    `with_invocation` (True or False) decides, and nothing else. Left
+    None, the signature decides as in 0.1: two required positional
+    parameters (or ``*args``) take the invocation too. A handler whose
+    first parameter is named ``invocation`` is refused: it is a C-style
+    handler(invocation), and would silently be given the params.
+    """
+    if with_invocation is not None:
+        if not isinstance(with_invocation, bool):
+            raise TypeError('with_invocation must be True or False, not %r' % (with_invocation,))
+        return with_invocation
     try:
         signature = inspect.signature(handler)
     except (TypeError, ValueError):         # builtins without a signature
         return False
+    positional = [p for p in signature.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if positional and positional[0].name == 'invocation':
+        raise TypeError(
+            '%s takes the invocation first, as a C handler does, but Tether calls '
+            'handler(params) or handler(params, invocation): declare it '
+            'handler(params, invocation) and pass with_invocation=True '
+            '(see docs/python.md, "Handlers")' % getattr(handler, '__qualname__', handler))
     required = 0
     for parameter in signature.parameters.values():
         if parameter.kind == parameter.VAR_POSITIONAL:
@@ -608,10 +736,10 @@ def _takes_invocation(handler):
     return required >= 2
 
 
-def _method_handler(handler, result_signature):
+def _method_handler(handler, result_signature, with_invocation=None):
     if not callable(handler):
         raise TypeError('handler must be callable, not %s' % type(handler).__name__)
-    takes_invocation = _takes_invocation(handler)
+    takes_invocation = _takes_invocation(handler, with_invocation)
 
     def trampoline(invocation, *unused):
         method = invocation.get_method_name()
@@ -665,17 +793,19 @@ class Client(_Caller, Tether.Client):
         self.close()
         return False
 
-    def add_method(self, name, handler, *, signature=None, param_names=None,
-                   result_signature=None):
+    def add_method(self, name, handler, *, with_invocation=None, signature=None,
+                   param_names=None, result_signature=None):
         """Adds a method the server may call back.
 
-        `handler(params)` or `handler(params, invocation)` may be a
-        function or a coroutine function. `signature` (a GVariant type
-        string, e.g. ``"(xs)"``) and `param_names` declare the params as
-        `add_method_full` does; `result_signature` types the value the
-        handler returns.
+        `handler` may be a function or a coroutine function. With
+        ``with_invocation=True`` it is called ``handler(params,
+        invocation)``, with ``with_invocation=False`` ``handler(params)``;
+        left out, its signature decides (see "Handlers" in the module
+        doc). `signature` (a GVariant type string, e.g. ``"(xs)"``) and
+        `param_names` declare the params as `add_method_full` does;
+        `result_signature` types the value the handler returns.
         """
-        trampoline = _method_handler(handler, result_signature)
+        trampoline = _method_handler(handler, result_signature, with_invocation)
         if signature is None and param_names is None:
             Tether.Client.add_method(self, name, trampoline)
         else:
@@ -690,9 +820,20 @@ class Server(Tether.Server):
     """A Tether server (see the module doc)."""
 
     def listen(self, uri):
-        """Listens on `uri`; inside a running asyncio loop, also makes
-        that loop dispatch GLib (`Tether.integrate_asyncio()`), so a
-        program that only serves needs nothing else."""
+        """Listens on `uri`. A server serves only while its GLib main
+        context runs, so:
+
+        * inside a running asyncio loop, that loop is made to dispatch
+          GLib (`Tether.integrate_asyncio()`): a program that only serves
+          needs nothing else;
+        * outside one, asyncio's default policy is replaced by
+          `Tether.EventLoopPolicy`, so that a later ``asyncio.run()``
+          makes a loop that dispatches GLib (a `GLib.MainLoop` needs
+          nothing); and if the context has not run two seconds later
+          (another policy, a loop made before, no loop at all), a
+          warning on the ``Tether`` logger says that nothing is served
+          and why.
+        """
         result = Tether.Server.listen(self, uri)
         try:
             loop = asyncio.get_running_loop()
@@ -700,18 +841,23 @@ class Server(Tether.Server):
             loop = None                 # a GLib.MainLoop, or not running yet
         if loop is not None:
             integrate_asyncio(loop)
+        else:
+            _serve_from_a_later_loop(uri)
         return result
 
     def add_method(self, name, handler, access=Tether.Access.AUTHENTICATED, *,
-                   signature=None, param_names=None, result_signature=None):
+                   with_invocation=None, signature=None, param_names=None,
+                   result_signature=None):
         """Adds a method clients may call.
 
-        `handler(params)` or `handler(params, invocation)` may be a
-        function or a coroutine function. `access` defaults to
-        authenticated peers, as in C (on ``unix:`` the kernel-verified uid
-        counts). `signature` and `param_names` declare the params as
-        `add_method_full` does; `result_signature` types the value the
-        handler returns.
+        `handler` may be a function or a coroutine function. With
+        ``with_invocation=True`` it is called ``handler(params,
+        invocation)``, with ``with_invocation=False`` ``handler(params)``;
+        left out, its signature decides (see "Handlers" in the module
+        doc). `access` defaults to authenticated peers, as in C (on
+        ``unix:`` the kernel-verified uid counts). `signature` and
+        `param_names` declare the params as `add_method_full` does;
+        `result_signature` types the value the handler returns.
 
         The typelib's own form, ``add_method(name, access, handler)`` with
         ``handler(invocation)`` answering the invocation itself, still
@@ -720,7 +866,7 @@ class Server(Tether.Server):
         if isinstance(handler, Tether.Access):
             Tether.Server.add_method(self, name, handler, access)
         else:
-            trampoline = _method_handler(handler, result_signature)
+            trampoline = _method_handler(handler, result_signature, with_invocation)
             if signature is None and param_names is None:
                 Tether.Server.add_method(self, name, access, trampoline)
             else:
