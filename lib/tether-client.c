@@ -94,6 +94,7 @@ static GParamSpec *properties[N_PROPS];
 
 enum {
   SIGNAL_DISCONNECTED,
+  SIGNAL_GOING_AWAY,
   N_SIGNALS
 };
 
@@ -128,8 +129,20 @@ connection_closed (gpointer          owner,
     }
 }
 
+static void
+connection_going_away (gpointer          owner,
+                       TetherConnection *conn,
+                       guint             deadline_ms)
+{
+  TetherClient *self = owner;
+
+  if (self->conn == conn)
+    g_signal_emit (self, signals[SIGNAL_GOING_AWAY], 0, deadline_ms);
+}
+
 static const TetherConnectionOwnerFuncs client_owner_funcs = {
   .closed = connection_closed,
+  .going_away = connection_going_away,
 };
 
 typedef struct
@@ -1242,6 +1255,25 @@ tether_client_class_init (TetherClientClass *klass)
   signals[SIGNAL_DISCONNECTED] =
     g_signal_new ("disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+
+  /**
+   * TetherClient::going-away:
+   * @self: the client
+   * @deadline_ms: how long the server lets calls in progress run before it
+   *   cancels them
+   *
+   * The server is draining (it is being stopped or restarted, see
+   * tether_server_shutdown_async()): it answers new calls on this
+   * connection with %TETHER_REMOTE_ERROR_UNAVAILABLE, lets those in
+   * progress (and its callbacks) finish within @deadline_ms, and then
+   * closes the connection. Connect again, to another instance behind the
+   * same address, for new calls.
+   *
+   * Since: 0.2
+   */
+  signals[SIGNAL_GOING_AWAY] =
+    g_signal_new ("going-away", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
 }
 
 static void

@@ -72,6 +72,7 @@ struct _TetherServer
   GHashTable        *connections;   /* TetherConnection* → TetherPeer* */
   gboolean           closed;
   gboolean           draining;      /* /readyz answers 503 */
+  GTask             *shutdown;      /* tether_server_shutdown_async() under way */
   TetherAdmission   *admission;     /* who gets in; the connection and TLS pools */
   /* The shared pools, charged per identity (see tether-pool-private.h). */
   TetherPool        *callback_pool;   /* callbacks waiting for an answer */
@@ -182,6 +183,8 @@ connection_ready (gpointer          owner,
   g_signal_emit (self, signals[SIGNAL_PEER_CONNECTED], 0, peer);
 }
 
+static void shutdown_complete (TetherServer *self, GError *error);
+
 static void
 connection_closed (gpointer          owner,
                    TetherConnection *conn,
@@ -201,6 +204,8 @@ connection_closed (gpointer          owner,
   if (g_object_get_data (G_OBJECT (peer), "tether-announced") != NULL)
     g_signal_emit (self, signals[SIGNAL_PEER_DISCONNECTED], 0, peer);
   g_object_unref (conn);
+  if (self->shutdown != NULL && g_hash_table_size (self->connections) == 0)
+    shutdown_complete (self, NULL);
 }
 
 static void
@@ -679,7 +684,8 @@ tether_server_get_peers (TetherServer *self)
  *
  * Stops listening, drops handshakes in progress and closes every peer
  * (each gets [signal@Tether.Server::peer-disconnected]). Idempotent; also
- * done when the server is disposed.
+ * done when the server is disposed. During a drain
+ * (tether_server_shutdown_async()) it ends the drain at once.
  *
  * Since: 0.1
  */
@@ -692,10 +698,9 @@ tether_server_close (TetherServer *self)
 
   g_return_if_fail (TETHER_IS_SERVER (self));
 
-  if (self->closed)
-    return;
+  /* Idempotent, and it ends a drain under way at once. */
   self->closed = TRUE;
-
+  self->draining = TRUE;
   g_ptr_array_set_size (self->listeners, 0);
   _tether_admission_drop_pending (self->admission);
 
@@ -705,6 +710,167 @@ tether_server_close (TetherServer *self)
     g_ptr_array_add (conns, g_object_ref (key));
   for (guint i = 0; i < conns->len; i++)
     _tether_connection_close (conns->pdata[i], NULL);
+}
+
+/* The one way a shutdown ends: every connection gone, or cancelled.
+ * Steals @error. */
+static void
+shutdown_complete (TetherServer *self,
+                   GError       *error)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&self->shutdown);
+
+  if (task == NULL)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  g_cancellable_disconnect (g_task_get_cancellable (task),
+                            GPOINTER_TO_SIZE (g_task_get_task_data (task)));
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+shutdown_cancelled_idle (gpointer user_data)
+{
+  TetherServer *self = user_data;
+
+  if (self->shutdown != NULL)
+    {
+      shutdown_complete (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                    "The shutdown was cancelled: every connection "
+                                                    "was closed at once"));
+      tether_server_close (self);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* May run in any thread: the work is done on the server's context. */
+static void
+shutdown_cancelled_cb (GCancellable *cancellable,
+                       gpointer      user_data)
+{
+  TetherServer *self = user_data;
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_static_name (source, "[tether] cancel shutdown");
+  g_source_set_callback (source, shutdown_cancelled_idle, g_object_ref (self), g_object_unref);
+  g_source_attach (source, self->context);
+}
+
+/**
+ * tether_server_shutdown_async:
+ * @self: a #TetherServer
+ * @grace_ms: how long calls and callbacks in progress may take to finish
+ * @cancellable: (nullable): cancelling it ends the wait: every connection
+ *   is closed at once
+ * @callback: (scope async): called when every connection is gone
+ * @user_data: (closure): data for @callback
+ *
+ * Drains the server, as a load balancer needs before an instance stops:
+ *
+ * - it is not ready from now on: `GET /readyz` would answer 503, and the
+ *   listeners close (nothing new is accepted; handshakes in progress are
+ *   dropped);
+ * - every Tether peer gets an `rpc.tether.goaway` notification saying how
+ *   long is left (a [class@Tether.Client] emits
+ *   [signal@Tether.Client::going-away]), and new calls from any peer are
+ *   answered %TETHER_REMOTE_ERROR_UNAVAILABLE;
+ * - calls and callbacks in progress finish; each connection closes
+ *   (WebSocket code 1001, going away) as soon as it has nothing left;
+ * - after @grace_ms what is left is cancelled: handlers' cancellables
+ *   fire and their callers are answered
+ *   %TETHER_REMOTE_ERROR_UNAVAILABLE, callbacks fail, and the
+ *   connections close.
+ *
+ * Plain JSON-RPC peers see only the close at the end. `tether serve`
+ * does this on SIGTERM and SIGINT (`--drain-timeout`). The server cannot
+ * listen again afterwards; tether_server_close() after it is harmless.
+ *
+ * Since: 0.2
+ */
+void
+tether_server_shutdown_async (TetherServer        *self,
+                              guint                grace_ms,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GPtrArray) conns = NULL;
+  GHashTableIter iter;
+  gpointer key;
+  gint64 deadline = g_get_monotonic_time () + (gint64) grace_ms * 1000;
+
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, tether_server_shutdown_async);
+  if (self->shutdown != NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
+                               "The server is already shutting down");
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  /* Not ready, and not accepting. */
+  self->draining = TRUE;
+  self->closed = TRUE;
+  g_ptr_array_set_size (self->listeners, 0);
+  g_ptr_array_set_size (self->uris, 0);
+  g_ptr_array_add (self->uris, NULL);
+  _tether_admission_drop_pending (self->admission);
+
+  if (g_hash_table_size (self->connections) == 0)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  self->shutdown = g_steal_pointer (&task);
+  if (cancellable != NULL)
+    g_task_set_task_data (self->shutdown,
+                          GSIZE_TO_POINTER (g_cancellable_connect (cancellable,
+                                                                   G_CALLBACK (shutdown_cancelled_cb),
+                                                                   self, NULL)), NULL);
+
+  conns = g_ptr_array_new_with_free_func (g_object_unref);
+  g_hash_table_iter_init (&iter, self->connections);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (conns, g_object_ref (key));
+  for (guint i = 0; i < conns->len; i++)
+    _tether_connection_go_away (conns->pdata[i], deadline);
+}
+
+/**
+ * tether_server_shutdown_finish:
+ * @self: a #TetherServer
+ * @result: the result passed to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes tether_server_shutdown_async().
+ *
+ * Returns: %TRUE once every connection is gone; %FALSE with
+ *   %G_IO_ERROR_CANCELLED if the wait was cancelled (every connection was
+ *   then closed at once), or %G_IO_ERROR_PENDING if a shutdown was
+ *   already under way
+ *
+ * Since: 0.2
+ */
+gboolean
+tether_server_shutdown_finish (TetherServer  *self,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tether_server_shutdown_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -64,6 +64,16 @@ TETHER_AVAILABLE_IN_ALL
 GPtrArray          *tether_server_get_peers        (TetherServer        *self);
 TETHER_AVAILABLE_IN_ALL
 void                tether_server_close            (TetherServer        *self);
+TETHER_AVAILABLE_IN_0_2
+void                tether_server_shutdown_async   (TetherServer        *self,
+                                                    guint                grace_ms,
+                                                    GCancellable        *cancellable,
+                                                    GAsyncReadyCallback  callback,
+                                                    gpointer             user_data);
+TETHER_AVAILABLE_IN_0_2
+gboolean            tether_server_shutdown_finish  (TetherServer        *self,
+                                                    GAsyncResult        *result,
+                                                    GError             **error);
 TETHER_AVAILABLE_IN_ALL
 TetherStatistics   *tether_server_get_statistics   (TetherServer        *self);
 TETHER_AVAILABLE_IN_ALL

@@ -26,6 +26,7 @@ usage (FILE *out)
               "  tether serve [URI...] [--cert FILE --key FILE] [--client-ca FILE]\n"
               "                      [--users FILE] [--limit NAME=VALUE]...\n"
               "                      [--proxy-protocol --trusted-proxy CIDR...]\n"
+              "                      [--drain-timeout MS]\n"
               "  tether call URI METHOD [JSON-PARAMS] [--timeout MS] [--cacert FILE]\n"
               "                         [--cert FILE --key FILE] [--user NAME --password-file FILE]\n"
               "                         [--pin SHA256]\n"
@@ -106,11 +107,44 @@ peer_connected_cb (TetherServer *server,
   serve_line ("connected", line);
 }
 
-static gboolean
-quit_cb (gpointer user_data)
+/* tether serve's drain: the first SIGTERM or SIGINT drains (what is in
+ * progress finishes within the drain timeout), a second one stops at once. */
+typedef struct
 {
+  TetherServer *server;
+  guint         drain_ms;
+  gboolean      draining;
+} Drain;
+
+static void
+drained_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!tether_server_shutdown_finish (TETHER_SERVER (source), result, &error))
+    g_printerr ("server: %s\n", error->message);
+  else
+    g_printerr ("server: drained\n");
   g_main_loop_quit (loop);
-  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+drain_cb (gpointer user_data)
+{
+  Drain *drain = user_data;
+
+  if (drain->draining)
+    {
+      g_printerr ("server: stopping at once\n");
+      tether_server_close (drain->server);
+      return G_SOURCE_CONTINUE;
+    }
+  drain->draining = TRUE;
+  g_printerr ("server: draining (up to %u ms): no new connections or calls\n", drain->drain_ms);
+  tether_server_shutdown_async (drain->server, drain->drain_ms, NULL, drained_cb, NULL);
+  return G_SOURCE_CONTINUE;
 }
 
 /* --limit NAME=VALUE sets any numeric or boolean property of the server,
@@ -248,6 +282,8 @@ cmd_serve (int argc, char **argv)
   g_auto(GStrv) uris = NULL;
   g_auto(GStrv) trusted_proxies = NULL;
   gboolean proxy_protocol = FALSE;
+  int drain_ms = 30000;
+  Drain drain = { 0 };
   GOptionEntry entries[] = {
     { "cert", 0, 0, G_OPTION_ARG_FILENAME, &cert, "TLS certificate (PEM)", "FILE" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &key, "TLS private key (PEM)", "FILE" },
@@ -256,6 +292,7 @@ cmd_serve (int argc, char **argv)
     { "limit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &limits, "Set a server limit, e.g. max-pending-callbacks=16 (repeatable)", "NAME=VALUE" },
     { "proxy-protocol", 0, 0, G_OPTION_ARG_NONE, &proxy_protocol, "Every connection starts with a PROXY protocol header (v1 or v2) from a trusted proxy", NULL },
     { "trusted-proxy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted_proxies, "A load balancer's address or network that may send PROXY headers (repeatable)", "CIDR" },
+    { "drain-timeout", 0, 0, G_OPTION_ARG_INT, &drain_ms, "On SIGTERM or SIGINT, how long calls in progress may take to finish (default 30000)", "MS" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &uris, NULL, "URI..." },
     { NULL }
   };
@@ -355,8 +392,15 @@ cmd_serve (int argc, char **argv)
     g_print ("listening on %s\n", *uri);
   fflush (stdout);
 
-  g_unix_signal_add (SIGINT, quit_cb, NULL);
-  g_unix_signal_add (SIGTERM, quit_cb, NULL);
+  if (drain_ms < 0)
+    {
+      g_printerr ("tether serve: --drain-timeout must not be negative\n");
+      return 2;
+    }
+  drain.server = server;
+  drain.drain_ms = (guint) drain_ms;
+  g_unix_signal_add (SIGINT, drain_cb, &drain);
+  g_unix_signal_add (SIGTERM, drain_cb, &drain);
   g_main_loop_run (loop);
 
   tether_server_close (server);

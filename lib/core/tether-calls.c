@@ -50,6 +50,7 @@ pending_complete (PendingCall *pc,
 
   g_object_unref (task);
   pending_call_free (pc);
+  _tether_connection_check_drained (self);
 }
 
 gboolean

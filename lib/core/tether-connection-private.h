@@ -40,6 +40,9 @@ typedef struct
   void     (*ready)     (gpointer owner, TetherConnection *conn);
   /* The connection is gone; @error says why. Called once. */
   void     (*closed)    (gpointer owner, TetherConnection *conn, const GError *error);
+  /* Client: the server said it is going away (rpc.tether.goaway), and
+   * will cancel what is left in @deadline_ms. Optional. */
+  void     (*going_away) (gpointer owner, TetherConnection *conn, guint deadline_ms);
   /* The peer misbehaved; @action says what the connection does about it
    * ("disconnect" or "quarantine"). The owner logs and signals; NULL
    * means the connection logs itself. */
@@ -141,6 +144,15 @@ gboolean          _tether_connection_send_notification (TetherConnection     *se
                                                      const char              *method,
                                                      GVariant                *params,
                                                      GError                 **error);
+/* Server: this connection is drained. A Tether peer is told
+ * (rpc.tether.goaway, with the time left to @deadline, monotonic µs); new
+ * calls from the peer are refused (-32009) while calls and callbacks in
+ * progress go on. The connection closes (1001) once nothing is left, or
+ * at @deadline, when what is left is cancelled: callees' cancellables
+ * fire, callers are answered -32009, callbacks fail. */
+void              _tether_connection_go_away        (TetherConnection        *self,
+                                                     gint64                   deadline);
+gboolean          _tether_connection_is_going_away  (TetherConnection        *self);
 /* Closes politely (close frame) when @error is NULL, at once otherwise;
  * pending calls fail and invocations are cancelled either way. */
 void              _tether_connection_close          (TetherConnection        *self,

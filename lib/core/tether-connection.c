@@ -344,6 +344,7 @@ _tether_connection_teardown (TetherConnection *self,
       : g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "The connection was closed");
   self->state = STATE_CLOSED;
   _tether_policing_unwatch (self);
+  _tether_scheduler_remove (self->scheduler, &self->goaway_deadline);
   _tether_connection_fail_pending (self, self->close_error->message);
 
   invocations = g_ptr_array_new_with_free_func (g_object_unref);
@@ -370,7 +371,7 @@ _tether_connection_teardown (TetherConnection *self,
                                  close_deadline_cb);
           self->closing = TRUE;
           g_object_ref (self);
-          _tether_websocket_close (self->ws, TETHER_WEBSOCKET_CLOSE_NORMAL, NULL);
+          _tether_websocket_close (self->ws, self->close_code, NULL);
         }
       else
         disconnect_ws (self);
@@ -382,6 +383,96 @@ _tether_connection_teardown (TetherConnection *self,
     funcs->closed (owner, self, self->close_error);
 
   g_object_unref (self);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Going away                                                             */
+
+/* What is left at the end of a drain: invocations are answered -32009
+ * and cancelled, callbacks fail. */
+static void
+goaway_cancel_rest (TetherConnection *self)
+{
+  g_autoptr(GPtrArray) invocations = g_ptr_array_new_with_free_func (g_object_unref);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->incoming);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (invocations, g_object_ref (value));
+  g_hash_table_iter_init (&iter, self->notifications);
+  while (g_hash_table_iter_next (&iter, &value, NULL))
+    g_ptr_array_add (invocations, g_object_ref (value));
+  for (guint i = 0; i < invocations->len; i++)
+    {
+      TetherInvocation *invocation = invocations->pdata[i];
+
+      if (!tether_invocation_is_notification (invocation))
+        tether_invocation_return_error_literal (invocation, TETHER_REMOTE_ERROR_UNAVAILABLE,
+                                                "The server shut down before the call finished");
+      _tether_invocation_cancel (invocation, FALSE);
+    }
+  _tether_connection_fail_pending (self, "the server shut down before the answer came");
+}
+
+static void
+goaway_deadline_cb (TetherDeadline *deadline)
+{
+  TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, goaway_deadline));
+  gboolean drained = g_hash_table_size (self->pending) == 0 && _tether_connection_n_invocations (self) == 0;
+
+  if (self->state == STATE_CLOSED)
+    return;
+  if (!drained && g_get_monotonic_time () < self->goaway_end)
+    {
+      _tether_scheduler_add (self->scheduler, &self->goaway_deadline, self->goaway_end, goaway_deadline_cb);
+      return;
+    }
+  g_object_ref (self);
+  if (!drained)
+    goaway_cancel_rest (self);
+  self->close_code = TETHER_WEBSOCKET_CLOSE_GOING_AWAY;
+  _tether_connection_teardown (self, NULL);
+  g_object_unref (self);
+}
+
+void
+_tether_connection_check_drained (TetherConnection *self)
+{
+  /* Not from inside the call or invocation that ended: from the
+   * scheduler, at once. */
+  if (self->going_away && self->state != STATE_CLOSED &&
+      g_hash_table_size (self->pending) == 0 && _tether_connection_n_invocations (self) == 0)
+    _tether_scheduler_add (self->scheduler, &self->goaway_deadline, g_get_monotonic_time (),
+                           goaway_deadline_cb);
+}
+
+void
+_tether_connection_go_away (TetherConnection *self,
+                            gint64            deadline)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (self->state == STATE_CLOSED || self->going_away)
+    return;
+  self->going_away = TRUE;
+  self->goaway_end = deadline;
+  if (self->tether && _tether_connection_can_send (self))
+    {
+      GVariantDict params;
+
+      g_variant_dict_init (&params, NULL);
+      g_variant_dict_insert (&params, "deadline_ms", "x", MAX (deadline - now, 0) / 1000);
+      _tether_connection_send_control (self, "rpc.tether.goaway", g_variant_dict_end (&params), NULL);
+    }
+  _tether_scheduler_add (self->scheduler, &self->goaway_deadline, deadline, goaway_deadline_cb);
+  _tether_connection_check_drained (self);
+}
+
+gboolean
+_tether_connection_is_going_away (TetherConnection *self)
+{
+  return self->going_away;
 }
 
 void
@@ -601,6 +692,7 @@ _tether_connection_dispose (GObject *object)
   self->state = STATE_CLOSED;
   disconnect_ws (self);
   _tether_policing_unwatch (self);
+  _tether_scheduler_remove (self->scheduler, &self->goaway_deadline);
   g_clear_pointer (&self->ws, _tether_websocket_unref);
   g_clear_object (&self->guard);
 
@@ -643,6 +735,7 @@ _tether_connection_class_init (TetherConnectionClass *klass)
 static void
 _tether_connection_init (TetherConnection *self)
 {
+  self->close_code = TETHER_WEBSOCKET_CLOSE_NORMAL;
   self->pending = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->incoming = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->notifications = g_hash_table_new (NULL, NULL);

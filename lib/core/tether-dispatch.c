@@ -25,6 +25,21 @@ _tether_connection_control_params (TetherConnection *self,
   return params;
 }
 
+/* The server will go (rpc.tether.goaway): the owner decides what to do
+ * (a client may open a connection elsewhere). */
+static void
+handle_goaway (TetherConnection *self,
+               TetherMessage    *m)
+{
+  g_autoptr(GVariant) params = _tether_connection_control_params (self, m);
+  gint64 deadline_ms = 0;
+
+  if (!_tether_vardict_get_int (params, "deadline_ms", &deadline_ms) || deadline_ms < 0)
+    deadline_ms = 0;
+  if (self->owner_funcs != NULL && self->owner_funcs->going_away != NULL)
+    self->owner_funcs->going_away (self->owner, self, (guint) MIN (deadline_ms, G_MAXUINT32));
+}
+
 static void
 handle_rpc_cancel (TetherConnection *self,
                    TetherMessage    *m)
@@ -131,6 +146,9 @@ handle_request (TetherConnection *self,
         handle_rpc_cancel (self, m);
       else if (self->tether && strcmp (name, "rpc.tether.extend") == 0 && is_notification)
         _tether_connection_handle_extend (self, m);
+      else if (self->tether && self->role == TETHER_CONNECTION_ROLE_CLIENT && is_notification &&
+               strcmp (name, "rpc.tether.goaway") == 0)
+        handle_goaway (self, m);
       else if (self->tether && batch != NULL &&
                (strcmp (name, "rpc.tether.hello") == 0 || strcmp (name, "rpc.tether.auth") == 0))
         {
@@ -147,6 +165,15 @@ handle_request (TetherConnection *self,
       else if (!is_notification)
         _tether_connection_reply_error (self, batch, id, TETHER_REMOTE_ERROR_METHOD_NOT_FOUND,
                                         "Method not found");
+      return;
+    }
+
+  /* Draining: what is in progress goes on, nothing new starts. */
+  if (self->going_away)
+    {
+      if (!is_notification)
+        _tether_connection_reply_error (self, batch, id, TETHER_REMOTE_ERROR_UNAVAILABLE,
+                                        "The server is going away: call another instance");
       return;
     }
 
@@ -411,4 +438,5 @@ _tether_connection_forget_invocation (TetherConnection *self,
   /* Room again: read on. */
   if (self->ws != NULL && !_tether_websocket_get_reading (self->ws))
     _tether_policing_check_room (self);
+  _tether_connection_check_drained (self);
 }

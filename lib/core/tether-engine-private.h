@@ -99,6 +99,10 @@ struct _TetherConnection
   TetherStatistics                   stats;       /* counters kept here; bytes from the guard */
   TetherDeadline                     close_deadline;
   gboolean                           closing;     /* polite close in progress */
+  gushort                            close_code;  /* of the polite close: 1000, or 1001 */
+  gboolean                           going_away;  /* draining: no new calls from the peer */
+  gint64                             goaway_end;  /* when what is left is cancelled */
+  TetherDeadline                     goaway_deadline; /* a check, or the end */
   GError                            *close_error;
   guint64                            bytes_handed; /* to the WebSocket, framing included */
 };
@@ -132,6 +136,10 @@ void      _tether_connection_report         (TetherConnection       *self,
 /* The single teardown path (see tether-connection.c). */
 void      _tether_connection_teardown       (TetherConnection       *self,
                                              const GError           *error);
+
+/* Draining: once nothing is in progress, the connection closes (1001).
+ * Called when a call or an invocation ends. */
+void      _tether_connection_check_drained  (TetherConnection       *self);
 
 /* tether-calls.c */
 void      _tether_connection_handle_response (TetherConnection      *self,
