@@ -46,6 +46,8 @@
 #include "tether-invocation.h"
 #include "tether-log-private.h"
 #include "tether-method-table-private.h"
+#include "tether-method-info-private.h"
+#include "tether-discover-private.h"
 #include "tether-detached-private.h"
 #include "tether-peer-private.h"
 #include "tether-server-private.h"
@@ -116,6 +118,13 @@ struct _TetherServer
   TetherHelloExtension detached_extension; /* the hello's "detached" member */
   GPtrArray         *hello_extensions;   /* TetherHelloExtension*, shared by the connections */
   TetherImpPolicy   *imp_policy;
+
+  /* rpc.discover (tether-discover.c) */
+  char              *service_title;
+  char              *service_version;
+  char              *service_description;
+  TetherAccess       discover_access;
+  GHashTable        *callback_infos;     /* name → TetherMethodInfo* the server calls */
 };
 
 G_DEFINE_FINAL_TYPE (TetherServer, tether_server, G_TYPE_OBJECT)
@@ -135,6 +144,10 @@ enum {
   PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL,
   PROP_DANGEROUSLY_ALLOW_PRIVILEGED_IMPERSONATION,
   PROP_SIGNING_CERTIFICATE,
+  PROP_SERVICE_TITLE,
+  PROP_SERVICE_VERSION,
+  PROP_SERVICE_DESCRIPTION,
+  PROP_DISCOVER_ACCESS,
   N_PROPS
 };
 
@@ -726,6 +739,288 @@ _tether_server_set_fallback_method (TetherServer        *self,
                                     GDestroyNotify       destroy)
 {
   _tether_method_table_set_fallback (self->methods, handler, user_data, destroy);
+  /* A server that answers every name itself (the callback listener,
+   * which verifies each delivery first) has nothing to describe. */
+  if (handler != NULL)
+    _tether_method_table_set_reserved (self->methods, "rpc.discover", NULL, 0, NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Describing the service: rpc.discover (issue #12)                       */
+
+static void
+discover_cb (TetherInvocation *invocation,
+             gpointer          user_data)
+{
+  TetherServer *self = user_data;
+  TetherDiscoverSource source = {
+    .title = self->service_title != NULL ? self->service_title
+             : g_get_application_name () != NULL ? g_get_application_name () : "Tether service",
+    .version = self->service_version != NULL ? self->service_version : "unspecified",
+    .description = self->service_description,
+    .uris = (const char * const *) self->uris->pdata,
+    .methods = self->methods,
+    .callbacks = self->callback_infos,
+    .apply_access = TRUE,
+    .caller_authenticated = _tether_discover_caller_authenticated (invocation),
+    .default_timeout_ms = self->limits[TETHER_LIMIT_INCOMING_DEFAULT_TIMEOUT],
+    .max_timeout_ms = self->limits[TETHER_LIMIT_INCOMING_MAX_TIMEOUT],
+    .callback_timeout_ms = self->limits[TETHER_LIMIT_DEFAULT_TIMEOUT],
+    .max_callback_timeout_ms = self->limits[TETHER_LIMIT_MAX_TIMEOUT],
+  };
+
+  tether_invocation_return_value (invocation, _tether_discover_document (&source));
+}
+
+static void
+discover_register (TetherServer *self)
+{
+  _tether_method_table_set_reserved (self->methods, "rpc.discover", "()", self->discover_access,
+                                     discover_cb, self, NULL);
+}
+
+/**
+ * tether_server_add_method_with_info:
+ * @self: a #TetherServer
+ * @info: the method's description; its name is the method's, its
+ *   parameters ([method@Tether.MethodInfo.set_params]) are declared as
+ *   [method@Tether.Server.add_method_full] declares them
+ * @access: who may call it
+ * @handler: (scope notified) (closure user_data) (destroy destroy): the handler
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data when the method is removed
+ *
+ * Adds a method and its description, which `rpc.discover` gives to
+ * callers that @access lets call it. Replaces any method of the same
+ * name. @info is read-only from now on.
+ *
+ * Since: 0.2
+ */
+void
+tether_server_add_method_with_info (TetherServer        *self,
+                                    TetherMethodInfo    *info,
+                                    TetherAccess         access,
+                                    TetherMethodHandler  handler,
+                                    gpointer             user_data,
+                                    GDestroyNotify       destroy)
+{
+  const char *name;
+
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  g_return_if_fail (info != NULL);
+
+  name = tether_method_info_get_name (info);
+  _tether_method_info_seal (info);
+  _tether_method_table_add (self->methods, name, tether_method_info_get_signature (info),
+                            tether_method_info_get_param_names (info), access,
+                            handler, user_data, destroy);
+  _tether_method_table_set_info (self->methods, name, info);
+}
+
+/**
+ * tether_server_describe_method:
+ * @self: a #TetherServer
+ * @info: the description of a method added before
+ *
+ * Describes a method added with [method@Tether.Server.add_method] or
+ * [method@Tether.Server.add_method_full], for bindings whose own
+ * `add_method` wraps the handler. If @info declares parameters they must
+ * be the method's own (the same signature and names); if it declares
+ * none, the method's are described. Replaces any earlier description.
+ * @info is read-only from now on.
+ *
+ * Returns: %TRUE if the method exists and @info fits it
+ *
+ * Since: 0.2
+ */
+gboolean
+tether_server_describe_method (TetherServer     *self,
+                               TetherMethodInfo *info)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (info != NULL, FALSE);
+
+  _tether_method_info_seal (info);
+  return _tether_method_table_set_info (self->methods, tether_method_info_get_name (info), info);
+}
+
+/**
+ * tether_server_add_callback_info:
+ * @self: a #TetherServer
+ * @info: the description of a method the server calls on its clients
+ *
+ * Declares a callback the server makes, such as `progress`, so that
+ * `rpc.discover` tells clients what they must answer: its parameters as
+ * a client would declare them, and its result. Link it to the methods
+ * that make it with [method@Tether.MethodInfo.add_callback]. Replaces a
+ * declaration of the same name. @info is read-only from now on.
+ *
+ * Since: 0.2
+ */
+void
+tether_server_add_callback_info (TetherServer     *self,
+                                 TetherMethodInfo *info)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  g_return_if_fail (info != NULL);
+
+  _tether_method_info_seal (info);
+  g_hash_table_replace (self->callback_infos, (char *) tether_method_info_get_name (info),
+                        tether_method_info_ref (info));
+}
+
+static gboolean
+set_string (char       **field,
+            const char  *value)
+{
+  if (g_strcmp0 (*field, value) == 0)
+    return FALSE;
+  g_free (*field);
+  *field = g_strdup (value);
+  return TRUE;
+}
+
+/**
+ * tether_server_set_service_title:
+ * @self: a #TetherServer
+ * @title: (nullable): the service's name, or %NULL for the program's
+ *
+ * Sets [property@Tether.Server:service-title].
+ *
+ * Since: 0.2
+ */
+void
+tether_server_set_service_title (TetherServer *self,
+                                 const char   *title)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  if (set_string (&self->service_title, title))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SERVICE_TITLE]);
+}
+
+/**
+ * tether_server_get_service_title:
+ * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:service-title].
+ *
+ * Returns: (nullable): the title set, or %NULL
+ *
+ * Since: 0.2
+ */
+const char *
+tether_server_get_service_title (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), NULL);
+  return self->service_title;
+}
+
+/**
+ * tether_server_set_service_version:
+ * @self: a #TetherServer
+ * @version: (nullable): the version of the service's API
+ *
+ * Sets [property@Tether.Server:service-version].
+ *
+ * Since: 0.2
+ */
+void
+tether_server_set_service_version (TetherServer *self,
+                                   const char   *version)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  if (set_string (&self->service_version, version))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SERVICE_VERSION]);
+}
+
+/**
+ * tether_server_get_service_version:
+ * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:service-version].
+ *
+ * Returns: (nullable): the version set, or %NULL
+ *
+ * Since: 0.2
+ */
+const char *
+tether_server_get_service_version (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), NULL);
+  return self->service_version;
+}
+
+/**
+ * tether_server_set_service_description:
+ * @self: a #TetherServer
+ * @description: (nullable): what the service is for (Markdown)
+ *
+ * Sets [property@Tether.Server:service-description].
+ *
+ * Since: 0.2
+ */
+void
+tether_server_set_service_description (TetherServer *self,
+                                       const char   *description)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  if (set_string (&self->service_description, description))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SERVICE_DESCRIPTION]);
+}
+
+/**
+ * tether_server_get_service_description:
+ * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:service-description].
+ *
+ * Returns: (nullable): the description set, or %NULL
+ *
+ * Since: 0.2
+ */
+const char *
+tether_server_get_service_description (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), NULL);
+  return self->service_description;
+}
+
+/**
+ * tether_server_set_discover_access:
+ * @self: a #TetherServer
+ * @access: who may call `rpc.discover`
+ *
+ * Sets [property@Tether.Server:discover-access].
+ *
+ * Since: 0.2
+ */
+void
+tether_server_set_discover_access (TetherServer *self,
+                                   TetherAccess  access)
+{
+  g_return_if_fail (TETHER_IS_SERVER (self));
+  if (self->discover_access == access)
+    return;
+  self->discover_access = access;
+  discover_register (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DISCOVER_ACCESS]);
+}
+
+/**
+ * tether_server_get_discover_access:
+ * @self: a #TetherServer
+ *
+ * Gets [property@Tether.Server:discover-access].
+ *
+ * Returns: who may call `rpc.discover`
+ *
+ * Since: 0.2
+ */
+TetherAccess
+tether_server_get_discover_access (TetherServer *self)
+{
+  g_return_val_if_fail (TETHER_IS_SERVER (self), TETHER_ACCESS_AUTHENTICATED);
+  return self->discover_access;
 }
 
 /**
@@ -893,6 +1188,10 @@ tether_server_finalize (GObject *object)
   _tether_auth_policy_unref (self->auth_policy);
   _tether_imp_policy_unref (self->imp_policy);
   _tether_method_table_free (self->methods);
+  g_hash_table_unref (self->callback_infos);
+  g_free (self->service_title);
+  g_free (self->service_version);
+  g_free (self->service_description);
   g_clear_object (&self->tls_certificate);
   g_clear_object (&self->tls_client_database);
   g_strfreev (self->allowed_origins);
@@ -958,6 +1257,18 @@ tether_server_get_property (GObject    *object,
       break;
     case PROP_DETACHED_CALLBACK_TLS_DATABASE:
       g_value_set_object (value, self->detached_callback_tls_database);
+      break;
+    case PROP_SERVICE_TITLE:
+      g_value_set_string (value, self->service_title);
+      break;
+    case PROP_SERVICE_VERSION:
+      g_value_set_string (value, self->service_version);
+      break;
+    case PROP_SERVICE_DESCRIPTION:
+      g_value_set_string (value, self->service_description);
+      break;
+    case PROP_DISCOVER_ACCESS:
+      g_value_set_enum (value, self->discover_access);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1053,6 +1364,18 @@ tether_server_set_property (GObject      *object,
           self->misbehavior_action = g_value_get_enum (value);
           g_object_notify_by_pspec (object, pspec);
         }
+      break;
+    case PROP_SERVICE_TITLE:
+      tether_server_set_service_title (self, g_value_get_string (value));
+      break;
+    case PROP_SERVICE_VERSION:
+      tether_server_set_service_version (self, g_value_get_string (value));
+      break;
+    case PROP_SERVICE_DESCRIPTION:
+      tether_server_set_service_description (self, g_value_get_string (value));
+      break;
+    case PROP_DISCOVER_ACCESS:
+      tether_server_set_discover_access (self, g_value_get_enum (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1495,6 +1818,58 @@ tether_server_class_init (TetherServerClass *klass)
     g_param_spec_object ("signing-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * TetherServer:service-title:
+   *
+   * The service's name in the description it gives of itself
+   * (`rpc.discover`, OpenRPC's `info.title`). %NULL: the application's
+   * name ([func@GLib.get_application_name]).
+   *
+   * Since: 0.2
+   */
+  properties[PROP_SERVICE_TITLE] =
+    g_param_spec_string ("service-title", NULL, NULL, NULL, rw);
+
+  /**
+   * TetherServer:service-version:
+   *
+   * The version of the service's API in its description (OpenRPC's
+   * `info.version`; not Tether's version). %NULL: `unspecified`.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_SERVICE_VERSION] =
+    g_param_spec_string ("service-version", NULL, NULL, NULL, rw);
+
+  /**
+   * TetherServer:service-description:
+   *
+   * What the service is for, in its description (OpenRPC's
+   * `info.description`, Markdown), or %NULL.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_SERVICE_DESCRIPTION] =
+    g_param_spec_string ("service-description", NULL, NULL, NULL, rw);
+
+  /**
+   * TetherServer:discover-access:
+   *
+   * Who may call `rpc.discover`, the method that answers the service's
+   * description (an OpenRPC document; see `docs/protocol.md`). Like any
+   * method's access: authenticated peers by default;
+   * %TETHER_ACCESS_CUSTOM asks [signal@Tether.Server::authorize-call]
+   * (with the method name `rpc.discover`), and with no handler nobody
+   * may. Plain JSON-RPC clients may call it too. Whoever calls it sees
+   * only the methods they may call: those open to any peer, and to an
+   * authenticated caller the others too.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_DISCOVER_ACCESS] =
+    g_param_spec_enum ("discover-access", NULL, NULL, TETHER_TYPE_ACCESS,
+                       TETHER_ACCESS_AUTHENTICATED, rw);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
   /* The limits, from the one table: the ids after N_PROPS. */
   _tether_limits_install (object_class, TETHER_LIMITS_SERVER, N_PROPS);
@@ -1577,6 +1952,10 @@ tether_server_init (TetherServer *self)
   self->hello_extensions = g_ptr_array_new ();
   g_ptr_array_add (self->hello_extensions, &self->detached_extension);
   self->methods = _tether_method_table_new ();
+  self->callback_infos = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                (GDestroyNotify) tether_method_info_unref);
+  self->discover_access = TETHER_ACCESS_AUTHENTICATED;
+  discover_register (self);
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->uris = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->uris, NULL);

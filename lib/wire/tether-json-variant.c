@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tether-json-private.h"
+#include "tether-json-schema-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -1145,12 +1146,8 @@ set_count_error (GError **error,
                  at_least, expected, got_text);
 }
 
-/* Trailing members of a maybe type are optional (OpenRPC's optional
- * params, which come after the required ones): named params may leave
- * them out, positional ones may stop before them. Returns how many
- * members come before them: the required ones. */
-static gsize
-tuple_n_required (const GVariantType *tuple_type)
+gsize
+_tether_json_params_n_required (const GVariantType *tuple_type)
 {
   const GVariantType *item;
   gsize n = 0, i = 0;
@@ -1191,7 +1188,7 @@ params_to_tuple (json_t              *params,
   const GVariantType *item;
   Children c;
   GVariant *result;
-  gsize n_required = tuple_n_required (tuple_type);
+  gsize n_required = _tether_json_params_n_required (tuple_type);
   gsize i;
 
   if (params == NULL && n_required > 0)
