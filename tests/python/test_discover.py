@@ -457,5 +457,85 @@ class PythonService(unittest.TestCase):
         run(main())
 
 
+# -- the tool: tether describe, and tether call's check -------------------------
+
+async def tool(*args):
+    """Runs the tether tool; returns (exit status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(TETHER_TOOL, *args,
+                                                stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), STEP_TIMEOUT)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode, out.decode(), err.decode()
+
+
+class Tool(unittest.TestCase):
+
+    def test_describe_summarises_the_demo(self):
+        status, out, err = run(tool('describe', SERVER.unix_uri))
+        self.assertEqual(status, 0, err)
+        lines = [line.strip() for line in out.splitlines()]
+        self.assertEqual(lines[0], 'Tether demo service, version %s (OpenRPC 1.3.2)'
+                         % Tether.VERSION_S)
+        for expected in ['work(steps: x?, delay_ms: x?) -> a{sv}',
+                         'subtract(minuend: x, subtrahend: x) -> x',
+                         'echo(...) -> any',
+                         'sum(av) -> any',
+                         'calls back: progress',
+                         'calls back: confirm',
+                         'steps: how many steps, 0 to 1000 (default 3)',
+                         'any peer; deadline 30000 ms, at most 600000 ms',
+                         'progress(step: x, of: x) -> any',
+                         'made by: work',
+                         'deadline 10000 ms, at most 60000 ms']:
+            self.assertIn(expected, lines)
+
+    def test_describe_json_is_the_document(self):
+        status, out, err = run(tool('describe', '--json', SERVER.ws_uri))
+        self.assertEqual(status, 0, err)
+        plain = run(plain_discover(SERVER.ws_uri))['result']
+        self.assertEqual(json.loads(out), plain)
+
+    def test_call_says_which_parameter_is_wrong_before_sending(self):
+        async def main():
+            calls = []
+            server = Tether.Server(discover_access=Tether.Access.ANY)
+            server.add_method('count', lambda params: calls.append(params) or len(calls),
+                              Tether.Access.ANY, signature='(xmx)', param_names=['n', 'm'])
+            server.listen('ws://127.0.0.1:0')
+            uri = server.get_uris()[0]
+            try:
+                status, out, err = await tool('call', uri, 'count', '{"n": "one"}')
+                self.assertEqual(status, 2, err)
+                self.assertIn("count: parameter 'n' (#1): expected an integer, got a string", err)
+                self.assertIn('nothing was sent', err)
+                status, out, err = await tool('call', uri, 'count')
+                self.assertEqual(status, 2, err)
+                self.assertIn('expected 1 to 2 parameters, got none', err)
+                self.assertEqual(calls, [])
+                status, out, err = await tool('call', uri, 'count', '[5]')
+                self.assertEqual((status, out), (0, '1\n'), err)
+                self.assertEqual(calls, [(5, None)])
+
+                # A service that will not describe itself to this caller
+                # is called as before, and answers for itself.
+                server.set_discover_access(Tether.Access.CUSTOM)
+                status, out, err = await tool('call', uri, 'count', '{"n": "one"}')
+                self.assertEqual(status, 1, err)
+                self.assertIn('the server answered error -32602', err)
+                self.assertNotIn('description', err)
+                status, out, err = await tool('describe', uri)
+                self.assertEqual(status, 1)
+                self.assertIn('error -32005', err)
+            finally:
+                server.close()
+        run(main())
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
