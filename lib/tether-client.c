@@ -38,6 +38,8 @@
 #include "tether-identity.h"
 #include "tether-message-private.h"
 #include "tether-method-table-private.h"
+#include "tether-method-info-private.h"
+#include "tether-discover-private.h"
 #include "tether-transport-private.h"
 #include "tether-version.h"
 
@@ -680,6 +682,83 @@ tether_client_add_method_full (TetherClient        *self,
 }
 
 /**
+ * tether_client_add_method_with_info:
+ * @self: a #TetherClient
+ * @info: the callback's description; its name is the method's, its
+ *   parameters are declared as [method@Tether.Client.add_method_full]
+ *   declares them
+ * @handler: (scope notified) (closure user_data) (destroy destroy): the handler
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data when the method is removed
+ *
+ * Adds a method the server may call back, with its description: the
+ * client answers its server's `rpc.discover` with the callbacks it
+ * accepts, described. @info is read-only from now on.
+ *
+ * Since: 0.2
+ */
+void
+tether_client_add_method_with_info (TetherClient        *self,
+                                    TetherMethodInfo    *info,
+                                    TetherMethodHandler  handler,
+                                    gpointer             user_data,
+                                    GDestroyNotify       destroy)
+{
+  const char *name;
+
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+  g_return_if_fail (info != NULL);
+
+  name = tether_method_info_get_name (info);
+  _tether_method_info_seal (info);
+  _tether_method_table_add (self->methods, name, tether_method_info_get_signature (info),
+                            tether_method_info_get_param_names (info), TETHER_ACCESS_ANY,
+                            handler, user_data, destroy);
+  _tether_method_table_set_info (self->methods, name, info);
+}
+
+/**
+ * tether_client_describe_method:
+ * @self: a #TetherClient
+ * @info: the description of a method added before
+ *
+ * Describes a callback added with [method@Tether.Client.add_method] or
+ * [method@Tether.Client.add_method_full], as
+ * [method@Tether.Server.describe_method] does for servers.
+ *
+ * Returns: %TRUE if the method exists and @info fits it
+ *
+ * Since: 0.2
+ */
+gboolean
+tether_client_describe_method (TetherClient     *self,
+                               TetherMethodInfo *info)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (info != NULL, FALSE);
+
+  _tether_method_info_seal (info);
+  return _tether_method_table_set_info (self->methods, tether_method_info_get_name (info), info);
+}
+
+/* rpc.discover from the server: the callbacks this client accepts. */
+static void
+discover_cb (TetherInvocation *invocation,
+             gpointer          user_data)
+{
+  TetherClient *self = user_data;
+  TetherDiscoverSource source = {
+    .title = g_get_application_name () != NULL ? g_get_application_name () : "Tether client",
+    .version = "unspecified",
+    .methods = self->methods,
+    .default_timeout_ms = self->limits[TETHER_LIMIT_INCOMING_DEFAULT_TIMEOUT],
+    .max_timeout_ms = self->limits[TETHER_LIMIT_INCOMING_MAX_TIMEOUT],
+  };
+
+  tether_invocation_return_value (invocation, _tether_discover_document (&source));
+}
+
+/**
  * tether_client_remove_method:
  * @self: a #TetherClient
  * @name: the method name
@@ -1283,6 +1362,9 @@ tether_client_init (TetherClient *self)
   self->scheduler = _tether_scheduler_new (self->context);
   _tether_limits_init_values (TETHER_LIMITS_CLIENT, self->limits);
   self->methods = _tether_method_table_new ();
+  /* The server may ask what this client answers; it is the only peer. */
+  _tether_method_table_set_reserved (self->methods, "rpc.discover", "()", TETHER_ACCESS_ANY,
+                                     discover_cb, self, NULL);
   self->expected_server_uid = -1;
   self->imp_policy = _tether_imp_policy_new (FALSE);
 }

@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "tether-types.h"
+#include "tether-method-info.h"
 
 G_BEGIN_DECLS
 
@@ -83,6 +84,15 @@ void            tether_client_add_method_full     (TetherClient        *self,
                                                    TetherMethodHandler  handler,
                                                    gpointer             user_data,
                                                    GDestroyNotify       destroy);
+TETHER_AVAILABLE_IN_0_2
+void            tether_client_add_method_with_info (TetherClient      *self,
+                                                   TetherMethodInfo    *info,
+                                                   TetherMethodHandler  handler,
+                                                   gpointer             user_data,
+                                                   GDestroyNotify       destroy);
+TETHER_AVAILABLE_IN_0_2
+gboolean        tether_client_describe_method     (TetherClient        *self,
+                                                   TetherMethodInfo    *info);
 TETHER_AVAILABLE_IN_ALL
 gboolean        tether_client_remove_method       (TetherClient        *self,
                                                    const char          *name);

@@ -45,11 +45,13 @@
 #include "tether-invocation.h"
 #include "tether-log-private.h"
 #include "tether-method-table-private.h"
+#include "tether-method-info-private.h"
+#include "tether-discover-private.h"
 #include "tether-detached-callback-private.h"
 #include "tether-peer-private.h"
 #include "tether-server-private.h"
 #include "tether-server.h"
-#include "tether-admission-private.h"
+#include "tether-server-impl-private.h"
 #include "tether-transport-private.h"
 
 typedef struct
@@ -59,63 +61,10 @@ typedef struct
   TetherListenFlags    flags;
 } Listener;
 
-struct _TetherServer
-{
-  GObject            parent_instance;
-
-  GMainContext      *context;
-  TetherScheduler   *scheduler;
-  TetherMethodTable *methods;
-  GPtrArray         *listeners;
-  GPtrArray         *uris;          /* NULL-terminated */
-  GPtrArray         *trusted_proxies; /* GInetAddressMask*: may send PROXY headers */
-  GHashTable        *connections;   /* TetherConnection* → TetherPeer* */
-  gboolean           closed;
-  gboolean           draining;      /* /readyz answers 503 */
-  GTask             *shutdown;      /* tether_server_shutdown_async() under way */
-  TetherAdmission   *admission;     /* who gets in; the connection and TLS pools */
-  /* The shared pools, charged per identity (see tether-pool-private.h). */
-  TetherPool        *callback_pool;   /* callbacks waiting for an answer */
-  TetherPool        *invocation_pool; /* incoming calls and notifications in progress */
-  TetherAuthPolicy  *auth_policy;
-  TetherStatistics   closed_stats;   /* counters of connections gone */
-
-  GTlsCertificate   *tls_certificate;
-  GTlsDatabase      *tls_client_database;
-  gboolean           allow_insecure_remote;
-  char             **allowed_origins;
-  gboolean           allow_detached_callbacks;
-  GTlsDatabase      *detached_callback_tls_database;
-
-  guint              limits[TETHER_N_LIMITS]; /* the limit properties (tether-limits.c);
-                                               * max-connections 0: from RLIMIT_NOFILE */
-  TetherMisbehaviorAction misbehavior_action;
-  TetherHelloExtension detached_extension; /* the hello's "detached" member */
-  GPtrArray         *hello_extensions;   /* TetherHelloExtension*, shared by the connections */
-  TetherImpPolicy   *imp_policy;
-};
-
 G_DEFINE_FINAL_TYPE (TetherServer, tether_server, G_TYPE_OBJECT)
 
-enum {
-  PROP_0,
-  PROP_TLS_CERTIFICATE,
-  PROP_TLS_CLIENT_DATABASE,
-  PROP_ALLOW_INSECURE_REMOTE,
-  PROP_ALLOWED_ORIGINS,
-  PROP_ALLOW_PLAIN_SCRAM,
-  PROP_ALLOW_ANONYMOUS,
-  PROP_MISBEHAVIOR_ACTION,
-  PROP_ALLOW_DETACHED_CALLBACKS,
-  PROP_DETACHED_CALLBACK_TLS_DATABASE,
-  PROP_CALLBACK_IMPERSONATION_LEVEL,
-  PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL,
-  PROP_DANGEROUSLY_ALLOW_PRIVILEGED_IMPERSONATION,
-  PROP_SIGNING_CERTIFICATE,
-  N_PROPS
-};
-
-static GParamSpec *properties[N_PROPS];
+GParamSpec *_tether_server_properties[N_PROPS];
+#define properties _tether_server_properties
 
 enum {
   SIGNAL_PEER_CONNECTED,
@@ -648,6 +597,10 @@ _tether_server_set_fallback_method (TetherServer        *self,
                                     GDestroyNotify       destroy)
 {
   _tether_method_table_set_fallback (self->methods, handler, user_data, destroy);
+  /* A server that answers every name itself (the callback listener,
+   * which verifies each delivery first) has nothing to describe. */
+  if (handler != NULL)
+    _tether_method_table_set_reserved (self->methods, "rpc.discover", NULL, 0, NULL, NULL, NULL);
 }
 
 /**
@@ -975,6 +928,10 @@ tether_server_finalize (GObject *object)
   _tether_auth_policy_unref (self->auth_policy);
   _tether_imp_policy_unref (self->imp_policy);
   _tether_method_table_free (self->methods);
+  g_hash_table_unref (self->callback_infos);
+  g_free (self->service_title);
+  g_free (self->service_version);
+  g_free (self->service_description);
   g_clear_object (&self->tls_certificate);
   g_clear_object (&self->tls_client_database);
   g_strfreev (self->allowed_origins);
@@ -1040,6 +997,18 @@ tether_server_get_property (GObject    *object,
       break;
     case PROP_DETACHED_CALLBACK_TLS_DATABASE:
       g_value_set_object (value, self->detached_callback_tls_database);
+      break;
+    case PROP_SERVICE_TITLE:
+      g_value_set_string (value, self->service_title);
+      break;
+    case PROP_SERVICE_VERSION:
+      g_value_set_string (value, self->service_version);
+      break;
+    case PROP_SERVICE_DESCRIPTION:
+      g_value_set_string (value, self->service_description);
+      break;
+    case PROP_DISCOVER_ACCESS:
+      g_value_set_enum (value, self->discover_access);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1133,6 +1102,18 @@ tether_server_set_property (GObject      *object,
           self->misbehavior_action = g_value_get_enum (value);
           g_object_notify_by_pspec (object, pspec);
         }
+      break;
+    case PROP_SERVICE_TITLE:
+      tether_server_set_service_title (self, g_value_get_string (value));
+      break;
+    case PROP_SERVICE_VERSION:
+      tether_server_set_service_version (self, g_value_get_string (value));
+      break;
+    case PROP_SERVICE_DESCRIPTION:
+      tether_server_set_service_description (self, g_value_get_string (value));
+      break;
+    case PROP_DISCOVER_ACCESS:
+      tether_server_set_discover_access (self, g_value_get_enum (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1328,6 +1309,58 @@ tether_server_class_init (TetherServerClass *klass)
     g_param_spec_object ("signing-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * TetherServer:service-title:
+   *
+   * The service's name in the description it gives of itself
+   * (`rpc.discover`, OpenRPC's `info.title`). %NULL: the application's
+   * name ([func@GLib.get_application_name]).
+   *
+   * Since: 0.2
+   */
+  properties[PROP_SERVICE_TITLE] =
+    g_param_spec_string ("service-title", NULL, NULL, NULL, rw);
+
+  /**
+   * TetherServer:service-version:
+   *
+   * The version of the service's API in its description (OpenRPC's
+   * `info.version`; not Tether's version). %NULL: `unspecified`.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_SERVICE_VERSION] =
+    g_param_spec_string ("service-version", NULL, NULL, NULL, rw);
+
+  /**
+   * TetherServer:service-description:
+   *
+   * What the service is for, in its description (OpenRPC's
+   * `info.description`, Markdown), or %NULL.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_SERVICE_DESCRIPTION] =
+    g_param_spec_string ("service-description", NULL, NULL, NULL, rw);
+
+  /**
+   * TetherServer:discover-access:
+   *
+   * Who may call `rpc.discover`, the method that answers the service's
+   * description (an OpenRPC document; see `docs/protocol.md`). Like any
+   * method's access: authenticated peers by default;
+   * %TETHER_ACCESS_CUSTOM asks [signal@Tether.Server::authorize-call]
+   * (with the method name `rpc.discover`), and with no handler nobody
+   * may. Plain JSON-RPC clients may call it too. Whoever calls it sees
+   * only the methods they may call: those open to any peer, and to an
+   * authenticated caller the others too.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_DISCOVER_ACCESS] =
+    g_param_spec_enum ("discover-access", NULL, NULL, TETHER_TYPE_ACCESS,
+                       TETHER_ACCESS_AUTHENTICATED, rw);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
   /* The limits, from the one table: the ids after N_PROPS. */
   _tether_limits_install (object_class, TETHER_LIMITS_SERVER, N_PROPS);
@@ -1410,6 +1443,10 @@ tether_server_init (TetherServer *self)
   self->hello_extensions = g_ptr_array_new ();
   g_ptr_array_add (self->hello_extensions, &self->detached_extension);
   self->methods = _tether_method_table_new ();
+  self->callback_infos = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                (GDestroyNotify) tether_method_info_unref);
+  self->discover_access = TETHER_ACCESS_AUTHENTICATED;
+  _tether_server_discover_register (self);
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->uris = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->uris, NULL);
@@ -1469,342 +1506,3 @@ tether_server_get_statistics (TetherServer *self)
   return stats;
 }
 
-/**
- * tether_server_add_user:
- * @self: a #TetherServer
- * @username: the user name
- * @secrets: the user's SCRAM secrets, as made by
- *   tether_scram_secrets_from_password():
- *   `SCRAM-SHA-256$ITERATIONS:SALT$STOREDKEY:SERVERKEY` (base64 fields)
- * @error: return location for a #GError
- *
- * Adds or replaces a user who may authenticate with SCRAM-SHA-256-PLUS
- * (or SCRAM-SHA-256 where [property@Tether.Server:allow-plain-scram]
- * allows it). The server never holds a password, only what verifies one.
- *
- * Returns: %TRUE if @secrets were valid
- *
- * Since: 0.1
- */
-gboolean
-tether_server_add_user (TetherServer  *self,
-                        const char    *username,
-                        const char    *secrets,
-                        GError       **error)
-{
-  g_auto(GStrv) fields = NULL;
-
-  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
-  g_return_val_if_fail (username != NULL && *username != '\0', FALSE);
-  g_return_val_if_fail (secrets != NULL, FALSE);
-
-  fields = g_strsplit_set (secrets, "$:", -1);
-  if (!g_str_has_prefix (secrets, "SCRAM-SHA-256$") || g_strv_length (fields) != 5 ||
-      g_ascii_strtoull (fields[1], NULL, 10) < 4096)
-    {
-      g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED,
-                   "Invalid SCRAM secrets for “%s” (expected SCRAM-SHA-256$ITERATIONS:SALT$"
-                   "STOREDKEY:SERVERKEY with at least 4096 iterations)", username);
-      return FALSE;
-    }
-  g_hash_table_replace (self->auth_policy->users, g_strdup (username), g_strdup (secrets));
-  return TRUE;
-}
-
-/**
- * tether_server_load_users:
- * @self: a #TetherServer
- * @path: a users file: one `USERNAME:SECRETS` line per user (as written
- *   by `tether passwd`); empty lines and lines starting with `#` are
- *   skipped
- * @error: return location for a #GError
- *
- * Adds every user of @path with tether_server_add_user().
- *
- * Returns: %TRUE if the whole file was valid
- *
- * Since: 0.1
- */
-gboolean
-tether_server_load_users (TetherServer  *self,
-                          const char    *path,
-                          GError       **error)
-{
-  g_autofree char *contents = NULL;
-  g_auto(GStrv) lines = NULL;
-
-  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
-  g_return_val_if_fail (path != NULL, FALSE);
-
-  if (!g_file_get_contents (path, &contents, NULL, error))
-    return FALSE;
-  lines = g_strsplit (contents, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      char *line = g_strstrip (lines[i]);
-      char *colon = strchr (line, ':');
-
-      if (*line == '\0' || *line == '#')
-        continue;
-      if (colon == NULL)
-        {
-          g_set_error (error, TETHER_ERROR, TETHER_ERROR_FAILED, "%s:%u: expected USERNAME:SECRETS",
-                       path, i + 1);
-          return FALSE;
-        }
-      *colon = '\0';
-      if (!tether_server_add_user (self, line, colon + 1, error))
-        {
-          g_prefix_error (error, "%s:%u: ", path, i + 1);
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
-/**
- * tether_scram_secrets_from_password:
- * @password: the password
- * @iterations: PBKDF2 iterations, at least 4096 (600000 is a sound
- *   default today)
- * @error: return location for a #GError
- *
- * Derives what a server needs to verify @password with SCRAM-SHA-256,
- * and no more: `SCRAM-SHA-256$ITERATIONS:SALT$STOREDKEY:SERVERKEY`
- * (PostgreSQL's format; base64 fields) with a fresh random salt. Give it
- * to tether_server_add_user(); the password itself is not kept.
- *
- * Returns: (transfer full): the secrets, or %NULL with @error set
- *
- * Since: 0.1
- */
-char *
-tether_scram_secrets_from_password (const char  *password,
-                                    guint        iterations,
-                                    GError     **error)
-{
-  g_return_val_if_fail (password != NULL, NULL);
-  return _tether_scram_secrets_from_password (password, iterations, error);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Impersonation                                                          */
-
-/**
- * tether_server_set_callback_impersonation_level:
- * @self: a #TetherServer
- * @level: the level
- *
- * Sets [property@Tether.Server:callback-impersonation-level].
- *
- * Since: 0.1
- */
-void
-tether_server_set_callback_impersonation_level (TetherServer             *self,
-                                                TetherImpersonationLevel  level)
-{
-  g_return_if_fail (TETHER_IS_SERVER (self));
-  g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
-
-  if (self->imp_policy->level == level)
-    return;
-  self->imp_policy->level = level;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CALLBACK_IMPERSONATION_LEVEL]);
-}
-
-/**
- * tether_server_get_callback_impersonation_level:
- * @self: a #TetherServer
- *
- * Gets [property@Tether.Server:callback-impersonation-level].
- *
- * Returns: the most the server grants clients on callbacks
- *
- * Since: 0.1
- */
-TetherImpersonationLevel
-tether_server_get_callback_impersonation_level (TetherServer *self)
-{
-  g_return_val_if_fail (TETHER_IS_SERVER (self), TETHER_IMPERSONATION_LEVEL_ANONYMOUS);
-  return self->imp_policy->level;
-}
-
-/**
- * tether_server_set_remote_callback_impersonation_level:
- * @self: a #TetherServer
- * @level: the level
- *
- * Sets [property@Tether.Server:remote-callback-impersonation-level].
- *
- * Since: 0.1
- */
-void
-tether_server_set_remote_callback_impersonation_level (TetherServer             *self,
-                                                       TetherImpersonationLevel  level)
-{
-  g_return_if_fail (TETHER_IS_SERVER (self));
-  g_return_if_fail (level <= TETHER_IMPERSONATION_LEVEL_DELEGATE);
-
-  if (self->imp_policy->remote_level == level)
-    return;
-  self->imp_policy->remote_level = level;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REMOTE_CALLBACK_IMPERSONATION_LEVEL]);
-}
-
-/**
- * tether_server_get_remote_callback_impersonation_level:
- * @self: a #TetherServer
- *
- * Gets [property@Tether.Server:remote-callback-impersonation-level].
- *
- * Returns: the cap on callbacks to peers on other hosts
- *
- * Since: 0.1
- */
-TetherImpersonationLevel
-tether_server_get_remote_callback_impersonation_level (TetherServer *self)
-{
-  g_return_val_if_fail (TETHER_IS_SERVER (self), TETHER_IMPERSONATION_LEVEL_ANONYMOUS);
-  return self->imp_policy->remote_level;
-}
-
-/**
- * tether_server_set_dangerously_allow_privileged_impersonation:
- * @self: a #TetherServer
- * @allow: whether a privileged server may grant local clients more than
- *   %TETHER_IMPERSONATION_LEVEL_IDENTIFY
- *
- * Sets [property@Tether.Server:dangerously-allow-privileged-impersonation].
- * Allowing it logs a warning.
- *
- * Since: 0.1
- */
-void
-tether_server_set_dangerously_allow_privileged_impersonation (TetherServer *self,
-                                                              gboolean      allow)
-{
-  g_return_if_fail (TETHER_IS_SERVER (self));
-
-  allow = !!allow;
-  if (self->imp_policy->allow_privileged == allow)
-    return;
-  self->imp_policy->allow_privileged = allow;
-  if (allow)
-    g_warning ("dangerously-allow-privileged-impersonation is set: %s may grant local "
-               "clients impersonate or delegate on callbacks, handing them its privileges",
-               self->imp_policy->privileged ? "this privileged server" : "this server");
-  g_object_notify_by_pspec (G_OBJECT (self),
-                            properties[PROP_DANGEROUSLY_ALLOW_PRIVILEGED_IMPERSONATION]);
-}
-
-/**
- * tether_server_get_dangerously_allow_privileged_impersonation:
- * @self: a #TetherServer
- *
- * Gets [property@Tether.Server:dangerously-allow-privileged-impersonation].
- *
- * Returns: whether the privileged clamp is lifted
- *
- * Since: 0.1
- */
-gboolean
-tether_server_get_dangerously_allow_privileged_impersonation (TetherServer *self)
-{
-  g_return_val_if_fail (TETHER_IS_SERVER (self), FALSE);
-  return self->imp_policy->allow_privileged;
-}
-
-/**
- * tether_server_is_privileged:
- * @self: a #TetherServer
- *
- * Tells whether the server counts as privileged (effective uid 0 or any
- * effective capability, read when the server was made), and so clamps
- * its callbacks to local clients at %TETHER_IMPERSONATION_LEVEL_IDENTIFY
- * unless [property@Tether.Server:dangerously-allow-privileged-impersonation]
- * is set.
- *
- * Returns: %TRUE if the server's process is privileged
- *
- * Since: 0.1
- */
-gboolean
-tether_server_is_privileged (TetherServer *self)
-{
-  g_return_val_if_fail (TETHER_IS_SERVER (self), TRUE);
-  return self->imp_policy->privileged;
-}
-
-/**
- * tether_server_set_signing_certificate:
- * @self: a #TetherServer
- * @certificate: (nullable): a certificate with its private key
- *
- * Sets [property@Tether.Server:signing-certificate]. A certificate whose
- * key cannot be used is refused with a warning (and tokens cannot be
- * granted).
- *
- * Since: 0.1
- */
-void
-tether_server_set_signing_certificate (TetherServer    *self,
-                                       GTlsCertificate *certificate)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_return_if_fail (TETHER_IS_SERVER (self));
-  g_return_if_fail (certificate == NULL || G_IS_TLS_CERTIFICATE (certificate));
-
-  if (self->imp_policy->signing_certificate == certificate)
-    return;
-  if (!_tether_imp_policy_set_signing_certificate (self->imp_policy, certificate, &error))
-    g_warning ("Signing certificate refused: %s", error->message);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SIGNING_CERTIFICATE]);
-}
-
-/**
- * tether_server_get_signing_certificate:
- * @self: a #TetherServer
- *
- * Gets [property@Tether.Server:signing-certificate].
- *
- * Returns: (transfer none) (nullable): the signing certificate
- *
- * Since: 0.1
- */
-GTlsCertificate *
-tether_server_get_signing_certificate (TetherServer *self)
-{
-  g_return_val_if_fail (TETHER_IS_SERVER (self), NULL);
-  return self->imp_policy->signing_certificate;
-}
-
-/**
- * tether_server_add_trusted_issuer:
- * @self: a #TetherServer
- * @certificate: the certificate an issuer signs impersonation tokens with
- *
- * Trusts tokens signed with @certificate's key: a peer that presents one
- * (and is its holder, within its audience and expiry) may act as its
- * subject; handlers see it through
- * [method@Tether.Invocation.get_acting_as]. Only the certificate's public
- * key is used; the algorithm is pinned to that key's.
- *
- * Since: 0.1
- */
-void
-tether_server_add_trusted_issuer (TetherServer    *self,
-                                  GTlsCertificate *certificate)
-{
-  g_return_if_fail (TETHER_IS_SERVER (self));
-  g_return_if_fail (G_IS_TLS_CERTIFICATE (certificate));
-
-  g_ptr_array_add (self->imp_policy->trusted, g_object_ref (certificate));
-}
-
-void
-_tether_server_set_host_id (TetherServer *self,
-                            const char   *host_id)
-{
-  _tether_imp_policy_set_host_id (self->imp_policy, host_id);
-}

@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "tether-types.h"
+#include "tether-method-info.h"
 
 G_BEGIN_DECLS
 
@@ -60,6 +61,39 @@ void                tether_server_add_method_full  (TetherServer        *self,
 TETHER_AVAILABLE_IN_ALL
 gboolean            tether_server_remove_method    (TetherServer        *self,
                                                     const char          *name);
+TETHER_AVAILABLE_IN_0_2
+void                tether_server_add_method_with_info (TetherServer    *self,
+                                                    TetherMethodInfo    *info,
+                                                    TetherAccess         access,
+                                                    TetherMethodHandler  handler,
+                                                    gpointer             user_data,
+                                                    GDestroyNotify       destroy);
+TETHER_AVAILABLE_IN_0_2
+gboolean            tether_server_describe_method  (TetherServer        *self,
+                                                    TetherMethodInfo    *info);
+TETHER_AVAILABLE_IN_0_2
+void                tether_server_add_callback_info (TetherServer       *self,
+                                                    TetherMethodInfo    *info);
+TETHER_AVAILABLE_IN_0_2
+void                tether_server_set_service_title (TetherServer       *self,
+                                                    const char          *title);
+TETHER_AVAILABLE_IN_0_2
+const char         *tether_server_get_service_title (TetherServer       *self);
+TETHER_AVAILABLE_IN_0_2
+void                tether_server_set_service_version (TetherServer     *self,
+                                                    const char          *version);
+TETHER_AVAILABLE_IN_0_2
+const char         *tether_server_get_service_version (TetherServer     *self);
+TETHER_AVAILABLE_IN_0_2
+void                tether_server_set_service_description (TetherServer *self,
+                                                    const char          *description);
+TETHER_AVAILABLE_IN_0_2
+const char         *tether_server_get_service_description (TetherServer *self);
+TETHER_AVAILABLE_IN_0_2
+void                tether_server_set_discover_access (TetherServer     *self,
+                                                    TetherAccess         access);
+TETHER_AVAILABLE_IN_0_2
+TetherAccess        tether_server_get_discover_access (TetherServer     *self);
 TETHER_AVAILABLE_IN_ALL
 GPtrArray          *tether_server_get_peers        (TetherServer        *self);
 TETHER_AVAILABLE_IN_ALL

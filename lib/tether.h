@@ -10,6 +10,7 @@
 # include "tether-identity.h"
 # include "tether-credentials.h"
 # include "tether-invocation.h"
+# include "tether-method-info.h"
 # include "tether-peer.h"
 # include "tether-server.h"
 # include "tether-client.h"

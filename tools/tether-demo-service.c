@@ -49,7 +49,8 @@ say (const char *format, ...)
     demo_log (message, demo_log_data);
 }
 
-/* Named params arrive as a{sv}; positional ones as av. */
+/* Declared params arrive as their tuple (Nothing for an optional one
+ * left out); undeclared named ones as a{sv}, positional ones as av. */
 static GVariant *
 param (TetherInvocation *invocation,
        const char       *name,
@@ -59,6 +60,15 @@ param (TetherInvocation *invocation,
 
   if (params == NULL)
     return NULL;
+  if (g_variant_is_of_type (params, G_VARIANT_TYPE_TUPLE) &&
+      position < g_variant_n_children (params))
+    {
+      g_autoptr(GVariant) member = g_variant_get_child_value (params, position);
+
+      if (g_variant_is_of_type (member, G_VARIANT_TYPE_MAYBE))
+        return g_variant_get_maybe (member);
+      return g_steal_pointer (&member);
+    }
   if (g_variant_is_of_type (params, G_VARIANT_TYPE_VARDICT))
     return g_variant_lookup_value (params, name, NULL);
   if (g_variant_is_of_type (params, G_VARIANT_TYPE ("av")) && position < g_variant_n_children (params))
@@ -449,26 +459,110 @@ handle_whoami (TetherInvocation *invocation,
   tether_invocation_return_value (invocation, g_variant_dict_end (&dict));
 }
 
+/* What the service says of itself (rpc.discover, `tether describe`). */
+static TetherMethodInfo *
+describe (const char         *name,
+          const char         *summary,
+          const char         *signature,
+          const char * const *param_names,
+          const char         *result_signature,
+          const char         *result_description)
+{
+  TetherMethodInfo *info = tether_method_info_new (name);
+
+  tether_method_info_set_summary (info, summary);
+  tether_method_info_set_params (info, signature, param_names);
+  tether_method_info_set_result (info, result_signature, result_description);
+  return info;
+}
+
+static void
+add_described (TetherServer        *server,
+               TetherMethodInfo    *info,
+               TetherMethodHandler  handler)
+{
+  /* Open to any peer on purpose (see the top of this file). */
+  tether_server_add_method_with_info (server, info, TETHER_ACCESS_ANY, handler, NULL, NULL);
+  tether_method_info_unref (info);
+}
+
 void
 demo_service_add_methods (TetherServer *server,
                           DemoLogFunc   log,
                           gpointer      log_data)
 {
   const char *subtract_names[] = { "minuend", "subtrahend", NULL };
+  const char *work_names[] = { "steps", "delay_ms", NULL };
+  const char *question_names[] = { "question", NULL };
+  const char *sleep_names[] = { "ms", NULL };
+  const char *progress_names[] = { "step", "of", NULL };
+  TetherMethodInfo *info;
 
   demo_log = log;
   demo_log_data = log_data;
 
-  /* Open to any peer on purpose (see the top of this file). */
-  tether_server_add_method (server, "echo", TETHER_ACCESS_ANY, handle_echo, NULL, NULL);
-  tether_server_add_method_full (server, "subtract", "(xx)", subtract_names, TETHER_ACCESS_ANY,
-                                 handle_subtract, NULL, NULL);
-  tether_server_add_method (server, "sum", TETHER_ACCESS_ANY, handle_sum, NULL, NULL);
-  tether_server_add_method (server, "get_data", TETHER_ACCESS_ANY, handle_get_data, NULL, NULL);
-  tether_server_add_method (server, "update", TETHER_ACCESS_ANY, handle_notification, NULL, NULL);
-  tether_server_add_method (server, "notify_hello", TETHER_ACCESS_ANY, handle_notification, NULL, NULL);
-  tether_server_add_method (server, "work", TETHER_ACCESS_ANY, handle_work, NULL, NULL);
-  tether_server_add_method (server, "ask", TETHER_ACCESS_ANY, handle_ask, NULL, NULL);
-  tether_server_add_method (server, "sleep", TETHER_ACCESS_ANY, handle_sleep, NULL, NULL);
-  tether_server_add_method (server, "whoami", TETHER_ACCESS_ANY, handle_whoami, NULL, NULL);
+  tether_server_set_service_title (server, "Tether demo service");
+  tether_server_set_service_version (server, TETHER_VERSION_S);
+  tether_server_set_service_description (server,
+    "The JSON-RPC 2.0 specification's examples, and the callbacks Tether "
+    "exists for: progress, a question, deadlines, cancellation. Every "
+    "method is open to any peer, on purpose: it is a demo.");
+  /* Plain JSON-RPC clients on ws:// are anonymous: let them ask too. */
+  tether_server_set_discover_access (server, TETHER_ACCESS_ANY);
+
+  add_described (server, describe ("echo", "Answers with its params, whatever they are",
+                                   NULL, NULL, NULL, "the params, as they came"),
+                 handle_echo);
+  add_described (server, describe ("subtract", "minuend − subtrahend (the JSON-RPC "
+                                   "specification's example)", "(xx)", subtract_names,
+                                   "x", NULL),
+                 handle_subtract);
+  add_described (server, describe ("sum", "Adds a list of numbers", "av", NULL, NULL,
+                                   "the sum: an integer when every number was one, "
+                                   "else a real"),
+                 handle_sum);
+  add_described (server, describe ("get_data", "Answers [\"hello\", 5]", "()", NULL,
+                                   "(sx)", NULL),
+                 handle_get_data);
+  add_described (server, describe ("update", "A notification from the specification; "
+                                   "its params are ignored", NULL, NULL, NULL, "null"),
+                 handle_notification);
+  add_described (server, describe ("notify_hello", "A notification from the specification; "
+                                   "its params are ignored", NULL, NULL, NULL, "null"),
+                 handle_notification);
+
+  info = describe ("work", "Works in steps, calling the client's progress before each",
+                   "(mxmx)", work_names, "a{sv}", "{\"done\": steps}");
+  tether_method_info_set_param_description (info, "steps", "how many steps, 0 to 1000 (default 3)");
+  tether_method_info_set_param_description (info, "delay_ms",
+                                            "the pause before each step, 0 to 60000 ms "
+                                            "(default 100)");
+  tether_method_info_add_callback (info, "progress");
+  add_described (server, info, handle_work);
+
+  info = describe ("ask", "Asks the client's user a question, through the confirm callback",
+                   "(s)", question_names, NULL, "what confirm answered");
+  tether_method_info_add_callback (info, "confirm");
+  add_described (server, info, handle_ask);
+
+  info = describe ("sleep", "Answers after a while, unless cancelled or out of time",
+                   "(mx)", sleep_names, "a{sv}", "{\"slept_ms\": ms}");
+  tether_method_info_set_param_description (info, "ms", "how long, 0 to 600000 ms (default 1000)");
+  add_described (server, info, handle_sleep);
+
+  add_described (server, describe ("whoami", "Who the service sees calling, as the "
+                                   "transport and the hello proved it", "()", NULL, "a{sv}",
+                                   "transport, authenticated, uid, gid, pid, address, "
+                                   "username, mechanism, certificate_sha256, tether"),
+                 handle_whoami);
+
+  /* The callbacks it makes: what a client of work and ask must answer. */
+  info = describe ("progress", "One step of work is about to start", "(xx)", progress_names,
+                   NULL, "anything; an error stops the work, which fails with it");
+  tether_server_add_callback_info (server, info);
+  tether_method_info_unref (info);
+  info = describe ("confirm", "A question for the user", "(s)", question_names, NULL,
+                   "the answer, usually true or false; ask answers with it");
+  tether_server_add_callback_info (server, info);
+  tether_method_info_unref (info);
 }

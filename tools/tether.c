@@ -14,6 +14,7 @@
 #include <tether.h>
 
 #include "tether-demo-service.h"
+#include "tether-describe.h"
 #include "tether-json-private.h"
 #include "tether-log-private.h"
 
@@ -30,6 +31,7 @@ usage (FILE *out)
               "  tether call URI METHOD [JSON-PARAMS] [--timeout MS] [--cacert FILE]\n"
               "                         [--cert FILE --key FILE] [--user NAME --password-file FILE]\n"
               "                         [--pin SHA256]\n"
+              "  tether describe URI [--json] [--timeout MS] [connection options as for call]\n"
               "  tether passwd FILE USER   (reads the password on stdin)\n"
               "  tether demo\n"
               "\n"
@@ -603,6 +605,24 @@ cmd_call (int argc, char **argv)
       return 1;
     }
 
+  /* A service that describes itself says which parameter is wrong
+   * before anything is sent; one that does not (or will not tell this
+   * caller) is just called. */
+  if (!g_str_has_prefix (args[1], "rpc."))
+    {
+      int budget = timeout > 0 ? MIN (timeout, 5000) : 5000;
+      g_autoptr(GVariant) doc = describe_fetch (client, budget, NULL);
+      g_autoptr(GError) wrong = NULL;
+
+      if (doc != NULL && !describe_check_params (doc, args[1], args[2], &wrong))
+        {
+          g_printerr ("tether call: %s: %s (says the service's description; nothing was sent)\n",
+                      args[1], wrong->message);
+          tether_client_close (client);
+          return 2;
+        }
+    }
+
   tether_client_call_async (client, args[1], params, timeout, NULL, call_done_cb, &called);
   wait_for (&called);
   if (called.error != NULL)
@@ -993,6 +1013,8 @@ main (int argc, char **argv)
     ret = cmd_serve (argc - 1, argv + 1);
   else if (strcmp (argv[1], "call") == 0)
     ret = cmd_call (argc - 1, argv + 1);
+  else if (strcmp (argv[1], "describe") == 0)
+    ret = describe_main (argc - 1, argv + 1);
   else if (strcmp (argv[1], "passwd") == 0)
     ret = cmd_passwd (argc - 1, argv + 1);
   else if (strcmp (argv[1], "demo") == 0)

@@ -140,7 +140,8 @@ handle_request (TetherConnection *self,
 
   self->stats.calls_received++;
 
-  if (g_str_has_prefix (name, "rpc."))
+  /* rpc.discover, where the table answers it, is dispatched as a method. */
+  if (g_str_has_prefix (name, "rpc.") && !_tether_method_table_has_reserved (self->methods, name))
     {
       if (self->tether && strcmp (name, "rpc.cancel") == 0 && is_notification)
         handle_rpc_cancel (self, m);

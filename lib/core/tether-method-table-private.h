@@ -5,6 +5,7 @@
  * that TetherServer and TetherClient register handlers the same way. */
 
 #include "tether-types.h"
+#include "tether-method-info.h"
 
 G_BEGIN_DECLS
 
@@ -16,6 +17,7 @@ typedef struct
   GVariant            *type_anchor; /* see _tether_variant_type_anchor() */
   char               **param_names; /* one per tuple member, or NULL */
   TetherAccess         access;
+  TetherMethodInfo    *info;        /* its description, or NULL (sealed) */
   TetherMethodHandler  handler;
   gpointer             user_data;
   GDestroyNotify       destroy;
@@ -34,6 +36,7 @@ void                _tether_method_table_add    (TetherMethodTable  *self,
                                                  TetherMethodHandler handler,
                                                  gpointer            user_data,
                                                  GDestroyNotify      destroy);
+/* Reserved names (rpc.) are never removed this way. */
 gboolean            _tether_method_table_remove (TetherMethodTable  *self,
                                                  const char         *name);
 const TetherMethod *_tether_method_table_lookup (TetherMethodTable  *self,
@@ -44,6 +47,31 @@ void                _tether_method_table_set_fallback (TetherMethodTable  *self,
                                                  TetherMethodHandler handler,
                                                  gpointer            user_data,
                                                  GDestroyNotify      destroy);
+
+/* Describes a method added before (issue #12): the description takes the
+ * place of any earlier one. Its parameters, when it declares any, must be
+ * the method's own. FALSE if there is no such method or they differ. */
+gboolean            _tether_method_table_set_info (TetherMethodTable *self,
+                                                 const char         *name,
+                                                 TetherMethodInfo   *info);
+/* The methods added, sorted by name, without reserved ones: const
+ * TetherMethod*, valid until the table changes. */
+GPtrArray          *_tether_method_table_list   (TetherMethodTable  *self);
+
+/* A method of Tether's own under a reserved `rpc.` name (rpc.discover),
+ * dispatched like the others: access, bounds, params, deadline. Replaces
+ * an earlier one of that name; a NULL @handler removes it. */
+void                _tether_method_table_set_reserved (TetherMethodTable *self,
+                                                 const char         *name,
+                                                 const char         *signature,
+                                                 TetherAccess        access,
+                                                 TetherMethodHandler handler,
+                                                 gpointer            user_data,
+                                                 GDestroyNotify      destroy);
+/* Whether @self (which may be NULL) answers the reserved @name itself:
+ * the engine's hook where it dispatches `rpc.` names. */
+gboolean            _tether_method_table_has_reserved (TetherMethodTable *self,
+                                                 const char         *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TetherMethodTable, _tether_method_table_free)
 

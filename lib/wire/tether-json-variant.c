@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "tether-json-private.h"
+#include "tether-json-schema-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -1125,14 +1126,39 @@ _tether_json_to_variant (json_t              *value,
   return result != NULL ? g_variant_ref_sink (result) : NULL;
 }
 
+/* @got: -1 for none. @at_least: the members before the optional ones. */
 static void
 set_count_error (GError **error,
+                 gsize    at_least,
                  gsize    expected,
-                 gsize    got)
+                 gssize   got)
 {
-  g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_PARAMS,
-               "expected %" G_GSIZE_FORMAT " parameter%s, got %" G_GSIZE_FORMAT,
-               expected, expected == 1 ? "" : "s", got);
+  g_autofree char *got_text = got < 0 ? g_strdup ("none")
+                                      : g_strdup_printf ("%" G_GSSIZE_FORMAT, got);
+
+  if (at_least == expected)
+    g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_PARAMS,
+                 "expected %" G_GSIZE_FORMAT " parameter%s, got %s",
+                 expected, expected == 1 ? "" : "s", got_text);
+  else
+    g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_PARAMS,
+                 "expected %" G_GSIZE_FORMAT " to %" G_GSIZE_FORMAT " parameters, got %s",
+                 at_least, expected, got_text);
+}
+
+gsize
+_tether_json_params_n_required (const GVariantType *tuple_type)
+{
+  const GVariantType *item;
+  gsize n = 0, i = 0;
+
+  for (item = g_variant_type_first (tuple_type); item != NULL; item = g_variant_type_next (item))
+    {
+      i++;
+      if (!g_variant_type_is_maybe (item))
+        n = i;
+    }
+  return n;
 }
 
 static gboolean
@@ -1162,32 +1188,34 @@ params_to_tuple (json_t              *params,
   const GVariantType *item;
   Children c;
   GVariant *result;
+  gsize n_required = _tether_json_params_n_required (tuple_type);
   gsize i;
 
-  if (params == NULL)
+  if (params == NULL && n_required > 0)
     {
-      if (n_items > 0)
-        {
-          g_set_error (error, TETHER_ERROR, TETHER_ERROR_INVALID_PARAMS,
-                       "expected %" G_GSIZE_FORMAT " parameter%s, got none",
-                       n_items, n_items == 1 ? "" : "s");
-          return NULL;
-        }
-      return g_variant_new_tuple (NULL, 0);
+      set_count_error (error, n_required, n_items, -1);
+      return NULL;
     }
 
   if (n_items > N_STACK_CHILDREN)
     members = heap = g_new (json_t *, n_items);
 
-  if (json_is_array (params))
+  if (params == NULL)
     {
-      if (json_array_size (params) != n_items)
+      for (i = 0; i < n_items; i++)
+        members[i] = NULL;
+    }
+  else if (json_is_array (params))
+    {
+      gsize n = json_array_size (params);
+
+      if (n < n_required || n > n_items)
         {
-          set_count_error (error, n_items, json_array_size (params));
+          set_count_error (error, n_required, n_items, n);
           return NULL;
         }
       for (i = 0; i < n_items; i++)
-        members[i] = json_array_get (params, i);
+        members[i] = i < n ? json_array_get (params, i) : NULL;
     }
   else if (json_is_object (params))
     {
@@ -1232,7 +1260,7 @@ params_to_tuple (json_t              *params,
                 }
             }
         }
-      for (i = 0; i < n_items; i++)
+      for (i = 0; i < n_required; i++)
         {
           if (members[i] == NULL)
             {
@@ -1256,7 +1284,13 @@ params_to_tuple (json_t              *params,
        item = g_variant_type_next (item))
     {
       Path here = { NULL, PATH_PARAM, names != NULL ? names[c.n] : NULL, 0, c.n };
-      GVariant *v = json_to_variant_typed (members[c.n], item, &here, error);
+      GVariant *v;
+
+      /* Left out: an optional member is Nothing, as null would be. */
+      if (members[c.n] == NULL)
+        v = g_variant_new_maybe (g_variant_type_element (item), NULL);
+      else
+        v = json_to_variant_typed (members[c.n], item, &here, error);
 
       if (v == NULL)
         {

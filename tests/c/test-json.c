@@ -1140,6 +1140,60 @@ test_params_errors (void)
   assert_params_fail ("{\"a\":1}", "()", NULL, "unknown parameter 'a'");
 }
 
+/* Issue #12: trailing maybe-typed members are optional (OpenRPC's
+ * "required": false): named params may leave them out, positional ones
+ * may stop before them; they are then Nothing, as null would be. */
+static void
+assert_params_equal (const char         *json,
+                     const char         *signature,
+                     const char * const *names,
+                     const char         *expected)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) got = params (json, signature, names, &error);
+  g_autofree char *text = NULL;
+
+  g_assert_no_error (error);
+  text = g_variant_print (got, TRUE);
+  g_assert_cmpstr (text, ==, expected);
+}
+
+static void
+test_params_optional (void)
+{
+  const char *work_names[] = { "steps", "delay_ms", NULL };
+  const char *mixed_names[] = { "question", "timeout", NULL };
+
+  assert_params_equal ("{\"steps\":3}", "(mxmx)", work_names, "(@mx 3, @mx nothing)");
+  assert_params_equal ("{\"delay_ms\":5}", "(mxmx)", work_names, "(@mx nothing, @mx 5)");
+  assert_params_equal ("{}", "(mxmx)", work_names, "(@mx nothing, @mx nothing)");
+  assert_params_equal ("[]", "(mxmx)", work_names, "(@mx nothing, @mx nothing)");
+  assert_params_equal ("[2]", "(mxmx)", work_names, "(@mx 2, @mx nothing)");
+  assert_params_equal ("[2,1]", "(mxmx)", work_names, "(@mx 2, @mx 1)");
+  assert_params_equal ("[null,1]", "(mxmx)", work_names, "(@mx nothing, @mx 1)");
+  assert_params_equal (NULL, "(mxmx)", work_names, "(@mx nothing, @mx nothing)");
+  assert_params_equal ("[\"ok?\"]", "(sms)", mixed_names, "('ok?', @ms nothing)");
+  assert_params_equal ("{\"question\":\"ok?\"}", "(sms)", mixed_names,
+                       "('ok?', @ms nothing)");
+
+  assert_params_fail ("[1,2,3]", "(mxmx)", work_names, "expected 0 to 2 parameters, got 3");
+  assert_params_fail ("[]", "(sms)", mixed_names, "expected 1 to 2 parameters, got 0");
+  assert_params_fail (NULL, "(sms)", mixed_names, "expected 1 to 2 parameters, got none");
+  assert_params_fail ("{\"timeout\":\"x\"}", "(sms)", mixed_names,
+                      "missing parameter 'question'");
+  assert_params_fail ("{\"steps\":3,\"delay\":1}", "(mxmx)", work_names,
+                      "unknown parameter 'delay'");
+  /* Only trailing members are optional, by position and by name alike:
+   * a maybe before a required member must be given (null will do). */
+  assert_params_fail ("[1]", "(mxx)", NULL, "expected 2 parameters, got 1");
+  assert_params_fail ("{\"b\":1}", "(mxx)", (const char *[]) { "a", "b", NULL },
+                      "missing parameter 'a'");
+  assert_params_equal ("{\"a\":null,\"b\":1}", "(mxx)", (const char *[]) { "a", "b", NULL },
+                       "(@mx nothing, int64 1)");
+  assert_params_fail ("[\"x\"]", "(mxmx)", work_names,
+                      "parameter 'steps' (#1): expected an integer, got a string");
+}
+
 static void
 test_params_nested (void)
 {
@@ -1585,6 +1639,7 @@ main (int    argc,
   g_test_add_func ("/tether/json/to-variant/error-cleanup", test_to_variant_error_cleanup);
   g_test_add_func ("/tether/json/params/subtract", test_params_subtract);
   g_test_add_func ("/tether/json/params/errors", test_params_errors);
+  g_test_add_func ("/tether/json/params/optional", test_params_optional);
   g_test_add_func ("/tether/json/params/nested", test_params_nested);
   g_test_add_func ("/tether/json/params/no-names", test_params_no_names);
   g_test_add_func ("/tether/json/params/empty-tuple", test_params_empty_tuple);
