@@ -156,7 +156,7 @@ pending_abandon (PendingCall *pc,
 
       g_variant_dict_init (&params, NULL);
       g_variant_dict_insert (&params, "id", "x", (gint64) id);
-      _tether_connection_send_control (self, "rpc.cancel", g_variant_dict_end (&params), NULL);
+      _tether_connection_send_notification (self, "rpc.cancel", g_variant_dict_end (&params), NULL);
     }
 }
 
@@ -428,23 +428,6 @@ _tether_connection_call_finish (GAsyncResult  *result,
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-gboolean
-_tether_connection_send_notification (TetherConnection  *self,
-                                      const char        *method,
-                                      GVariant          *params,
-                                      GError           **error)
-{
-  TetherMessage message = TETHER_MESSAGE_INIT;
-  gboolean sent;
-
-  message.kind = TETHER_MESSAGE_REQUEST;
-  message.method = g_strdup (method);
-  message.value = params != NULL ? g_variant_ref_sink (params) : NULL;
-  sent = _tether_connection_send_message (self, &message, error);
-  _tether_message_clear (&message);
-  return sent;
 }
 
 void

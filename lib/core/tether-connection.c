@@ -239,20 +239,20 @@ _tether_connection_reply_error (TetherConnection      *self,
   _tether_connection_send_reply (self, batch, id, NULL, code, message);
 }
 
-/* A notification of Tether's own (rpc.cancel, rpc.tether.extend). Sinks
- * a floating @params. */
+/* Every notification, the application's and Tether's own (rpc.cancel,
+ * rpc.tether.extend, rpc.tether.goaway). Sinks a floating @params. */
 gboolean
-_tether_connection_send_control (TetherConnection  *self,
-                                 const char        *method,
-                                 GVariant          *params,
-                                 GError           **error)
+_tether_connection_send_notification (TetherConnection  *self,
+                                      const char        *method,
+                                      GVariant          *params,
+                                      GError           **error)
 {
   TetherMessage message = TETHER_MESSAGE_INIT;
   gboolean sent;
 
   message.kind = TETHER_MESSAGE_REQUEST;
   message.method = g_strdup (method);
-  message.value = g_variant_ref_sink (params);
+  message.value = params != NULL ? g_variant_ref_sink (params) : NULL;
   sent = _tether_connection_send_message (self, &message, error);
   _tether_message_clear (&message);
   return sent;
@@ -463,7 +463,7 @@ _tether_connection_go_away (TetherConnection *self,
 
       g_variant_dict_init (&params, NULL);
       g_variant_dict_insert (&params, "deadline_ms", "x", MAX (deadline - now, 0) / 1000);
-      _tether_connection_send_control (self, "rpc.tether.goaway", g_variant_dict_end (&params), NULL);
+      _tether_connection_send_notification (self, "rpc.tether.goaway", g_variant_dict_end (&params), NULL);
     }
   _tether_scheduler_add (self->scheduler, &self->goaway_deadline, deadline, goaway_deadline_cb);
   _tether_connection_check_drained (self);

@@ -87,7 +87,7 @@ _tether_connection_send_extend (TetherConnection       *self,
   g_variant_builder_add (&params, "{sv}", "id", id->kind == TETHER_ID_INT ? g_variant_new_int64 (id->num)
                                                                            : g_variant_new_string (id->str));
   g_variant_builder_add (&params, "{sv}", "timeout_ms", g_variant_new_int64 (timeout_ms));
-  return _tether_connection_send_control (self, "rpc.tether.extend", g_variant_builder_end (&params), error);
+  return _tether_connection_send_notification (self, "rpc.tether.extend", g_variant_builder_end (&params), error);
 }
 
 /* Incoming calls and notifications in progress. */

@@ -114,12 +114,6 @@ gboolean  _tether_connection_binary         (TetherConnection       *self);
 gboolean  _tether_connection_send_message   (TetherConnection       *self,
                                              const TetherMessage    *message,
                                              GError                **error);
-/* A notification of Tether's own (rpc.cancel, rpc.tether.extend). Sinks
- * a floating @params. */
-gboolean  _tether_connection_send_control   (TetherConnection       *self,
-                                             const char             *method,
-                                             GVariant               *params,
-                                             GError                **error);
 /* Answers a request Tether itself refused (no invocation was made). */
 void      _tether_connection_reply_error    (TetherConnection       *self,
                                              Batch                  *batch,

@@ -140,6 +140,31 @@ class Process:
         self.stderr.close()
 
 
+def make_users(directory):
+    """A users file with alice, and a file holding her password."""
+    users = os.path.join(directory, "users")
+    subprocess.run([TETHER_TOOL, "passwd", users, "alice"], input=PASSWORD.encode(),
+                   check=True, capture_output=True, timeout=60)
+    password_file = os.path.join(directory, "password")
+    with open(password_file, "w") as f:
+        f.write(PASSWORD)
+    return users, password_file
+
+
+def start_instances(d, count, cert, key, limits):
+    """@count `tether serve wss://127.0.0.1:0 --proxy-protocol` instances
+    trusting 127.0.0.1, appended to d.servers, their ports to d.ports."""
+    for i in range(count):
+        args = [TETHER_TOOL, "serve", "wss://127.0.0.1:0", "--cert", cert, "--key", key,
+                "--users", d.users, "--proxy-protocol", "--trusted-proxy", "127.0.0.1"]
+        for limit in limits:
+            args += ["--limit", limit]
+        server = Process(f"tether-{i}", args, d.dir)
+        d.servers.append(server)
+        m = server.expect_line(r"listening on wss://127\.0\.0\.1:(\d+)")
+        d.ports.append(int(m.group(1)))
+
+
 class Deployment:
     """Three instances behind HAProxy (balance source: a client address
     sticks to one instance, as a limit per address wants)."""
@@ -149,25 +174,14 @@ class Deployment:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="tether-haproxy-")
         self.ca, cert, key = make_certificates(self.dir)
-        self.users = os.path.join(self.dir, "users")
-        subprocess.run([TETHER_TOOL, "passwd", self.users, "alice"], input=PASSWORD.encode(),
-                       check=True, capture_output=True, timeout=60)
-        self.password_file = os.path.join(self.dir, "password")
-        with open(self.password_file, "w") as f:
-            f.write(PASSWORD)
+        self.users, self.password_file = make_users(self.dir)
         self.servers = []
         self.ports = []
         self.haproxy = None
         try:
-            for i in range(self.INSTANCES):
-                server = Process(f"tether-{i}", [
-                    TETHER_TOOL, "serve", "wss://127.0.0.1:0", "--cert", cert, "--key", key,
-                    "--users", self.users, "--proxy-protocol", "--trusted-proxy", "127.0.0.1",
-                    "--limit", f"handshake-timeout={HANDSHAKE_TIMEOUT_MS}",
-                    "--limit", f"max-connections-per-peer={PER_PEER}"], self.dir)
-                self.servers.append(server)
-                m = server.expect_line(r"listening on wss://127\.0\.0\.1:(\d+)")
-                self.ports.append(int(m.group(1)))
+            start_instances(self, self.INSTANCES, cert, key,
+                            [f"handshake-timeout={HANDSHAKE_TIMEOUT_MS}",
+                             f"max-connections-per-peer={PER_PEER}"])
             self.port = free_port()
             self.admin = os.path.join(self.dir, "admin.sock")
             cfg = os.path.join(self.dir, "haproxy.cfg")

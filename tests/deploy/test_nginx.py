@@ -24,8 +24,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_haproxy import (PASSWORD, STEP_TIMEOUT, TETHER_TOOL, Deployment, Process,  # noqa: E402
-                          free_port, make_certificates, tether_session)
+from test_haproxy import (STEP_TIMEOUT, TETHER_TOOL, Deployment, Process, free_port,  # noqa: E402
+                          make_certificates, make_users, start_instances, tether_session)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -37,24 +37,12 @@ class Nginx:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="tether-nginx-")
         self.ca, cert, key = make_certificates(self.dir)
-        self.users = os.path.join(self.dir, "users")
-        subprocess.run([TETHER_TOOL, "passwd", self.users, "alice"], input=PASSWORD.encode(),
-                       check=True, capture_output=True, timeout=60)
-        self.password_file = os.path.join(self.dir, "password")
-        with open(self.password_file, "w") as f:
-            f.write(PASSWORD)
+        self.users, self.password_file = make_users(self.dir)
         self.servers = []
         self.ports = []
         self.nginx = None
         try:
-            for i in range(self.INSTANCES):
-                server = Process(f"tether-{i}", [
-                    TETHER_TOOL, "serve", "wss://127.0.0.1:0", "--cert", cert, "--key", key,
-                    "--users", self.users, "--proxy-protocol", "--trusted-proxy", "127.0.0.1",
-                    "--limit", "handshake-timeout=5000"], self.dir)
-                self.servers.append(server)
-                m = server.expect_line(r"listening on wss://127\.0\.0\.1:(\d+)")
-                self.ports.append(int(m.group(1)))
+            start_instances(self, self.INSTANCES, cert, key, ["handshake-timeout=5000"])
             self.port = free_port()
             conf = os.path.join(self.dir, "nginx.conf")
             with open(conf, "w") as f:
