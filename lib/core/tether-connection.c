@@ -457,6 +457,7 @@ _tether_connection_go_away (TetherConnection *self,
     return;
   self->going_away = TRUE;
   self->goaway_end = deadline;
+  _tether_scheduler_remove (self->scheduler, &self->age_deadline);
   if (self->tether && _tether_connection_can_send (self))
     {
       GVariantDict params;

@@ -103,6 +103,7 @@ struct _TetherConnection
   gboolean                           going_away;  /* draining: no new calls from the peer */
   gint64                             goaway_end;  /* when what is left is cancelled */
   TetherDeadline                     goaway_deadline; /* a check, or the end */
+  TetherDeadline                     age_deadline; /* server: max-connection-age */
   GError                            *close_error;
   guint64                            bytes_handed; /* to the WebSocket, framing included */
 };
