@@ -416,8 +416,18 @@ retry_deadline_cb (TetherDeadline *deadline)
 {
   TetherClient *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherClient, retry_deadline));
 
-  if (self->conn != NULL || self->connecting != NULL)
+  if (self->conn != NULL)
     return;
+  /* The application is connecting itself: look again later, in case
+   * that fails. */
+  if (self->connecting != NULL)
+    {
+      _tether_scheduler_add (self->scheduler, &self->retry_deadline,
+                             g_get_monotonic_time () +
+                             (gint64) self->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT] * 1000,
+                             retry_deadline_cb);
+      return;
+    }
   if (self->retry_cancellable == NULL)
     self->retry_cancellable = g_cancellable_new ();
   self->attempts++;
