@@ -457,8 +457,21 @@ _tether_connection_go_away (TetherConnection *self,
 {
   gint64 now = g_get_monotonic_time ();
 
-  if (self->state == STATE_CLOSED || self->going_away)
+  if (self->state == STATE_CLOSED)
     return;
+  /* Sent away already (max-connection-age): a drain may only bring the
+   * end closer. The peer keeps the deadline it was told. */
+  if (self->going_away)
+    {
+      if (deadline < self->goaway_end)
+        {
+          self->goaway_end = deadline;
+          _tether_scheduler_add (self->scheduler, &self->goaway_deadline, deadline,
+                                 goaway_deadline_cb);
+          _tether_connection_check_drained (self);
+        }
+      return;
+    }
   self->going_away = TRUE;
   self->goaway_end = deadline;
   _tether_scheduler_remove (self->scheduler, &self->age_deadline);

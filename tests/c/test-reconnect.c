@@ -68,7 +68,7 @@ instance_start (Fixture  *f,
   instance->f = f;
   instance->server = g_object_new (TETHER_TYPE_SERVER,
                                    "max-connection-age", max_age_ms,
-                                   "max-connection-age-grace", 5000u,
+                                   "max-connection-age-grace", 60000u,
                                    NULL);
   tether_server_add_method (instance->server, "hold", TETHER_ACCESS_ANY, hold, instance, NULL);
   tether_server_add_method (instance->server, "echo", TETHER_ACCESS_ANY, echo, instance, NULL);
@@ -368,6 +368,31 @@ test_max_connection_age (Fixture       *f,
   call_clear (&call);
 }
 
+/* A drain while a connection is already sent away for its age ends it
+ * by the drain's deadline, not the (longer) grace of its age. */
+static void
+test_drain_after_age (Fixture       *f,
+                      gconstpointer  data)
+{
+  Call held = { 0 };
+  gint64 start;
+
+  tether_client_close (f->client);
+  instance_stop (&f->a);
+  g_unlink (f->uri + strlen ("unix:"));
+  instance_start (f, &f->b, 200);
+  g_assert_null (tether_test_client_connect (f->client));
+  tether_client_call_async (f->client, "hold", NULL, -1, NULL, call_done_cb, &held);
+  TETHER_TEST_WAIT_UNTIL (f->b.held != NULL && f->going_away == 1);
+
+  start = g_get_monotonic_time ();
+  tether_server_shutdown_async (f->b.server, 300, NULL, shutdown_done_cb, f);
+  TETHER_TEST_WAIT_UNTIL (f->shut_down && held.done);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_assert_error (held.error, TETHER_REMOTE_ERROR, TETHER_REMOTE_ERROR_UNAVAILABLE);
+  call_clear (&held);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -381,6 +406,7 @@ main (int argc, char **argv)
   ADD ("/reconnect/lost-in-flight", test_lost_in_flight, TRUE);
   ADD ("/reconnect/off-by-default", test_off_by_default, FALSE);
   ADD ("/reconnect/max-connection-age", test_max_connection_age, FALSE);
+  ADD ("/reconnect/drain-after-age", test_drain_after_age, FALSE);
 #undef ADD
 
   return g_test_run ();
