@@ -1745,6 +1745,12 @@ tether_client_class_init (TetherClientClass *klass)
    * The connection closed. Pending calls have failed with
    * %G_IO_ERROR_CONNECTION_CLOSED.
    *
+   * With [property@Tether.Client:reconnect] on, a connection the server
+   * sent away ([signal@Tether.Client::going-away]) is no longer the
+   * client's connection when it closes, and this is not emitted for
+   * it; a connection lost without a goaway emits it, and the client
+   * connects again.
+   *
    * Since: 0.1
    */
   signals[SIGNAL_DISCONNECTED] =
@@ -1844,6 +1850,8 @@ tether_client_get_statistics (TetherClient *self)
   stats->connections = 0;
   if (self->conn != NULL)
     _tether_connection_add_statistics (self->conn, stats);
+  for (guint i = 0; i < self->retired->len; i++)
+    _tether_connection_add_statistics (self->retired->pdata[i], stats);
   return stats;
 }
 
