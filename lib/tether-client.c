@@ -71,6 +71,18 @@ struct _TetherClient
   char              *auth_mechanism;
   TetherCallbackListener *callback_listener;
   TetherImpPolicy   *imp_policy;
+
+  /* Following a server that goes away (reconnect): the connections sent
+   * away, finishing their calls; the calls waiting for a new connection
+   * (GTask*, each with its deadline in the scheduler); the next attempt. */
+  gboolean           reconnect;
+  gboolean           reconnecting;  /* from a loss until a new connection */
+  gboolean           closing;       /* inside tether_client_close() */
+  GPtrArray         *retired;       /* TetherConnection* */
+  GQueue             queue;
+  TetherDeadline     retry_deadline;
+  guint              attempts;
+  GCancellable      *retry_cancellable;
 };
 
 G_DEFINE_FINAL_TYPE (TetherClient, tether_client, G_TYPE_OBJECT)
@@ -89,6 +101,7 @@ enum {
   PROP_AUTH_MECHANISM,
   PROP_IMPERSONATION_LEVEL,
   PROP_SIGNING_CERTIFICATE,
+  PROP_RECONNECT,
   N_PROPS
 };
 
@@ -97,6 +110,7 @@ static GParamSpec *properties[N_PROPS];
 enum {
   SIGNAL_DISCONNECTED,
   SIGNAL_GOING_AWAY,
+  SIGNAL_RECONNECTED,
   N_SIGNALS
 };
 
@@ -113,6 +127,11 @@ client_limits (TetherClient *self,
 /* ---------------------------------------------------------------------- */
 /* Connection                                                             */
 
+static void reconnect_schedule (TetherClient *self);
+static void queue_flush        (TetherClient *self);
+static void queue_fail_all     (TetherClient *self,
+                                const char   *message);
+
 static void
 connection_closed (gpointer          owner,
                    TetherConnection *conn,
@@ -122,12 +141,19 @@ connection_closed (gpointer          owner,
   gboolean was_connected = self->conn == conn;
 
   _tether_connection_add_statistics (conn, &self->closed_stats);
+  /* A connection sent away closes by itself once its calls are done. */
+  if (g_ptr_array_remove_fast (self->retired, conn))
+    return;
   if (was_connected)
     g_clear_object (&self->conn);
   if (was_connected)
     {
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
       g_signal_emit (self, signals[SIGNAL_DISCONNECTED], 0, error);
+      /* Lost, not closed: calls in flight failed with it (never resent),
+       * new ones wait for the next connection. */
+      if (self->reconnect && !self->closing && self->conn == NULL)
+        reconnect_schedule (self);
     }
 }
 
@@ -138,8 +164,19 @@ connection_going_away (gpointer          owner,
 {
   TetherClient *self = owner;
 
-  if (self->conn == conn)
-    g_signal_emit (self, signals[SIGNAL_GOING_AWAY], 0, deadline_ms);
+  if (self->conn != conn)
+    return;
+
+  /* Following: the connection finishes what it carries and closes by
+   * itself; new calls wait for (and go on) a new one. */
+  if (self->reconnect)
+    {
+      g_ptr_array_add (self->retired, g_steal_pointer (&self->conn));
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
+    }
+  g_signal_emit (self, signals[SIGNAL_GOING_AWAY], 0, deadline_ms);
+  if (self->reconnect && self->conn == NULL && !self->closing)
+    reconnect_schedule (self);
 }
 
 static const TetherConnectionOwnerFuncs client_owner_funcs = {
@@ -201,7 +238,16 @@ hello_done_cb (GObject      *source,
   g_set_object (&self->server_identity, data->identity);
   self->conn = g_steal_pointer (&data->conn);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
+  if (self->reconnecting)
+    {
+      self->reconnecting = FALSE;
+      self->attempts = 0;
+      _tether_scheduler_remove (self->scheduler, &self->retry_deadline);
+      g_signal_emit (self, signals[SIGNAL_RECONNECTED], 0);
+    }
   connect_complete (self, task, NULL);
+  /* Calls that waited for this connection go out on it, in order. */
+  queue_flush (self);
 }
 
 static void
@@ -344,6 +390,313 @@ tether_client_connect_finish (TetherClient  *self,
 }
 
 /* ---------------------------------------------------------------------- */
+/* Reconnecting                                                           */
+
+static void
+reconnect_done_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  TetherClient *self = TETHER_CLIENT (source);
+  g_autoptr(GError) error = NULL;
+
+  if (tether_client_connect_finish (self, result, &error))
+    return;  /* hello_done_cb sent the queue on its way */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    return;  /* the application connected meanwhile */
+  if (!self->reconnecting)
+    return;  /* closed meanwhile */
+  g_debug ("Reconnecting to %s (attempt %u) failed: %s", self->uri, self->attempts,
+           error->message);
+  reconnect_schedule (self);
+}
+
+static void
+retry_deadline_cb (TetherDeadline *deadline)
+{
+  TetherClient *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherClient, retry_deadline));
+
+  if (self->conn != NULL)
+    return;
+  /* The application is connecting itself: look again later, in case
+   * that fails. */
+  if (self->connecting != NULL)
+    {
+      _tether_scheduler_add (self->scheduler, &self->retry_deadline,
+                             g_get_monotonic_time () +
+                             (gint64) self->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT] * 1000,
+                             retry_deadline_cb);
+      return;
+    }
+  if (self->retry_cancellable == NULL)
+    self->retry_cancellable = g_cancellable_new ();
+  self->attempts++;
+  tether_client_connect_async (self, self->retry_cancellable, reconnect_done_cb, NULL);
+}
+
+/* The next attempt: at once after a loss, then after an exponential
+ * backoff with full jitter (a random delay up to min-delay × 2^n, capped
+ * at max-delay). Each attempt is an ordinary connect, bounded by
+ * handshake-timeout: the same URI, authentication, callback listener and
+ * methods. */
+static void
+reconnect_schedule (TetherClient *self)
+{
+  guint min_ms = self->limits[TETHER_LIMIT_RECONNECT_MIN_DELAY];
+  guint max_ms = MAX (self->limits[TETHER_LIMIT_RECONNECT_MAX_DELAY], min_ms);
+  gint64 delay_us = 0;
+
+  self->reconnecting = TRUE;
+  if (self->attempts > 0)
+    {
+      guint64 cap = (guint64) min_ms << MIN (self->attempts - 1, 20u);
+
+      cap = MIN (cap, (guint64) max_ms);
+      delay_us = (gint64) (g_random_double () * (double) cap * 1000.0);
+    }
+  _tether_scheduler_add (self->scheduler, &self->retry_deadline,
+                         g_get_monotonic_time () + delay_us, retry_deadline_cb);
+}
+
+/* Stops following: no more attempts, and the queue fails. */
+static void
+reconnect_stop (TetherClient *self,
+                const char   *message)
+{
+  self->reconnecting = FALSE;
+  self->attempts = 0;
+  _tether_scheduler_remove (self->scheduler, &self->retry_deadline);
+  if (self->retry_cancellable != NULL)
+    {
+      g_cancellable_cancel (self->retry_cancellable);
+      g_clear_object (&self->retry_cancellable);
+    }
+  queue_fail_all (self, message);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Calls waiting for a new connection                                     */
+
+typedef struct
+{
+  char              *method;
+  GVariant          *params;
+  gint64             deadline;  /* monotonic: waiting and the answer */
+  TetherImpersonationLevel max_level;
+  TetherCredentials *act_as;
+  /* While queued: the deadline in the scheduler, the cancellable's
+   * handler. A queued call fails at its own deadline or cancellation. */
+  GTask             *task;      /* unowned: the task this is the data of */
+  TetherDeadline     queued_deadline;
+  gulong             cancel_id;
+} QueuedCall;
+
+static void
+queued_call_free (QueuedCall *qc)
+{
+  g_assert (qc->cancel_id == 0 && !_tether_deadline_is_queued (&qc->queued_deadline));
+  g_free (qc->method);
+  g_clear_pointer (&qc->params, g_variant_unref);
+  g_clear_object (&qc->act_as);
+  g_free (qc);
+}
+
+/* @task leaves the queue: from now on the engine has its deadline and
+ * cancellation, or it ends. */
+static void
+queued_call_unqueue (TetherClient *self,
+                     GTask        *task)
+{
+  QueuedCall *qc = g_task_get_task_data (task);
+
+  _tether_scheduler_remove (self->scheduler, &qc->queued_deadline);
+  g_cancellable_disconnect (g_task_get_cancellable (task), qc->cancel_id);
+  qc->cancel_id = 0;
+}
+
+static void
+queued_call_fail (TetherClient *self,
+                  GTask        *task,
+                  GError       *error)
+{
+  g_queue_remove (&self->queue, task);
+  queued_call_unqueue (self, task);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+queued_deadline_cb (TetherDeadline *deadline)
+{
+  QueuedCall *qc = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (QueuedCall, queued_deadline));
+  TetherClient *self = g_task_get_source_object (qc->task);
+
+  queued_call_fail (self, qc->task,
+                    g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                 "No connection to %s within the deadline of %s", self->uri,
+                                 qc->method));
+}
+
+static gboolean
+queued_cancelled_idle (gpointer user_data)
+{
+  GTask *task = user_data;
+  TetherClient *self = g_task_get_source_object (task);
+
+  /* It may have gone out meanwhile: then the engine sees the
+   * cancellation. */
+  if (g_queue_find (&self->queue, task) != NULL)
+    queued_call_fail (self, task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                       "The call was cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+/* May run in any thread: only schedules the idle on the task's context. */
+static void
+queued_cancelled_cb (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_static_name (source, "[tether] cancel queued call");
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_task_attach_source (user_data, source, queued_cancelled_idle);
+}
+
+static void
+queued_call_sent_tag (void)
+{
+}
+
+static void
+queued_call_done_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+  GVariant *value = _tether_connection_call_finish (result, queued_call_sent_tag, &error);
+
+  if (value != NULL)
+    g_task_return_pointer (task, value, (GDestroyNotify) g_variant_unref);
+  else
+    g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+queue_flush (TetherClient *self)
+{
+  GTask *task;
+
+  while (self->conn != NULL && (task = g_queue_pop_head (&self->queue)) != NULL)
+    {
+      QueuedCall *qc = g_task_get_task_data (task);
+      TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
+      gint64 left_ms = (qc->deadline - g_get_monotonic_time ()) / 1000;
+
+      queued_call_unqueue (self, task);
+      if (left_ms <= 0)
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                   "No connection to %s within the deadline of %s", self->uri,
+                                   qc->method);
+          g_object_unref (task);
+          continue;
+        }
+      /* Rounded down: the wait counts against the call's own deadline,
+       * which a new connection never extends. */
+      options.method = qc->method;
+      options.params = qc->params;
+      options.timeout_msec = (int) MIN (left_ms, G_MAXINT);
+      options.max_level = qc->max_level;
+      options.act_as = qc->act_as;
+      _tether_connection_call_async (self->conn, &options, self, queued_call_sent_tag,
+                                     g_task_get_cancellable (task), queued_call_done_cb, task);
+    }
+}
+
+static void
+queue_fail_all (TetherClient *self,
+                const char   *message)
+{
+  GTask *task;
+
+  while ((task = g_queue_peek_head (&self->queue)) != NULL)
+    queued_call_fail (self, task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                                       message));
+}
+
+/* No usable connection: with reconnect following, the call waits for the
+ * next one within its own deadline; otherwise it fails at once. Returns
+ * FALSE when there is a connection to call on. */
+static gboolean
+call_without_connection (TetherClient             *self,
+                         const char               *method,
+                         GVariant                 *params,
+                         TetherImpersonationLevel  level,
+                         TetherCredentials        *act_as,
+                         int                       timeout_msec,
+                         GCancellable             *cancellable,
+                         gpointer                  source_tag,
+                         GAsyncReadyCallback       callback,
+                         gpointer                  user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  QueuedCall *qc;
+  guint max_ms = self->limits[TETHER_LIMIT_MAX_TIMEOUT];
+  guint timeout_ms;
+
+  if (self->conn != NULL)
+    return FALSE;
+  if (params != NULL)
+    g_variant_ref_sink (params);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_name (task, method);
+  g_task_set_source_tag (task, source_tag);
+  if (!self->reconnecting)
+    {
+      g_clear_pointer (&params, g_variant_unref);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
+      return TRUE;
+    }
+
+  qc = g_new0 (QueuedCall, 1);
+  qc->method = g_strdup (method);
+  qc->params = params;
+  qc->max_level = level;
+  qc->act_as = act_as != NULL ? g_object_ref (act_as) : NULL;
+  qc->task = task;
+  g_task_set_task_data (task, qc, (GDestroyNotify) queued_call_free);
+  timeout_ms = timeout_msec < 0 ? MIN (self->limits[TETHER_LIMIT_DEFAULT_TIMEOUT], max_ms)
+                                : MIN ((guint) timeout_msec, max_ms);
+  qc->deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  if (g_task_return_error_if_cancelled (task))
+    return TRUE;
+  if (timeout_ms == 0)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                               "A timeout of 0 ms leaves no time for an answer");
+      return TRUE;
+    }
+  if (g_queue_get_length (&self->queue) >= self->limits[TETHER_LIMIT_MAX_QUEUED_CALLS])
+    {
+      g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
+                               "Too many calls waiting for a connection to %s (limit %u)",
+                               self->uri, self->limits[TETHER_LIMIT_MAX_QUEUED_CALLS]);
+      return TRUE;
+    }
+  _tether_scheduler_add (self->scheduler, &qc->queued_deadline, qc->deadline, queued_deadline_cb);
+  if (cancellable != NULL)
+    qc->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (queued_cancelled_cb),
+                                           task, NULL);
+  g_queue_push_tail (&self->queue, g_steal_pointer (&task));
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Calls                                                                  */
 
 /**
@@ -377,14 +730,10 @@ tether_client_call_async (TetherClient        *self,
   g_return_if_fail (method != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  if (self->conn == NULL)
-    {
-      if (params != NULL)
-        g_variant_unref (g_variant_ref_sink (params));
-      g_task_report_new_error (self, callback, user_data, tether_client_call_async,
-                               G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
-      return;
-    }
+  if (call_without_connection (self, method, params, TETHER_IMPERSONATION_LEVEL_DELEGATE, NULL,
+                               timeout_msec, cancellable, tether_client_call_async,
+                               callback, user_data))
+    return;
 
   {
     TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
@@ -436,14 +785,9 @@ tether_client_call_full_async (TetherClient             *self,
   g_return_if_fail (act_as == NULL || TETHER_IS_CREDENTIALS (act_as));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  if (self->conn == NULL)
-    {
-      if (params != NULL)
-        g_variant_unref (g_variant_ref_sink (params));
-      g_task_report_new_error (self, callback, user_data, tether_client_call_full_async,
-                               G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
-      return;
-    }
+  if (call_without_connection (self, method, params, level, act_as, timeout_msec, cancellable,
+                               tether_client_call_full_async, callback, user_data))
+    return;
 
   {
     TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
@@ -822,15 +1166,33 @@ tether_client_is_connected (TetherClient *self)
  * %G_IO_ERROR_CONNECTION_CLOSED, and [signal@Tether.Client::disconnected]
  * is emitted. Idempotent; also done when the client is disposed.
  *
+ * With [property@Tether.Client:reconnect] on, this also stops following:
+ * no new connection is attempted, calls waiting for one fail with
+ * %G_IO_ERROR_CONNECTION_CLOSED, and so do calls still finishing on
+ * connections the server sent away.
+ *
  * Since: 0.1
  */
 void
 tether_client_close (TetherClient *self)
 {
+  g_autoptr(GPtrArray) retired = NULL;
+
   g_return_if_fail (TETHER_IS_CLIENT (self));
 
+  g_object_ref (self);
+  self->closing = TRUE;
+  reconnect_stop (self, "The client was closed");
   if (self->conn != NULL)
     _tether_connection_close (self->conn, NULL);
+  /* Connections sent away close too: what they carry fails. */
+  retired = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < self->retired->len; i++)
+    g_ptr_array_add (retired, g_object_ref (self->retired->pdata[i]));
+  for (guint i = 0; i < retired->len; i++)
+    _tether_connection_close (retired->pdata[i], NULL);
+  self->closing = FALSE;
+  g_object_unref (self);
 }
 
 /**
@@ -985,9 +1347,19 @@ tether_client_dispose (GObject *object)
 {
   TetherClient *self = TETHER_CLIENT (object);
 
+  /* Queued calls hold a reference: none is left here. */
+  self->closing = TRUE;
+  reconnect_stop (self, "The client was disposed");
   if (self->conn != NULL)
     {
       g_autoptr(TetherConnection) conn = g_steal_pointer (&self->conn);
+
+      _tether_connection_detach_owner (conn);
+      _tether_connection_close (conn, NULL);
+    }
+  while (self->retired != NULL && self->retired->len > 0)
+    {
+      g_autoptr(TetherConnection) conn = g_ptr_array_steal_index_fast (self->retired, 0);
 
       _tether_connection_detach_owner (conn);
       _tether_connection_close (conn, NULL);
@@ -1013,6 +1385,7 @@ tether_client_finalize (GObject *object)
   g_clear_object (&self->tls_certificate);
   g_clear_object (&self->callback_listener);
   g_clear_pointer (&self->imp_policy, _tether_imp_policy_unref);
+  g_clear_pointer (&self->retired, g_ptr_array_unref);
   _tether_method_table_free (self->methods);
   _tether_scheduler_unref (self->scheduler);
   g_main_context_unref (self->context);
@@ -1073,6 +1446,9 @@ tether_client_get_property (GObject    *object,
     case PROP_SIGNING_CERTIFICATE:
       g_value_set_object (value, self->imp_policy->signing_certificate);
       break;
+    case PROP_RECONNECT:
+      g_value_set_boolean (value, self->reconnect);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1113,6 +1489,9 @@ tether_client_set_property (GObject      *object,
       break;
     case PROP_SIGNING_CERTIFICATE:
       tether_client_set_signing_certificate (self, g_value_get_object (value));
+      break;
+    case PROP_RECONNECT:
+      tether_client_set_reconnect (self, g_value_get_boolean (value));
       break;
     case PROP_REQUIRE_CHANNEL_BINDING:
       self->require_channel_binding = g_value_get_boolean (value);
@@ -1317,6 +1696,43 @@ tether_client_class_init (TetherClientClass *klass)
   properties[PROP_SIGNING_CERTIFICATE] =
     g_param_spec_object ("signing-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE, rw);
 
+  /**
+   * TetherClient:reconnect:
+   *
+   * Whether the client follows a server that goes away, or a connection
+   * that is lost, with a new connection of its own. Default: %FALSE.
+   *
+   * When the server sends the client away
+   * ([signal@Tether.Client::going-away]: it is draining, or the
+   * connection reached the server's
+   * [property@Tether.Server:max-connection-age]), calls in flight
+   * finish on the old connection, which then closes by itself, while
+   * the client connects again. When the connection is lost
+   * ([signal@Tether.Client::disconnected]), calls in flight have failed
+   * with %G_IO_ERROR_CONNECTION_CLOSED, and the client connects again. A
+   * call is never sent twice.
+   *
+   * Each attempt is an ordinary [method@Tether.Client.connect_async] —
+   * the same URI, credentials and callback listener, the methods still
+   * added — within [property@Tether.Client:handshake-timeout]. The first
+   * is made at once, later ones after an exponential backoff with
+   * jitter ([property@Tether.Client:reconnect-min-delay],
+   * [property@Tether.Client:reconnect-max-delay]), for as long as it
+   * takes; [signal@Tether.Client::reconnected] is emitted when one
+   * succeeds, and [property@Tether.Client:connected] is %FALSE in
+   * between.
+   *
+   * Calls made meanwhile wait for the new connection, each within its
+   * own deadline (failing with %G_IO_ERROR_TIMED_OUT when it passes) and
+   * cancellable; at most [property@Tether.Client:max-queued-calls] wait.
+   * [method@Tether.Client.close] stops following. Turning it on does
+   * not connect a client that never connected, nor one that closed.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_RECONNECT] =
+    g_param_spec_boolean ("reconnect", NULL, NULL, FALSE, rw);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
   /* The limits, from the one table: the ids after N_PROPS. */
   _tether_limits_install (object_class, TETHER_LIMITS_CLIENT, N_PROPS);
@@ -1328,6 +1744,12 @@ tether_client_class_init (TetherClientClass *klass)
    *
    * The connection closed. Pending calls have failed with
    * %G_IO_ERROR_CONNECTION_CLOSED.
+   *
+   * With [property@Tether.Client:reconnect] on, a connection the server
+   * sent away ([signal@Tether.Client::going-away]) is no longer the
+   * client's connection when it closes, and this is not emitted for
+   * it; a connection lost without a goaway emits it, and the client
+   * connects again.
    *
    * Since: 0.1
    */
@@ -1353,6 +1775,22 @@ tether_client_class_init (TetherClientClass *klass)
   signals[SIGNAL_GOING_AWAY] =
     g_signal_new ("going-away", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+
+  /**
+   * TetherClient::reconnected:
+   * @self: the client
+   *
+   * With [property@Tether.Client:reconnect] on, a new connection replaced
+   * one the server sent away or that was lost; calls that waited for it
+   * are sent on it next. [method@Tether.Client.get_server_identity]
+   * names the new server (behind a load balancer, perhaps another
+   * instance). [property@Tether.Client:connected] is notified too.
+   *
+   * Since: 0.2
+   */
+  signals[SIGNAL_RECONNECTED] =
+    g_signal_new ("reconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -1367,6 +1805,8 @@ tether_client_init (TetherClient *self)
                                      discover_cb, self, NULL);
   self->expected_server_uid = -1;
   self->imp_policy = _tether_imp_policy_new (FALSE);
+  self->retired = g_ptr_array_new_with_free_func (g_object_unref);
+  g_queue_init (&self->queue);
 }
 
 /**
@@ -1410,6 +1850,8 @@ tether_client_get_statistics (TetherClient *self)
   stats->connections = 0;
   if (self->conn != NULL)
     _tether_connection_add_statistics (self->conn, stats);
+  for (guint i = 0; i < self->retired->len; i++)
+    _tether_connection_add_statistics (self->retired->pdata[i], stats);
   return stats;
 }
 
@@ -1441,4 +1883,45 @@ tether_client_set_credentials (TetherClient *self,
     memset (self->password, 0, strlen (self->password));
   g_free (self->password);
   self->password = g_strdup (password);
+}
+
+/**
+ * tether_client_set_reconnect:
+ * @self: a #TetherClient
+ * @reconnect: whether to follow a server that goes away
+ *
+ * Sets [property@Tether.Client:reconnect].
+ *
+ * Since: 0.2
+ */
+void
+tether_client_set_reconnect (TetherClient *self,
+                             gboolean      reconnect)
+{
+  g_return_if_fail (TETHER_IS_CLIENT (self));
+
+  reconnect = !!reconnect;
+  if (self->reconnect == reconnect)
+    return;
+  self->reconnect = reconnect;
+  if (!reconnect && self->reconnecting)
+    reconnect_stop (self, "Reconnecting was turned off");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECONNECT]);
+}
+
+/**
+ * tether_client_get_reconnect:
+ * @self: a #TetherClient
+ *
+ * Gets [property@Tether.Client:reconnect].
+ *
+ * Returns: whether the client follows a server that goes away
+ *
+ * Since: 0.2
+ */
+gboolean
+tether_client_get_reconnect (TetherClient *self)
+{
+  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
+  return self->reconnect;
 }

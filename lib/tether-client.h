@@ -98,6 +98,11 @@ gboolean        tether_client_remove_method       (TetherClient        *self,
                                                    const char          *name);
 TETHER_AVAILABLE_IN_ALL
 TetherIdentity *tether_client_get_server_identity (TetherClient        *self);
+TETHER_AVAILABLE_IN_0_2
+void            tether_client_set_reconnect       (TetherClient        *self,
+                                                   gboolean             reconnect);
+TETHER_AVAILABLE_IN_0_2
+gboolean        tether_client_get_reconnect       (TetherClient        *self);
 TETHER_AVAILABLE_IN_ALL
 gboolean        tether_client_is_connected        (TetherClient        *self);
 TETHER_AVAILABLE_IN_ALL

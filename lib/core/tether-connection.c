@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "tether-engine-private.h"
+
+/* The payload of the ping that follows rpc.tether.goaway. */
+#define GOAWAY_PING "tether-goaway"
 #include "tether-error-private.h"
 #include "tether-identity-private.h"
 #include "tether-invocation-private.h"
@@ -419,7 +422,8 @@ static void
 goaway_deadline_cb (TetherDeadline *deadline)
 {
   TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, goaway_deadline));
-  gboolean drained = g_hash_table_size (self->pending) == 0 && _tether_connection_n_invocations (self) == 0;
+  gboolean drained = !self->goaway_unacked && g_hash_table_size (self->pending) == 0 &&
+                     _tether_connection_n_invocations (self) == 0;
 
   if (self->state == STATE_CLOSED)
     return;
@@ -441,7 +445,7 @@ _tether_connection_check_drained (TetherConnection *self)
 {
   /* Not from inside the call or invocation that ended: from the
    * scheduler, at once. */
-  if (self->going_away && self->state != STATE_CLOSED &&
+  if (self->going_away && !self->goaway_unacked && self->state != STATE_CLOSED &&
       g_hash_table_size (self->pending) == 0 && _tether_connection_n_invocations (self) == 0)
     _tether_scheduler_add (self->scheduler, &self->goaway_deadline, g_get_monotonic_time (),
                            goaway_deadline_cb);
@@ -453,10 +457,24 @@ _tether_connection_go_away (TetherConnection *self,
 {
   gint64 now = g_get_monotonic_time ();
 
-  if (self->state == STATE_CLOSED || self->going_away)
+  if (self->state == STATE_CLOSED)
     return;
+  /* Sent away already (max-connection-age): a drain may only bring the
+   * end closer. The peer keeps the deadline it was told. */
+  if (self->going_away)
+    {
+      if (deadline < self->goaway_end)
+        {
+          self->goaway_end = deadline;
+          _tether_scheduler_add (self->scheduler, &self->goaway_deadline, deadline,
+                                 goaway_deadline_cb);
+          _tether_connection_check_drained (self);
+        }
+      return;
+    }
   self->going_away = TRUE;
   self->goaway_end = deadline;
+  _tether_scheduler_remove (self->scheduler, &self->age_deadline);
   if (self->tether && _tether_connection_can_send (self))
     {
       GVariantDict params;
@@ -464,6 +482,16 @@ _tether_connection_go_away (TetherConnection *self,
       g_variant_dict_init (&params, NULL);
       g_variant_dict_insert (&params, "deadline_ms", "x", MAX (deadline - now, 0) / 1000);
       _tether_connection_send_notification (self, "rpc.tether.goaway", g_variant_dict_end (&params), NULL);
+      /* A request that crossed the goaway on the wire was sent in good
+       * faith: it is served, not refused. The peer answers this ping
+       * after it read the goaway (frames are handled in order), so what
+       * arrives before the pong crossed it, and what arrives after is
+       * new (HTTP/2 drains with GOAWAY and PING the same way). */
+      if (self->ws != NULL)
+        {
+          _tether_websocket_ping_payload (self->ws, GOAWAY_PING);
+          self->goaway_unacked = TRUE;
+        }
     }
   _tether_scheduler_add (self->scheduler, &self->goaway_deadline, deadline, goaway_deadline_cb);
   _tether_connection_check_drained (self);
@@ -515,9 +543,25 @@ on_ws_closed (gpointer user_data)
   _tether_connection_teardown (self, error);
 }
 
+static void
+on_ws_pong (gpointer      user_data,
+            const guint8 *payload,
+            gsize         len)
+{
+  TetherConnection *self = user_data;
+
+  if (self->goaway_unacked && len == strlen (GOAWAY_PING) &&
+      memcmp (payload, GOAWAY_PING, len) == 0)
+    {
+      self->goaway_unacked = FALSE;
+      _tether_connection_check_drained (self);
+    }
+}
+
 static const TetherWebsocketFuncs ws_funcs = {
   .message = _tether_connection_on_message,
   .closed = on_ws_closed,
+  .pong = on_ws_pong,
 };
 
 static void

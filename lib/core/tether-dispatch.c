@@ -169,8 +169,9 @@ handle_request (TetherConnection *self,
       return;
     }
 
-  /* Draining: what is in progress goes on, nothing new starts. */
-  if (self->going_away)
+  /* Draining: what is in progress goes on, nothing new starts — new
+   * meaning sent after the peer read the goaway (its pong came). */
+  if (self->going_away && !self->goaway_unacked)
     {
       if (!is_notification)
         _tether_connection_reply_error (self, batch, id, TETHER_REMOTE_ERROR_UNAVAILABLE,

@@ -101,8 +101,12 @@ struct _TetherConnection
   gboolean                           closing;     /* polite close in progress */
   gushort                            close_code;  /* of the polite close: 1000, or 1001 */
   gboolean                           going_away;  /* draining: no new calls from the peer */
+  /* The goaway's ping is not answered yet: what the peer sends until the
+   * pong it sent before it read the goaway, and is served. */
+  gboolean                           goaway_unacked;
   gint64                             goaway_end;  /* when what is left is cancelled */
   TetherDeadline                     goaway_deadline; /* a check, or the end */
+  TetherDeadline                     age_deadline; /* server: max-connection-age */
   GError                            *close_error;
   guint64                            bytes_handed; /* to the WebSocket, framing included */
 };

@@ -38,6 +38,10 @@ typedef struct
   guint  strike_window_ms;
   guint  late_answer_percent; /* an answer after this share of its time strikes (0: never) */
   guint  quarantine_ms;
+  /* Server: a connection older than this (±10 %) is sent away, with the
+   * grace to finish (0: never). */
+  guint  max_connection_age_ms;
+  guint  max_connection_age_grace_ms;
   TetherMisbehaviorAction misbehavior_action;
 } TetherLimits;
 
@@ -78,6 +82,12 @@ typedef enum
   TETHER_LIMIT_MAX_TLS_HANDSHAKES,
   TETHER_LIMIT_MAX_TLS_HANDSHAKES_PER_ADDRESS,
   TETHER_LIMIT_DETACHED_CALLBACK_VALIDITY,
+  TETHER_LIMIT_MAX_CONNECTION_AGE,
+  TETHER_LIMIT_MAX_CONNECTION_AGE_GRACE,
+  /* The client's own: following a server that goes away. */
+  TETHER_LIMIT_MAX_QUEUED_CALLS,
+  TETHER_LIMIT_RECONNECT_MIN_DELAY,
+  TETHER_LIMIT_RECONNECT_MAX_DELAY,
   TETHER_N_LIMITS
 } TetherLimit;
 

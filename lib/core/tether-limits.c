@@ -103,6 +103,21 @@ static const Row rows[TETHER_N_LIMITS] = {
   [TETHER_LIMIT_DETACHED_CALLBACK_VALIDITY] = { -1, {
     NONE (0),
     { "detached-callback-validity", 1, 7 * DAY_MS, 3600000 } } },
+  [TETHER_LIMIT_MAX_CONNECTION_AGE] = { FIELD (max_connection_age_ms), {
+    NONE (0),
+    { "max-connection-age", 0, 7 * DAY_MS, 0 } } },
+  [TETHER_LIMIT_MAX_CONNECTION_AGE_GRACE] = { FIELD (max_connection_age_grace_ms), {
+    NONE (0),
+    { "max-connection-age-grace", 0, DAY_MS, 30000 } } },
+  [TETHER_LIMIT_MAX_QUEUED_CALLS] = { -1, {
+    { "max-queued-calls", 0, 1000000, 1024 },
+    NONE (0) } },
+  [TETHER_LIMIT_RECONNECT_MIN_DELAY] = { -1, {
+    { "reconnect-min-delay", 1, 600000, 100 },
+    NONE (0) } },
+  [TETHER_LIMIT_RECONNECT_MAX_DELAY] = { -1, {
+    { "reconnect-max-delay", 1, 600000, 30000 },
+    NONE (0) } },
 };
 
 void
@@ -399,6 +414,30 @@ _tether_limits_fill (const guint  *values,
  */
 
 /**
+ * TetherServer:max-connection-age:
+ *
+ * How long, in milliseconds, a connection may last: once it is this old
+ * (give or take 10 %, so that connections made together do not all go
+ * together) the server sends its peer away as a drain does
+ * (`rpc.tether.goaway`, see tether_server_shutdown_async()), with
+ * [property@Tether.Server:max-connection-age-grace] for what is in
+ * progress, and a client that follows ([property@Tether.Client:reconnect])
+ * connects again, behind a load balancer perhaps to another instance.
+ * Long-lived connections rebalance that way. 0 (the default) never.
+ *
+ * Since: 0.2
+ */
+
+/**
+ * TetherServer:max-connection-age-grace:
+ *
+ * How long, in milliseconds, calls and callbacks in progress on a
+ * connection sent away for its age may go on before they are cancelled.
+ *
+ * Since: 0.2
+ */
+
+/**
  * TetherClient:default-timeout:
  *
  * The deadline, in milliseconds, of a call made with a timeout of -1.
@@ -527,4 +566,35 @@ _tether_limits_fill (const guint  *values,
  * only answer. The client pings a server that says nothing for longer.
  *
  * Since: 0.1
+ */
+
+/**
+ * TetherClient:max-queued-calls:
+ *
+ * How many calls may wait for a new connection while
+ * [property@Tether.Client:reconnect] follows a server that went away;
+ * the next one fails at once with %TETHER_ERROR_RESOURCE_EXHAUSTED.
+ *
+ * Since: 0.2
+ */
+
+/**
+ * TetherClient:reconnect-min-delay:
+ *
+ * The delay, in milliseconds, before the second attempt to connect again
+ * (the first is made at once); each later one waits twice as long as
+ * the one before, up to [property@Tether.Client:reconnect-max-delay],
+ * and a random part of it (full jitter), so that the clients of one
+ * server do not all come back at the same moment.
+ *
+ * Since: 0.2
+ */
+
+/**
+ * TetherClient:reconnect-max-delay:
+ *
+ * The longest delay, in milliseconds, between two attempts to connect
+ * again.
+ *
+ * Since: 0.2
  */

@@ -183,6 +183,7 @@ _tether_policing_check_room (TetherConnection *self)
                            flood_deadline_cb);
   else if (!full)
     _tether_scheduler_remove (self->scheduler, &self->flood_deadline);
+  _tether_scheduler_remove (self->scheduler, &self->age_deadline);
 }
 
 static void
@@ -265,6 +266,20 @@ idle_deadline_cb (TetherDeadline *deadline)
                          idle_deadline_cb);
 }
 
+/* max-connection-age: the connection has lasted long enough, and is
+ * sent away as a drain would (rpc.tether.goaway), so that a client that
+ * follows connects again — behind a balancer, perhaps elsewhere. */
+static void
+age_deadline_cb (TetherDeadline *deadline)
+{
+  TetherConnection *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherConnection, age_deadline));
+
+  g_debug ("Connection of %s reached max-connection-age: going away",
+           tether_identity_get_address (self->identity));
+  _tether_connection_go_away (self, g_get_monotonic_time () +
+                                    (gint64) self->limits.max_connection_age_grace_ms * 1000);
+}
+
 void
 _tether_policing_watch (TetherConnection *self,
                         gint64            hello_deadline)
@@ -287,6 +302,15 @@ _tether_policing_watch (TetherConnection *self,
   if (hello_deadline > 0)
     _tether_scheduler_add (self->scheduler, &self->handshake_deadline, hello_deadline,
                            handshake_deadline_cb);
+  /* ±10 %: connections made together do not all go together. */
+  if (self->role == TETHER_CONNECTION_ROLE_SERVER && self->limits.max_connection_age_ms > 0)
+    {
+      gint64 age_us = (gint64) self->limits.max_connection_age_ms * 1000;
+
+      age_us += g_random_int_range (-100, 101) * (age_us / 1000);
+      _tether_scheduler_add (self->scheduler, &self->age_deadline,
+                             g_get_monotonic_time () + MAX (age_us, 1), age_deadline_cb);
+    }
 }
 
 void
@@ -301,4 +325,5 @@ _tether_policing_unwatch (TetherConnection *self)
   _tether_scheduler_remove (self->scheduler, &self->handshake_deadline);
   _tether_scheduler_remove (self->scheduler, &self->idle_deadline);
   _tether_scheduler_remove (self->scheduler, &self->flood_deadline);
+  _tether_scheduler_remove (self->scheduler, &self->age_deadline);
 }

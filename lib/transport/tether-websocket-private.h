@@ -50,6 +50,8 @@ typedef struct
   /* Once, when the connection is over: closed by the peer or by us, or
    * failed (see _tether_websocket_get_error()). */
   void (*closed)  (gpointer user_data);
+  /* Optional: a pong, with the bytes it echoes. */
+  void (*pong)    (gpointer user_data, const guint8 *payload, gsize len);
 } TetherWebsocketFuncs;
 
 /* Close codes (RFC 6455 §7.4.1) Tether sends. */
@@ -83,6 +85,9 @@ gboolean              _tether_websocket_send         (TetherWebsocket           
                                                       const char                 *data,
                                                       gsize                       len);
 void                  _tether_websocket_ping         (TetherWebsocket            *self);
+/* A ping carrying @payload (125 bytes at most), which its pong echoes. */
+void                  _tether_websocket_ping_payload (TetherWebsocket            *self,
+                                                      const char                 *payload);
 /* Frames received so far, pongs aside: whether the peer said anything on
  * its own since some earlier moment (keepalive). */
 guint64               _tether_websocket_get_frames_heard (TetherWebsocket        *self);

@@ -374,6 +374,17 @@ _tether_websocket_ping (TetherWebsocket *self)
   send_frame (self, 0x9, NULL, 0);
 }
 
+void
+_tether_websocket_ping_payload (TetherWebsocket *self,
+                                const char      *payload)
+{
+  g_return_if_fail (strlen (payload) <= 125);
+
+  if (self->state != TETHER_WEBSOCKET_OPEN)
+    return;
+  send_frame (self, 0x9, (const guint8 *) payload, strlen (payload));
+}
+
 gsize
 _tether_websocket_get_unsent (TetherWebsocket *self)
 {
@@ -562,7 +573,10 @@ receive_control (TetherWebsocket *self,
         }
       break;
     default:
-      /* A pong: the bytes it brought are all the idle check needs. */
+      /* A pong: the bytes it brought are all the idle check needs,
+       * unless the owner asked for them. */
+      if (self->funcs != NULL && self->funcs->pong != NULL)
+        self->funcs->pong (self->user_data, payload, len);
       break;
     }
 }

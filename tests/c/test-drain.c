@@ -272,6 +272,37 @@ test_cancelled (Fixture       *f,
   call_clear (&held);
 }
 
+/* A call that crossed the goaway on the wire (sent before the client
+ * read it, read by the server after it was sent) is served, not refused:
+ * the server refuses only what comes after the pong to the ping that
+ * follows its goaway. */
+static void
+test_crossing_call_served (Fixture       *f,
+                           gconstpointer  data)
+{
+  Call crossing = { 0 }, late = { 0 };
+
+  /* The request is in the socket before the server reads anything. */
+  tether_client_call_async (f->client, "echo", g_variant_new ("(s)", "crossing"), -1, NULL,
+                            call_done_cb, &crossing);
+  tether_server_shutdown_async (f->server, 60000, NULL, shutdown_done_cb, f);
+  TETHER_TEST_WAIT_UNTIL (crossing.done && f->going_away == 1);
+  g_assert_no_error (crossing.error);
+
+  /* After the pong, a new call is refused. */
+  tether_test_spin_ms (50);
+  if (!f->shut_down)
+    {
+      tether_client_call_async (f->client, "echo", NULL, -1, NULL, call_done_cb, &late);
+      TETHER_TEST_WAIT_UNTIL (late.done);
+      g_assert_nonnull (late.error);
+    }
+  TETHER_TEST_WAIT_UNTIL (f->shut_down);
+  g_assert_no_error (f->shutdown_error);
+  call_clear (&crossing);
+  call_clear (&late);
+}
+
 static guint
 n_peers (TetherServer *server)
 {
@@ -304,6 +335,8 @@ main (int argc, char **argv)
   g_test_add ("/drain/deadline-cancels", Fixture, NULL, fixture_set_up, test_deadline_cancels,
               fixture_tear_down);
   g_test_add ("/drain/cancelled", Fixture, NULL, fixture_set_up, test_cancelled, fixture_tear_down);
+  g_test_add ("/drain/crossing-call-served", Fixture, NULL, fixture_set_up,
+              test_crossing_call_served, fixture_tear_down);
   g_test_add ("/drain/nobody", Fixture, NULL, fixture_set_up, test_nobody, fixture_tear_down);
 
   return g_test_run ();

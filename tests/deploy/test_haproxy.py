@@ -13,7 +13,10 @@ instances with SCRAM users. HAProxy does not terminate TLS, so:
   another client behind the same HAProxy is not;
 - a connection that bypasses HAProxy to a PROXY-required listener is
   refused (no header; from an untrusted address), and a garbage or half
-  header is refused within the handshake deadline.
+  header is refused within the handshake deadline;
+- under steady load from reconnecting clients (reconnect_load.py, the GI
+  bindings), an instance sent SIGTERM drains and its clients move to the
+  others behind `retries` and `option redispatch`: no call fails.
 
 Run with Debian's interpreter (python3-websockets, haproxy, gnutls-bin):
 /usr/bin/python3 tests/deploy/test_haproxy.py. The `tether` tool is
@@ -26,6 +29,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -151,7 +155,7 @@ def make_users(directory):
     return users, password_file
 
 
-def start_instances(d, count, cert, key, limits):
+def start_instances(d, count, cert, key, limits, extra=()):
     """@count `tether serve wss://127.0.0.1:0 --proxy-protocol` instances
     trusting 127.0.0.1, appended to d.servers, their ports to d.ports."""
     for i in range(count):
@@ -159,6 +163,7 @@ def start_instances(d, count, cert, key, limits):
                 "--users", d.users, "--proxy-protocol", "--trusted-proxy", "127.0.0.1"]
         for limit in limits:
             args += ["--limit", limit]
+        args += list(extra)
         server = Process(f"tether-{i}", args, d.dir)
         d.servers.append(server)
         m = server.expect_line(r"listening on wss://127\.0\.0\.1:(\d+)")
@@ -170,6 +175,9 @@ class Deployment:
     sticks to one instance, as a limit per address wants)."""
 
     INSTANCES = 3
+    BALANCE = "source"
+    EXTRA_BACKEND = ""
+    EXTRA_ARGS = ()
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="tether-haproxy-")
@@ -181,7 +189,7 @@ class Deployment:
         try:
             start_instances(self, self.INSTANCES, cert, key,
                             [f"handshake-timeout={HANDSHAKE_TIMEOUT_MS}",
-                             f"max-connections-per-peer={PER_PEER}"])
+                             f"max-connections-per-peer={PER_PEER}"], self.EXTRA_ARGS)
             self.port = free_port()
             self.admin = os.path.join(self.dir, "admin.sock")
             cfg = os.path.join(self.dir, "haproxy.cfg")
@@ -216,8 +224,8 @@ frontend tether
     default_backend tether
 
 backend tether
-    balance source
-    # Health: /readyz over TLS, with a PROXY header (LOCAL) like every
+    balance {self.BALANCE}
+{self.EXTRA_BACKEND}    # Health: /readyz over TLS, with a PROXY header (LOCAL) like every
     # connection to a PROXY protocol listener.
     option httpchk GET /readyz
     http-check expect status 200
@@ -458,6 +466,61 @@ class HAProxyTest(unittest.TestCase):
         self.assertTrue(wait_closed(sock, HANDSHAKE_TIMEOUT_MS / 1000 + 5))
         sock.close()
         self.d.servers[1].wait_log(r"no whole PROXY protocol header within 5000 ms")
+
+
+class DrainDeployment(Deployment):
+    """Connections spread over the instances, and a connection that an
+    instance refuses (its listeners close as it drains) tried again on
+    another: docs/deploying.md, "Draining an instance"."""
+
+    BALANCE = "roundrobin"
+    EXTRA_BACKEND = ("    retries 3\n"
+                     "    option redispatch 1\n")
+    EXTRA_ARGS = ("--drain-timeout", "10000")
+
+
+class HAProxyDrainTest(unittest.TestCase):
+    """Under steady load from reconnecting clients, one instance is sent
+    SIGTERM: its clients finish their calls there, move to the others,
+    and no call fails."""
+
+    CLIENTS = 6
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = DrainDeployment()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    def test_no_call_fails_while_an_instance_drains(self):
+        load = Process("load", [sys.executable,
+                                os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                             "reconnect_load.py"),
+                                self.d.uri, self.d.ca, str(self.CLIENTS), "6"], self.d.dir)
+        try:
+            load.expect_line(r"^ready$", timeout=30)
+            # Round robin: each instance holds some of the clients.
+            for server in self.d.servers:
+                server.wait_log(r"connected")
+            time.sleep(1)
+            victim = self.d.servers[0]
+            victim.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(victim.proc.wait(timeout=15), 0, victim.log())
+            self.assertIn("server: drained", victim.log())
+            m = load.expect_line(r"^\{.*\}$", timeout=40)
+            stats = json.loads(m.group(0))
+            print(f"load: {stats['ok']} calls, {stats['going_away']} clients sent away, "
+                  f"{stats['reconnected']} reconnected, {len(stats['failures'])} failed",
+                  file=sys.stderr)
+            self.assertEqual(stats["failures"], [], self.d.logs() + load.log())
+            self.assertGreaterEqual(stats["going_away"], 1, stats)
+            self.assertGreaterEqual(stats["reconnected"], stats["going_away"], stats)
+            self.assertGreater(stats["ok"], 100, stats)
+            self.assertEqual(load.proc.wait(timeout=STEP_TIMEOUT), 0, load.log())
+        finally:
+            load.stop()
 
 
 if __name__ == "__main__":

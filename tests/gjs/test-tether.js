@@ -439,6 +439,46 @@ test('statistics', () => withPair(async (service, caller) => {
     assert(service.peers[0].get_statistics().calls_received >= 6, 'peer statistics');
 }));
 
+test('reconnect follows a drain', async () => {
+    const uri = tmpUri('s.sock');
+    const first = new Service(uri);
+    let second = null;
+    const client = new Tether.Client({uri, reconnect: true, reconnect_min_delay: 10,
+        reconnect_max_delay: 50});
+    const events = [];
+    client.connect('going-away', () => events.push('going-away'));
+    client.connect('reconnected', () => events.push('reconnected'));
+    client.connect('disconnected', () => events.push('disconnected'));
+    let drained = false;
+    try {
+        assert(client.reconnect === true, 'the property reads back');
+        await client.open();
+        assertEqual(await client.call('echo', ['before']), ['before']);
+        first.server.shutdown_async(10000, null, (server, result) => {
+            drained = server.shutdown_finish(result);
+        });
+        await waitFor(() => events.includes('going-away'), 'going-away');
+        assert(!client.is_connected(), 'set aside at once');
+        let answered = null;
+        const waiting = client.call('echo', ['during'], {timeoutMsec: 10000}).then(v => {
+            answered = v;
+        });
+        await sleep(50);
+        assert(answered === null, 'the call waits for a connection');
+        second = new Service(uri);
+        await waiting;
+        assertEqual(answered, ['during']);
+        await waitFor(() => drained, 'the drain');
+        assertEqual(events, ['going-away', 'reconnected']);
+    } finally {
+        client.close();
+        first.close();
+        second?.close();
+        GLib.unlink(uri.slice('unix:'.length));
+        GLib.rmdir(GLib.path_get_dirname(uri.slice('unix:'.length)));
+    }
+});
+
 test('peer-misbehaved: handshake timeout', () => withPair(async (service, caller, uri) => {
     const sockets = new Gio.SocketClient();
     const address = Gio.UnixSocketAddress.new(uri.slice('unix:'.length));

@@ -642,6 +642,54 @@ class InProcessTest(unittest.TestCase):
                 self.assertEqual(peer.get_identity().get_transport(), Tether.TransportKind.UNIX)
         run(main())
 
+    def test_reconnect_follows_a_drain(self):
+        """With reconnect on, a Python client keeps calling across a drain:
+        the call in flight finishes on the old connection, the next ones
+        wait for the new instance on the same address and go there."""
+        async def main():
+            first = Service(self.uri)
+            second = None
+            client = Tether.Client(self.uri, reconnect=True, reconnect_min_delay=10,
+                                   reconnect_max_delay=50)
+            events = []
+            client.connect('going-away', lambda c, ms: events.append('going-away'))
+            client.connect('reconnected', lambda c: events.append('reconnected'))
+            client.connect('disconnected', lambda c, e: events.append('disconnected'))
+            drained = []
+            try:
+                self.assertTrue(client.props.reconnect)
+
+                async def slow(params):
+                    await asyncio.sleep(0.3)
+                    return 'slow'
+                first.server.add_method('slow', slow)
+                await client.open()
+                self.assertEqual(await client.call('echo', ['before']), ['before'])
+                slow = asyncio.ensure_future(client.call('slow'))
+                await asyncio.sleep(0.05)
+                first.server.shutdown_async(10000, None,
+                                            lambda s, r, d: drained.append(s.shutdown_finish(r)),
+                                            None)
+                await wait_for(lambda: 'going-away' in events, 'going-away')
+                waiting = asyncio.ensure_future(client.call('echo', ['during'],
+                                                            timeout_msec=10000))
+                await asyncio.sleep(0.05)
+                self.assertFalse(waiting.done())
+                second = Service(self.uri)
+                self.assertEqual(await waiting, ['during'])
+                self.assertEqual(await slow, 'slow')
+                for i in range(20):
+                    self.assertEqual(await client.call('echo', [i]), [i])
+                await wait_for(lambda: drained == [True], 'the drain')
+                self.assertEqual(events, ['going-away', 'reconnected'])
+                self.assertTrue(client.is_connected())
+            finally:
+                client.close()
+                first.close()
+                if second is not None:
+                    second.close()
+        run(main())
+
     def test_statistics(self):
         async def main():
             async with self.pair() as (service, caller):
