@@ -28,6 +28,7 @@
  */
 
 #include "tether-auth-private.h"
+#include "tether-client-impl-private.h"
 #include "tether-callback-listener.h"
 #include "tether-client-private.h"
 #include "tether-connection-private.h"
@@ -45,76 +46,12 @@
 
 #include <string.h>
 
-struct _TetherClient
-{
-  GObject            parent_instance;
-
-  GMainContext      *context;
-  TetherScheduler   *scheduler;
-  TetherMethodTable *methods;
-  char              *uri;
-  TetherConnection  *conn;         /* set once the hello succeeded */
-  GTask             *connecting;   /* the connect in progress */
-  TetherIdentity    *server_identity;
-
-  GTlsDatabase      *tls_database;
-  GTlsCertificate   *tls_certificate;
-  gint64             expected_server_uid;
-  gboolean           allow_insecure;
-  guint              limits[TETHER_N_LIMITS]; /* the limit properties (tether-limits.c) */
-  TetherStatistics   closed_stats;   /* counters of earlier connections */
-  char              *username;
-  char              *password;
-  gboolean           require_channel_binding;
-  gboolean           binary_frames;
-  char              *pinned_sha256;
-  char              *auth_mechanism;
-  TetherCallbackListener *callback_listener;
-  TetherImpPolicy   *imp_policy;
-
-  /* Following a server that goes away (reconnect): the connections sent
-   * away, finishing their calls; the calls waiting for a new connection
-   * (GTask*, each with its deadline in the scheduler); the next attempt. */
-  gboolean           reconnect;
-  gboolean           reconnecting;  /* from a loss until a new connection */
-  gboolean           closing;       /* inside tether_client_close() */
-  GPtrArray         *retired;       /* TetherConnection* */
-  GQueue             queue;
-  TetherDeadline     retry_deadline;
-  guint              attempts;
-  GCancellable      *retry_cancellable;
-};
-
 G_DEFINE_FINAL_TYPE (TetherClient, tether_client, G_TYPE_OBJECT)
 
-enum {
-  PROP_0,
-  PROP_URI,
-  PROP_TLS_DATABASE,
-  PROP_TLS_CERTIFICATE,
-  PROP_EXPECTED_SERVER_UID,
-  PROP_ALLOW_INSECURE,
-  PROP_CONNECTED,
-  PROP_REQUIRE_CHANNEL_BINDING,
-  PROP_BINARY_FRAMES,
-  PROP_TLS_PINNED_SHA256,
-  PROP_AUTH_MECHANISM,
-  PROP_IMPERSONATION_LEVEL,
-  PROP_SIGNING_CERTIFICATE,
-  PROP_RECONNECT,
-  N_PROPS
-};
-
-static GParamSpec *properties[N_PROPS];
-
-enum {
-  SIGNAL_DISCONNECTED,
-  SIGNAL_GOING_AWAY,
-  SIGNAL_RECONNECTED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
+GParamSpec *_tether_client_properties[N_PROPS];
+guint _tether_client_signals[N_SIGNALS];
+#define properties _tether_client_properties
+#define signals _tether_client_signals
 
 static void
 client_limits (TetherClient *self,
@@ -127,10 +64,6 @@ client_limits (TetherClient *self,
 /* ---------------------------------------------------------------------- */
 /* Connection                                                             */
 
-static void reconnect_schedule (TetherClient *self);
-static void queue_flush        (TetherClient *self);
-static void queue_fail_all     (TetherClient *self,
-                                const char   *message);
 
 static void
 connection_closed (gpointer          owner,
@@ -153,7 +86,7 @@ connection_closed (gpointer          owner,
       /* Lost, not closed: calls in flight failed with it (never resent),
        * new ones wait for the next connection. */
       if (self->reconnect && !self->closing && self->conn == NULL)
-        reconnect_schedule (self);
+        _tether_client_reconnect_schedule (self);
     }
 }
 
@@ -176,7 +109,7 @@ connection_going_away (gpointer          owner,
     }
   g_signal_emit (self, signals[SIGNAL_GOING_AWAY], 0, deadline_ms);
   if (self->reconnect && self->conn == NULL && !self->closing)
-    reconnect_schedule (self);
+    _tether_client_reconnect_schedule (self);
 }
 
 static const TetherConnectionOwnerFuncs client_owner_funcs = {
@@ -247,7 +180,7 @@ hello_done_cb (GObject      *source,
     }
   connect_complete (self, task, NULL);
   /* Calls that waited for this connection go out on it, in order. */
-  queue_flush (self);
+  _tether_client_queue_flush (self);
 }
 
 static void
@@ -390,313 +323,6 @@ tether_client_connect_finish (TetherClient  *self,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Reconnecting                                                           */
-
-static void
-reconnect_done_cb (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
-{
-  TetherClient *self = TETHER_CLIENT (source);
-  g_autoptr(GError) error = NULL;
-
-  if (tether_client_connect_finish (self, result, &error))
-    return;  /* hello_done_cb sent the queue on its way */
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
-    return;  /* the application connected meanwhile */
-  if (!self->reconnecting)
-    return;  /* closed meanwhile */
-  g_debug ("Reconnecting to %s (attempt %u) failed: %s", self->uri, self->attempts,
-           error->message);
-  reconnect_schedule (self);
-}
-
-static void
-retry_deadline_cb (TetherDeadline *deadline)
-{
-  TetherClient *self = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (TetherClient, retry_deadline));
-
-  if (self->conn != NULL)
-    return;
-  /* The application is connecting itself: look again later, in case
-   * that fails. */
-  if (self->connecting != NULL)
-    {
-      _tether_scheduler_add (self->scheduler, &self->retry_deadline,
-                             g_get_monotonic_time () +
-                             (gint64) self->limits[TETHER_LIMIT_HANDSHAKE_TIMEOUT] * 1000,
-                             retry_deadline_cb);
-      return;
-    }
-  if (self->retry_cancellable == NULL)
-    self->retry_cancellable = g_cancellable_new ();
-  self->attempts++;
-  tether_client_connect_async (self, self->retry_cancellable, reconnect_done_cb, NULL);
-}
-
-/* The next attempt: at once after a loss, then after an exponential
- * backoff with full jitter (a random delay up to min-delay × 2^n, capped
- * at max-delay). Each attempt is an ordinary connect, bounded by
- * handshake-timeout: the same URI, authentication, callback listener and
- * methods. */
-static void
-reconnect_schedule (TetherClient *self)
-{
-  guint min_ms = self->limits[TETHER_LIMIT_RECONNECT_MIN_DELAY];
-  guint max_ms = MAX (self->limits[TETHER_LIMIT_RECONNECT_MAX_DELAY], min_ms);
-  gint64 delay_us = 0;
-
-  self->reconnecting = TRUE;
-  if (self->attempts > 0)
-    {
-      guint64 cap = (guint64) min_ms << MIN (self->attempts - 1, 20u);
-
-      cap = MIN (cap, (guint64) max_ms);
-      delay_us = (gint64) (g_random_double () * (double) cap * 1000.0);
-    }
-  _tether_scheduler_add (self->scheduler, &self->retry_deadline,
-                         g_get_monotonic_time () + delay_us, retry_deadline_cb);
-}
-
-/* Stops following: no more attempts, and the queue fails. */
-static void
-reconnect_stop (TetherClient *self,
-                const char   *message)
-{
-  self->reconnecting = FALSE;
-  self->attempts = 0;
-  _tether_scheduler_remove (self->scheduler, &self->retry_deadline);
-  if (self->retry_cancellable != NULL)
-    {
-      g_cancellable_cancel (self->retry_cancellable);
-      g_clear_object (&self->retry_cancellable);
-    }
-  queue_fail_all (self, message);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Calls waiting for a new connection                                     */
-
-typedef struct
-{
-  char              *method;
-  GVariant          *params;
-  gint64             deadline;  /* monotonic: waiting and the answer */
-  TetherImpersonationLevel max_level;
-  TetherCredentials *act_as;
-  /* While queued: the deadline in the scheduler, the cancellable's
-   * handler. A queued call fails at its own deadline or cancellation. */
-  GTask             *task;      /* unowned: the task this is the data of */
-  TetherDeadline     queued_deadline;
-  gulong             cancel_id;
-} QueuedCall;
-
-static void
-queued_call_free (QueuedCall *qc)
-{
-  g_assert (qc->cancel_id == 0 && !_tether_deadline_is_queued (&qc->queued_deadline));
-  g_free (qc->method);
-  g_clear_pointer (&qc->params, g_variant_unref);
-  g_clear_object (&qc->act_as);
-  g_free (qc);
-}
-
-/* @task leaves the queue: from now on the engine has its deadline and
- * cancellation, or it ends. */
-static void
-queued_call_unqueue (TetherClient *self,
-                     GTask        *task)
-{
-  QueuedCall *qc = g_task_get_task_data (task);
-
-  _tether_scheduler_remove (self->scheduler, &qc->queued_deadline);
-  g_cancellable_disconnect (g_task_get_cancellable (task), qc->cancel_id);
-  qc->cancel_id = 0;
-}
-
-static void
-queued_call_fail (TetherClient *self,
-                  GTask        *task,
-                  GError       *error)
-{
-  g_queue_remove (&self->queue, task);
-  queued_call_unqueue (self, task);
-  g_task_return_error (task, error);
-  g_object_unref (task);
-}
-
-static void
-queued_deadline_cb (TetherDeadline *deadline)
-{
-  QueuedCall *qc = G_STRUCT_MEMBER_P (deadline, -G_STRUCT_OFFSET (QueuedCall, queued_deadline));
-  TetherClient *self = g_task_get_source_object (qc->task);
-
-  queued_call_fail (self, qc->task,
-                    g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                 "No connection to %s within the deadline of %s", self->uri,
-                                 qc->method));
-}
-
-static gboolean
-queued_cancelled_idle (gpointer user_data)
-{
-  GTask *task = user_data;
-  TetherClient *self = g_task_get_source_object (task);
-
-  /* It may have gone out meanwhile: then the engine sees the
-   * cancellation. */
-  if (g_queue_find (&self->queue, task) != NULL)
-    queued_call_fail (self, task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                       "The call was cancelled"));
-  return G_SOURCE_REMOVE;
-}
-
-/* May run in any thread: only schedules the idle on the task's context. */
-static void
-queued_cancelled_cb (GCancellable *cancellable,
-                     gpointer      user_data)
-{
-  g_autoptr(GSource) source = g_idle_source_new ();
-
-  g_source_set_static_name (source, "[tether] cancel queued call");
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_task_attach_source (user_data, source, queued_cancelled_idle);
-}
-
-static void
-queued_call_sent_tag (void)
-{
-}
-
-static void
-queued_call_done_cb (GObject      *source,
-                     GAsyncResult *result,
-                     gpointer      user_data)
-{
-  GTask *task = user_data;
-  GError *error = NULL;
-  GVariant *value = _tether_connection_call_finish (result, queued_call_sent_tag, &error);
-
-  if (value != NULL)
-    g_task_return_pointer (task, value, (GDestroyNotify) g_variant_unref);
-  else
-    g_task_return_error (task, error);
-  g_object_unref (task);
-}
-
-static void
-queue_flush (TetherClient *self)
-{
-  GTask *task;
-
-  while (self->conn != NULL && (task = g_queue_pop_head (&self->queue)) != NULL)
-    {
-      QueuedCall *qc = g_task_get_task_data (task);
-      TetherCallOptions options = TETHER_CALL_OPTIONS_INIT;
-      gint64 left_ms = (qc->deadline - g_get_monotonic_time ()) / 1000;
-
-      queued_call_unqueue (self, task);
-      if (left_ms <= 0)
-        {
-          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                   "No connection to %s within the deadline of %s", self->uri,
-                                   qc->method);
-          g_object_unref (task);
-          continue;
-        }
-      /* Rounded down: the wait counts against the call's own deadline,
-       * which a new connection never extends. */
-      options.method = qc->method;
-      options.params = qc->params;
-      options.timeout_msec = (int) MIN (left_ms, G_MAXINT);
-      options.max_level = qc->max_level;
-      options.act_as = qc->act_as;
-      _tether_connection_call_async (self->conn, &options, self, queued_call_sent_tag,
-                                     g_task_get_cancellable (task), queued_call_done_cb, task);
-    }
-}
-
-static void
-queue_fail_all (TetherClient *self,
-                const char   *message)
-{
-  GTask *task;
-
-  while ((task = g_queue_peek_head (&self->queue)) != NULL)
-    queued_call_fail (self, task, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-                                                       message));
-}
-
-/* No usable connection: with reconnect following, the call waits for the
- * next one within its own deadline; otherwise it fails at once. Returns
- * FALSE when there is a connection to call on. */
-static gboolean
-call_without_connection (TetherClient             *self,
-                         const char               *method,
-                         GVariant                 *params,
-                         TetherImpersonationLevel  level,
-                         TetherCredentials        *act_as,
-                         int                       timeout_msec,
-                         GCancellable             *cancellable,
-                         gpointer                  source_tag,
-                         GAsyncReadyCallback       callback,
-                         gpointer                  user_data)
-{
-  g_autoptr(GTask) task = NULL;
-  QueuedCall *qc;
-  guint max_ms = self->limits[TETHER_LIMIT_MAX_TIMEOUT];
-  guint timeout_ms;
-
-  if (self->conn != NULL)
-    return FALSE;
-  if (params != NULL)
-    g_variant_ref_sink (params);
-
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_name (task, method);
-  g_task_set_source_tag (task, source_tag);
-  if (!self->reconnecting)
-    {
-      g_clear_pointer (&params, g_variant_unref);
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "Not connected");
-      return TRUE;
-    }
-
-  qc = g_new0 (QueuedCall, 1);
-  qc->method = g_strdup (method);
-  qc->params = params;
-  qc->max_level = level;
-  qc->act_as = act_as != NULL ? g_object_ref (act_as) : NULL;
-  qc->task = task;
-  g_task_set_task_data (task, qc, (GDestroyNotify) queued_call_free);
-  timeout_ms = timeout_msec < 0 ? MIN (self->limits[TETHER_LIMIT_DEFAULT_TIMEOUT], max_ms)
-                                : MIN ((guint) timeout_msec, max_ms);
-  qc->deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-
-  if (g_task_return_error_if_cancelled (task))
-    return TRUE;
-  if (timeout_ms == 0)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                               "A timeout of 0 ms leaves no time for an answer");
-      return TRUE;
-    }
-  if (g_queue_get_length (&self->queue) >= self->limits[TETHER_LIMIT_MAX_QUEUED_CALLS])
-    {
-      g_task_return_new_error (task, TETHER_ERROR, TETHER_ERROR_RESOURCE_EXHAUSTED,
-                               "Too many calls waiting for a connection to %s (limit %u)",
-                               self->uri, self->limits[TETHER_LIMIT_MAX_QUEUED_CALLS]);
-      return TRUE;
-    }
-  _tether_scheduler_add (self->scheduler, &qc->queued_deadline, qc->deadline, queued_deadline_cb);
-  if (cancellable != NULL)
-    qc->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (queued_cancelled_cb),
-                                           task, NULL);
-  g_queue_push_tail (&self->queue, g_steal_pointer (&task));
-  return TRUE;
-}
-
-/* ---------------------------------------------------------------------- */
 /* Calls                                                                  */
 
 /**
@@ -730,7 +356,7 @@ tether_client_call_async (TetherClient        *self,
   g_return_if_fail (method != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  if (call_without_connection (self, method, params, TETHER_IMPERSONATION_LEVEL_DELEGATE, NULL,
+  if (_tether_client_call_without_connection (self, method, params, TETHER_IMPERSONATION_LEVEL_DELEGATE, NULL,
                                timeout_msec, cancellable, tether_client_call_async,
                                callback, user_data))
     return;
@@ -785,7 +411,7 @@ tether_client_call_full_async (TetherClient             *self,
   g_return_if_fail (act_as == NULL || TETHER_IS_CREDENTIALS (act_as));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  if (call_without_connection (self, method, params, level, act_as, timeout_msec, cancellable,
+  if (_tether_client_call_without_connection (self, method, params, level, act_as, timeout_msec, cancellable,
                                tether_client_call_full_async, callback, user_data))
     return;
 
@@ -971,159 +597,6 @@ tether_client_send_notification (TetherClient  *self,
 }
 
 /**
- * tether_client_add_method:
- * @self: a #TetherClient
- * @name: the method name (not starting with `rpc.`)
- * @handler: (scope notified) (closure user_data) (destroy destroy): the handler
- * @user_data: data for @handler
- * @destroy: (nullable): frees @user_data when the method is removed
- *
- * Adds a method the server may call back, with undeclared parameters
- * (`a{sv}` for named, `av` for positional).
- *
- * Since: 0.1
- */
-void
-tether_client_add_method (TetherClient        *self,
-                          const char          *name,
-                          TetherMethodHandler  handler,
-                          gpointer             user_data,
-                          GDestroyNotify       destroy)
-{
-  g_return_if_fail (TETHER_IS_CLIENT (self));
-  _tether_method_table_add (self->methods, name, NULL, NULL, TETHER_ACCESS_ANY,
-                            handler, user_data, destroy);
-}
-
-/**
- * tether_client_add_method_full:
- * @self: a #TetherClient
- * @name: the method name (not starting with `rpc.`)
- * @signature: (nullable): the GVariant type of the parameters, e.g. `(ii)`
- * @param_names: (nullable) (array zero-terminated=1): one name per tuple
- *   member, for named parameters
- * @handler: (scope notified) (closure user_data) (destroy destroy): the handler
- * @user_data: data for @handler
- * @destroy: (nullable): frees @user_data when the method is removed
- *
- * Adds a callback method with declared parameters, as
- * [method@Tether.Server.add_method_full] does for servers.
- *
- * Since: 0.1
- */
-void
-tether_client_add_method_full (TetherClient        *self,
-                               const char          *name,
-                               const char          *signature,
-                               const char * const  *param_names,
-                               TetherMethodHandler  handler,
-                               gpointer             user_data,
-                               GDestroyNotify       destroy)
-{
-  g_return_if_fail (TETHER_IS_CLIENT (self));
-  _tether_method_table_add (self->methods, name, signature, param_names, TETHER_ACCESS_ANY,
-                            handler, user_data, destroy);
-}
-
-/**
- * tether_client_add_method_with_info:
- * @self: a #TetherClient
- * @info: the callback's description; its name is the method's, its
- *   parameters are declared as [method@Tether.Client.add_method_full]
- *   declares them
- * @handler: (scope notified) (closure user_data) (destroy destroy): the handler
- * @user_data: data for @handler
- * @destroy: (nullable): frees @user_data when the method is removed
- *
- * Adds a method the server may call back, with its description: the
- * client answers its server's `rpc.discover` with the callbacks it
- * accepts, described. @info is read-only from now on.
- *
- * Since: 0.2
- */
-void
-tether_client_add_method_with_info (TetherClient        *self,
-                                    TetherMethodInfo    *info,
-                                    TetherMethodHandler  handler,
-                                    gpointer             user_data,
-                                    GDestroyNotify       destroy)
-{
-  const char *name;
-
-  g_return_if_fail (TETHER_IS_CLIENT (self));
-  g_return_if_fail (info != NULL);
-
-  name = tether_method_info_get_name (info);
-  _tether_method_info_seal (info);
-  _tether_method_table_add (self->methods, name, tether_method_info_get_signature (info),
-                            tether_method_info_get_param_names (info), TETHER_ACCESS_ANY,
-                            handler, user_data, destroy);
-  _tether_method_table_set_info (self->methods, name, info);
-}
-
-/**
- * tether_client_describe_method:
- * @self: a #TetherClient
- * @info: the description of a method added before
- *
- * Describes a callback added with [method@Tether.Client.add_method] or
- * [method@Tether.Client.add_method_full], as
- * [method@Tether.Server.describe_method] does for servers.
- *
- * Returns: %TRUE if the method exists and @info fits it
- *
- * Since: 0.2
- */
-gboolean
-tether_client_describe_method (TetherClient     *self,
-                               TetherMethodInfo *info)
-{
-  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
-  g_return_val_if_fail (info != NULL, FALSE);
-
-  _tether_method_info_seal (info);
-  return _tether_method_table_set_info (self->methods, tether_method_info_get_name (info), info);
-}
-
-/* rpc.discover from the server: the callbacks this client accepts. */
-static void
-discover_cb (TetherInvocation *invocation,
-             gpointer          user_data)
-{
-  TetherClient *self = user_data;
-  TetherDiscoverSource source = {
-    .title = g_get_application_name () != NULL ? g_get_application_name () : "Tether client",
-    .version = "unspecified",
-    .methods = self->methods,
-    .default_timeout_ms = self->limits[TETHER_LIMIT_INCOMING_DEFAULT_TIMEOUT],
-    .max_timeout_ms = self->limits[TETHER_LIMIT_INCOMING_MAX_TIMEOUT],
-  };
-
-  tether_invocation_return_value (invocation, _tether_discover_document (&source));
-}
-
-/**
- * tether_client_remove_method:
- * @self: a #TetherClient
- * @name: the method name
- *
- * Removes a method added with [method@Tether.Client.add_method] or
- * [method@Tether.Client.add_method_full]; calls to it are answered -32601
- * from then on.
- *
- * Returns: %TRUE if there was such a method
- *
- * Since: 0.1
- */
-gboolean
-tether_client_remove_method (TetherClient *self,
-                             const char   *name)
-{
-  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
-  return _tether_method_table_remove (self->methods, name);
-}
-
-/**
  * tether_client_get_server_identity:
  * @self: a #TetherClient
  *
@@ -1182,7 +655,7 @@ tether_client_close (TetherClient *self)
 
   g_object_ref (self);
   self->closing = TRUE;
-  reconnect_stop (self, "The client was closed");
+  _tether_client_reconnect_stop (self, "The client was closed");
   if (self->conn != NULL)
     _tether_connection_close (self->conn, NULL);
   /* Connections sent away close too: what they carry fails. */
@@ -1349,7 +822,7 @@ tether_client_dispose (GObject *object)
 
   /* Queued calls hold a reference: none is left here. */
   self->closing = TRUE;
-  reconnect_stop (self, "The client was disposed");
+  _tether_client_reconnect_stop (self, "The client was disposed");
   if (self->conn != NULL)
     {
       g_autoptr(TetherConnection) conn = g_steal_pointer (&self->conn);
@@ -1802,7 +1275,7 @@ tether_client_init (TetherClient *self)
   self->methods = _tether_method_table_new ();
   /* The server may ask what this client answers; it is the only peer. */
   _tether_method_table_set_reserved (self->methods, "rpc.discover", "()", TETHER_ACCESS_ANY,
-                                     discover_cb, self, NULL);
+                                     _tether_client_discover_cb, self, NULL);
   self->expected_server_uid = -1;
   self->imp_policy = _tether_imp_policy_new (FALSE);
   self->retired = g_ptr_array_new_with_free_func (g_object_unref);
@@ -1885,43 +1358,3 @@ tether_client_set_credentials (TetherClient *self,
   self->password = g_strdup (password);
 }
 
-/**
- * tether_client_set_reconnect:
- * @self: a #TetherClient
- * @reconnect: whether to follow a server that goes away
- *
- * Sets [property@Tether.Client:reconnect].
- *
- * Since: 0.2
- */
-void
-tether_client_set_reconnect (TetherClient *self,
-                             gboolean      reconnect)
-{
-  g_return_if_fail (TETHER_IS_CLIENT (self));
-
-  reconnect = !!reconnect;
-  if (self->reconnect == reconnect)
-    return;
-  self->reconnect = reconnect;
-  if (!reconnect && self->reconnecting)
-    reconnect_stop (self, "Reconnecting was turned off");
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RECONNECT]);
-}
-
-/**
- * tether_client_get_reconnect:
- * @self: a #TetherClient
- *
- * Gets [property@Tether.Client:reconnect].
- *
- * Returns: whether the client follows a server that goes away
- *
- * Since: 0.2
- */
-gboolean
-tether_client_get_reconnect (TetherClient *self)
-{
-  g_return_val_if_fail (TETHER_IS_CLIENT (self), FALSE);
-  return self->reconnect;
-}
