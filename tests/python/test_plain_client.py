@@ -745,13 +745,36 @@ class WebSocketUnix(PlainClientMixin, unittest.TestCase):
 
 class ZzServerLifecycle(unittest.TestCase):
     """Runs last (alphabetical order): the server survived everything above
-    and exits cleanly on SIGTERM."""
+    and, on SIGTERM, drains: a plain peer's call in progress is answered,
+    the peer gets no rpc.tether.goaway (it would not know it), only the
+    close with 1001 (going away) at the end, and the server exits 0."""
 
-    def test_alive_then_sigterm(self):
+    def test_alive_then_sigterm_drains(self):
         self.assertIsNone(SERVER.proc.poll(),
                           "tether serve died during the tests; stderr: " + SERVER.stderr_text())
-        status = SERVER.terminate()
-        self.assertEqual(status, 0, "exit status on SIGTERM; stderr: " + SERVER.stderr_text())
+
+        async def body():
+            async with websockets.connect(SERVER.ws_uri, open_timeout=STEP_TIMEOUT,
+                                          close_timeout=STEP_TIMEOUT) as ws:
+                await bounded(ws.send(json.dumps({"jsonrpc": "2.0", "method": "sleep",
+                                                  "params": {"ms": 800}, "id": 1})), "send")
+                # The call is in progress when the drain starts.
+                await asyncio.sleep(0.2)
+                SERVER.proc.send_signal(signal.SIGTERM)
+                answer = json.loads(await bounded(ws.recv(), "the answer to sleep"))
+                self.assertEqual(answer, {"jsonrpc": "2.0", "result": {"slept_ms": 800}, "id": 1},
+                                 "the first frame after the drain began must be the answer "
+                                 "(no goaway for a plain peer)")
+                await bounded(ws.wait_closed(), "the server's close")
+                self.assertEqual(ws.close_code, 1001, "closed with going away")
+
+        asyncio.run(asyncio.wait_for(body(), TEST_TIMEOUT))
+        try:
+            status = SERVER.proc.wait(timeout=STEP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            SERVER.kill()
+            raise
+        self.assertEqual(status, 0, "exit status after the drain; stderr: " + SERVER.stderr_text())
 
 
 if __name__ == "__main__":
